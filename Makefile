@@ -1,0 +1,44 @@
+# rxpool build, test and benchmark entry points.
+# `make test` is the one command CI runs (.ci/run); it installs what it needs.
+
+GO        ?= go
+BIN       := bin
+FUZZTIME  ?= 60s
+BENCHTIME ?= 1s
+# Debian packages the build and the tests need (real programs, never mocks).
+DEB_PACKAGES := librandomx-dev redis-server monero
+
+.PHONY: all deps build test fmt-check vet unit bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh $(DEB_PACKAGES)
+	@$(GO) mod download
+
+build: deps
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# Tests run with the race detector: the pool is concurrent everywhere and a
+# race is a money bug waiting to happen.
+unit:
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+test: deps fmt-check vet unit
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+
+# Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run).
+fuzz: deps
+	@scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf $(BIN)
