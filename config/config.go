@@ -1,0 +1,539 @@
+// Package config reads rxpool's JSON configuration into typed structs,
+// fills in coin-dependent defaults and validates the result.
+//
+// The keys follow the Pastella operator guide (config.json.example of the
+// Node.js pool) so an operator's existing file mostly carries over; keys of
+// the Node pool that rxpool does not use are reported, not ignored, so no
+// setting silently does nothing. docs/configuration.md documents every key.
+//
+// The configuration is returned as a value to pass explicitly; the package
+// keeps no global state.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"time"
+
+	"rxpool/cryptonote"
+)
+
+// Seconds is a duration given in whole seconds in the file.
+type Seconds uint32
+
+// Duration converts to a time.Duration.
+func (s Seconds) Duration() time.Duration { return time.Duration(s) * time.Second }
+
+// Millis is a duration given in milliseconds in the file (used where the
+// Node pool used milliseconds, so copied values keep their meaning).
+type Millis uint32
+
+// Duration converts to a time.Duration.
+func (m Millis) Duration() time.Duration { return time.Duration(m) * time.Millisecond }
+
+// Module names, as returned by (*Config).Modules.
+const (
+	ModuleStratum       = "stratum"
+	ModuleAPI           = "api"
+	ModuleBlockUnlocker = "blockUnlocker"
+	ModulePayments      = "payments"
+)
+
+// Reward schemes for payments.scheme.
+const (
+	SchemePPLNS = "pplns"
+	SchemeProp  = "prop"
+	SchemeSolo  = "solo"
+)
+
+// RandomX hashing modes for randomx.mode.
+const (
+	RandomXAuto  = "auto"  // fast if the dataset fits in memory, else light
+	RandomXFast  = "fast"  // 2 GiB dataset, ~8x faster per hash
+	RandomXLight = "light" // 256 MiB cache only
+)
+
+// Config is the whole configuration. Parse and Load return it filled with
+// defaults and validated.
+type Config struct {
+	// Coin is the profile selected by CoinName; Parse and Validate set it.
+	Coin *cryptonote.Coin `json:"-"`
+	// PoolAddr is PoolAddress decoded; Validate sets it.
+	PoolAddr *cryptonote.Address `json:"-"`
+
+	CoinName    string `json:"coin"`
+	Symbol      string `json:"symbol"`
+	PoolHost    string `json:"poolHost"`
+	PoolAddress string `json:"poolAddress"`
+
+	// Coin facts kept from the Node pool's file. They cannot be changed (the
+	// profile decides them), so they are only checked against it.
+	CoinUnits            uint64 `json:"coinUnits"`
+	CoinDecimalPlaces    int    `json:"coinDecimalPlaces"`
+	CoinDifficultyTarget int    `json:"coinDifficultyTarget"`
+	CNAlgorithm          string `json:"cnAlgorithm"`
+	IsRandomX            bool   `json:"isRandomX"`
+	CNVariant            int    `json:"cnVariant"`
+	CNHalfVariant        int    `json:"cnHalfVariant"`
+	CNBlobType           int    `json:"cnBlobType"`
+
+	// InstanceID tells apart stratum processes sharing one Redis: it goes into
+	// the extra nonce so their block templates never collide. 0 = derive one
+	// at run time.
+	InstanceID uint32 `json:"instanceId"`
+
+	Log LogConfig `json:"log"`
+
+	// Daemon is the guide's single daemon; Daemons is a failover list. Use
+	// one or the other; DaemonList returns whichever is set.
+	Daemon  *DaemonConfig  `json:"daemon"`
+	Daemons []DaemonConfig `json:"daemons"`
+
+	WalletAPI WalletAPIConfig `json:"walletApi"`
+	Stratum   StratumConfig   `json:"stratum"`
+	// Ports is keyed by port number as a string, as in the guide. Use
+	// SortedPorts for a list with the numbers parsed.
+	Ports         map[string]PortConfig `json:"ports"`
+	VarDiff       VarDiffConfig         `json:"varDiff"`
+	FixedDiff     FixedDiffConfig       `json:"fixedDiff"`
+	Banning       BanningConfig         `json:"banning"`
+	RandomX       RandomXConfig         `json:"randomx"`
+	Payments      PaymentsConfig        `json:"payments"`
+	BlockUnlocker BlockUnlockerConfig   `json:"blockUnlocker"`
+	PPLNS         PPLNSConfig           `json:"pplns"`
+	Redis         RedisConfig           `json:"redis"`
+	API           APIConfig             `json:"api"`
+}
+
+// LogConfig selects the log level, format and destination.
+type LogConfig struct {
+	Level  string `json:"level"`  // a logrus level: trace, debug, info, warn, error, fatal, panic
+	Format string `json:"format"` // "text" or "json"
+	File   string `json:"file"`   // path appended to; "" = stderr
+}
+
+// DaemonConfig is one coin daemon's RPC endpoint.
+type DaemonConfig struct {
+	Name    string `json:"name"` // for logs; default "host:port"
+	Host    string `json:"host"`
+	Port    int    `json:"port"`
+	Timeout Millis `json:"timeout"`
+}
+
+// setDefaults is called by the decoder on every new daemon entry, so that
+// each element of "daemons" gets defaults, not only the first.
+func (d *DaemonConfig) setDefaults() {
+	d.Host = "127.0.0.1"
+	d.Timeout = 10_000
+}
+
+// URL is the daemon's base URL, e.g. "http://127.0.0.1:21001"; append the
+// RPC path ("/json_rpc", "/info").
+func (d DaemonConfig) URL() string { return httpURL(d.Host, d.Port) }
+
+// WalletAPIConfig is the wallet used for payouts: Pastella-Wallet-API (REST,
+// X-API-KEY) or monero-wallet-rpc (JSON-RPC, optional digest auth).
+type WalletAPIConfig struct {
+	Host           string `json:"host"`
+	Port           int    `json:"port"`
+	APIKey         Secret `json:"apiKey"`
+	WalletFile     string `json:"walletFile"`
+	WalletPassword Secret `json:"walletPassword"`
+	RPCUser        string `json:"rpcUser"`
+	RPCPassword    Secret `json:"rpcPassword"`
+	Timeout        Millis `json:"timeout"`
+}
+
+// URL is the wallet's base URL, e.g. "http://127.0.0.1:21002".
+func (w WalletAPIConfig) URL() string { return httpURL(w.Host, w.Port) }
+
+func httpURL(host string, port int) string {
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// StratumConfig configures the miner-facing server.
+type StratumConfig struct {
+	Enabled bool   `json:"enabled"`
+	BindIP  string `json:"bindIp"` // "::" listens on IPv4 and IPv6
+	// BlockRefreshInterval is how often the daemon is polled for a new tip.
+	BlockRefreshInterval Millis `json:"blockRefreshInterval"`
+	// TemplateRefreshInterval forces a new template on an unchanged tip so
+	// newly arrived transactions (the pool's own payouts too) get mined.
+	TemplateRefreshInterval Seconds `json:"templateRefreshInterval"`
+	MinerTimeout            Seconds `json:"minerTimeout"` // idle connections are dropped after this
+	LoginTimeout            Seconds `json:"loginTimeout"` // a connection must log in within this
+	MaxLineLength           int     `json:"maxLineLength"`
+	MaxConnectionsPerIP     int     `json:"maxConnectionsPerIP"` // 0 = unlimited
+	// ShareGraceWindow keeps accepting shares for the previous tip this long
+	// after a new one, so in-flight work is not rejected.
+	ShareGraceWindow Seconds `json:"shareGraceWindow"`
+}
+
+// PortConfig is one stratum listening port.
+type PortConfig struct {
+	Port          int    `json:"-"` // set by SortedPorts from the map key
+	Diff          uint64 `json:"diff"`
+	Desc          string `json:"desc"`
+	TLS           bool   `json:"tls"`
+	TLSCert       string `json:"tlsCert"`
+	TLSKey        string `json:"tlsKey"`
+	ProxyProtocol bool   `json:"proxyProtocol"` // expect a PROXY protocol v1/v2 header
+	Hidden        bool   `json:"hidden"`        // not listed by the API
+}
+
+// VarDiffConfig configures per-miner difficulty retargeting.
+type VarDiffConfig struct {
+	Enabled         bool    `json:"enabled"`
+	MinDiff         uint64  `json:"minDiff"`
+	MaxDiff         uint64  `json:"maxDiff"`
+	TargetTime      Seconds `json:"targetTime"`      // wanted time between shares
+	RetargetTime    Seconds `json:"retargetTime"`    // how often to retarget
+	VariancePercent float64 `json:"variancePercent"` // tolerated deviation from targetTime
+	MaxJump         float64 `json:"maxJump"`         // largest change per retarget, percent
+}
+
+// FixedDiffConfig lets a miner pick a difficulty with "ADDRESS<sep>DIFF".
+type FixedDiffConfig struct {
+	Enabled          bool   `json:"enabled"`
+	AddressSeparator string `json:"addressSeparator"`
+}
+
+// BanningConfig bans IPs that send mostly invalid shares.
+type BanningConfig struct {
+	Enabled        bool    `json:"enabled"`
+	Time           Seconds `json:"time"`
+	InvalidPercent float64 `json:"invalidPercent"`
+	CheckThreshold uint32  `json:"checkThreshold"` // shares seen before judging
+}
+
+// RandomXConfig configures share verification.
+type RandomXConfig struct {
+	Mode           string `json:"mode"`
+	Workers        int    `json:"workers"` // 0 = one per CPU core
+	QueueSize      int    `json:"queueSize"`
+	LargePages     bool   `json:"largePages"`
+	DatasetThreads int    `json:"datasetThreads"` // 0 = one per CPU core
+}
+
+// PaymentsConfig configures the payout processor. Amounts are atomic units.
+type PaymentsConfig struct {
+	Enabled              bool    `json:"enabled"`
+	Interval             Seconds `json:"interval"`
+	MinPayment           uint64  `json:"minPayment"`
+	MaxPayment           uint64  `json:"maxPayment"` // 0 = no cap
+	Denomination         uint64  `json:"denomination"`
+	TransferFee          uint64  `json:"transferFee"`
+	DynamicTransferFee   bool    `json:"dynamicTransferFee"`
+	MinerPayFee          bool    `json:"minerPayFee"`
+	MaxAddresses         int     `json:"maxAddresses"`
+	MaxTransactionAmount uint64  `json:"maxTransactionAmount"` // 0 = no cap
+	Scheme               string  `json:"scheme"`
+	Priority             int     `json:"priority"` // monero-wallet-rpc transfer priority
+}
+
+// BlockUnlockerConfig configures block confirmation and reward crediting.
+// Fees are percents as written; the BP methods give exact basis points for
+// money arithmetic.
+type BlockUnlockerConfig struct {
+	Enabled      bool    `json:"enabled"`
+	Interval     Seconds `json:"interval"`
+	Depth        uint64  `json:"depth"`
+	PoolFee      float64 `json:"poolFee"`
+	SoloFee      float64 `json:"soloFee"`
+	FinderReward float64 `json:"finderReward"`
+}
+
+// PoolFeeBP is PoolFee in basis points (1% = 100).
+func (b BlockUnlockerConfig) PoolFeeBP() uint32 { return basisPoints(b.PoolFee) }
+
+// SoloFeeBP is SoloFee in basis points.
+func (b BlockUnlockerConfig) SoloFeeBP() uint32 { return basisPoints(b.SoloFee) }
+
+// FinderRewardBP is FinderReward in basis points.
+func (b BlockUnlockerConfig) FinderRewardBP() uint32 { return basisPoints(b.FinderReward) }
+
+// PPLNSConfig sizes the PPLNS window.
+type PPLNSConfig struct {
+	// Window is N as a multiple of the network difficulty of the block.
+	Window float64 `json:"window"`
+}
+
+// RedisConfig selects the Redis server: TCP host/port, a unix socket,
+// Sentinel or Cluster (at most one of the last three).
+type RedisConfig struct {
+	Host     string              `json:"host"`
+	Port     int                 `json:"port"`
+	Socket   string              `json:"socket"`
+	DB       int                 `json:"db"`
+	Password Secret              `json:"password"`
+	Prefix   string              `json:"prefix"`
+	Sentinel RedisSentinelConfig `json:"sentinel"`
+	Cluster  RedisClusterConfig  `json:"cluster"`
+	PoolSize int                 `json:"poolSize"` // 0 = client library default
+	TLS      bool                `json:"tls"`
+}
+
+// Addr is host:port for a TCP connection.
+func (r RedisConfig) Addr() string { return net.JoinHostPort(r.Host, strconv.Itoa(r.Port)) }
+
+// RedisSentinelConfig names a Sentinel-managed master.
+type RedisSentinelConfig struct {
+	MasterName string   `json:"masterName"`
+	Addrs      []string `json:"addrs"`
+}
+
+// RedisClusterConfig lists Redis Cluster seed nodes.
+type RedisClusterConfig struct {
+	Addrs []string `json:"addrs"`
+}
+
+func (s RedisSentinelConfig) used() bool { return s.MasterName != "" || len(s.Addrs) > 0 }
+
+// APIConfig configures the HTTP API.
+type APIConfig struct {
+	Enabled        bool     `json:"enabled"`
+	BindIP         string   `json:"bindIp"`
+	Port           int      `json:"port"`
+	UpdateInterval Seconds  `json:"updateInterval"`
+	CORSOrigins    []string `json:"corsOrigins"`
+	AdminToken     Secret   `json:"adminToken"` // "" = admin endpoints off
+	RateLimit      float64  `json:"rateLimit"`  // requests/s per IP, 0 = unlimited
+	OfflineAfter   Seconds  `json:"offlineAfter"`
+}
+
+// coinPaymentDefaults holds the payment amounts that depend on the coin and
+// cannot be derived from its profile.
+var coinPaymentDefaults = map[string]struct{ minPayment, denomination, transferFee uint64 }{
+	// The guide's values; 1000 is Pastella's MINIMUM_FEE, the flat fee the
+	// Wallet-API charges per transaction.
+	"pastella": {minPayment: 100_000, denomination: 1_000, transferFee: 1_000},
+	// 0.01 XMR minimum, 0.0001 XMR rounding and fee estimate.
+	"monero": {minPayment: 10_000_000_000, denomination: 100_000_000, transferFee: 100_000_000},
+}
+
+// Defaults returns the configuration used for every key the file leaves out,
+// for the given coin profile. It is not valid by itself: the pool address, a
+// daemon and the stratum ports have no defaults.
+func Defaults(coin *cryptonote.Coin) *Config {
+	pd, ok := coinPaymentDefaults[coin.Name]
+	if !ok { // a new profile without entries: derive something sane
+		pd.minPayment, pd.denomination, pd.transferFee = coin.Units/100, coin.Units/100_000, coin.Units/100_000
+	}
+	return &Config{
+		Coin:                 coin,
+		CoinName:             coin.Name,
+		Symbol:               coin.Symbol,
+		CoinUnits:            coin.Units,
+		CoinDecimalPlaces:    coin.DecimalPlaces,
+		CoinDifficultyTarget: int(coin.BlockTime / time.Second),
+		CNAlgorithm:          "randomx",
+		IsRandomX:            true,
+		Log:                  LogConfig{Level: "info", Format: "text"},
+		WalletAPI:            WalletAPIConfig{Host: "127.0.0.1", Timeout: 30_000},
+		Stratum: StratumConfig{
+			Enabled:                 true,
+			BindIP:                  "0.0.0.0",
+			BlockRefreshInterval:    1000,
+			TemplateRefreshInterval: 10,
+			MinerTimeout:            600,
+			LoginTimeout:            10,
+			MaxLineLength:           10240,
+			MaxConnectionsPerIP:     1000,
+			ShareGraceWindow:        5,
+		},
+		VarDiff: VarDiffConfig{
+			Enabled: true, MinDiff: 100, MaxDiff: 100_000_000,
+			TargetTime: 30, RetargetTime: 15, VariancePercent: 30, MaxJump: 50,
+		},
+		FixedDiff: FixedDiffConfig{Enabled: true, AddressSeparator: "."},
+		Banning:   BanningConfig{Time: 120, InvalidPercent: 80, CheckThreshold: 30},
+		RandomX:   RandomXConfig{Mode: RandomXAuto, QueueSize: 1024},
+		Payments: PaymentsConfig{
+			Interval:     300,
+			MinPayment:   pd.minPayment,
+			Denomination: pd.denomination,
+			TransferFee:  pd.transferFee,
+			MaxAddresses: 15,
+			Scheme:       SchemePPLNS,
+		},
+		BlockUnlocker: BlockUnlockerConfig{
+			Enabled: true, Interval: 30, Depth: coin.UnlockDepth,
+			PoolFee: 1, SoloFee: 1, FinderReward: 1,
+		},
+		PPLNS: PPLNSConfig{Window: 2},
+		// The prefix is the lower-case profile name, unlike the Node pool's
+		// "Pastella:", so the two never write into each other's keys.
+		Redis: RedisConfig{Host: "127.0.0.1", Port: 6379, Prefix: coin.Name},
+		API: APIConfig{
+			Enabled: true, BindIP: "0.0.0.0", Port: 8117, UpdateInterval: 5,
+			CORSOrigins: []string{"*"}, RateLimit: 20, OfflineAfter: 600,
+		},
+	}
+}
+
+// Load reads and parses a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: invalid configuration:\n%w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes a configuration, fills in defaults for the selected coin and
+// validates it. All problems found are returned together, one per line.
+func Parse(data []byte) (*Config, error) {
+	root, err := parseJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	if root.kind != kindObject {
+		return nil, fmt.Errorf("the configuration must be a JSON object, got %s", root.kind)
+	}
+
+	// The coin must be known before decoding because the defaults depend on
+	// it. An unknown coin is reported by Validate; Pastella's defaults let
+	// the rest of the file still be checked meanwhile.
+	coin := cryptonote.Pastella
+	if n := root.member("coin"); n != nil && n.kind == kindString {
+		if c, err := cryptonote.CoinByName(n.text); err == nil {
+			coin = c
+		}
+	}
+	cfg := Defaults(coin)
+
+	d := newDecoder()
+	d.decode(root, reflect.ValueOf(cfg).Elem(), "")
+	if c, err := cryptonote.CoinByName(cfg.CoinName); err == nil {
+		cfg.CoinName = c.Name // canonical spelling ("Pastella" → "pastella")
+	} else {
+		cfg.Coin = nil // let Validate report the name
+	}
+	if !d.present["blockUnlocker.soloFee"] {
+		cfg.BlockUnlocker.SoloFee = cfg.BlockUnlocker.PoolFee
+		d.quiet["blockUnlocker.soloFee"] = true
+	}
+	for _, dc := range cfg.daemonRefs() {
+		if dc.Name == "" {
+			dc.Name = net.JoinHostPort(dc.Host, strconv.Itoa(dc.Port))
+		}
+	}
+
+	errs := d.errs
+	for _, e := range cfg.problems() {
+		if fe, ok := e.(*FieldError); !ok || !d.isQuiet(fe.Path) {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// daemonRefs points at every configured daemon, wherever it is written.
+func (c *Config) daemonRefs() []*DaemonConfig {
+	var refs []*DaemonConfig
+	if c.Daemon != nil {
+		refs = append(refs, c.Daemon)
+	}
+	for i := range c.Daemons {
+		refs = append(refs, &c.Daemons[i])
+	}
+	return refs
+}
+
+// DaemonList returns the configured daemons in failover order, whether the
+// file used "daemon" or "daemons".
+func (c *Config) DaemonList() []DaemonConfig {
+	if c.Daemon != nil {
+		return []DaemonConfig{*c.Daemon}
+	}
+	return c.Daemons
+}
+
+// SortedPorts returns the stratum ports ordered by number, with Port set.
+// Keys that are not valid port numbers are left out (Validate reports them);
+// of two keys naming the same port only the first in sort order is kept.
+func (c *Config) SortedPorts() []PortConfig {
+	keys := c.sortedPortKeys()
+	out := make([]PortConfig, 0, len(keys))
+	for _, k := range keys {
+		n, ok := portNumber(k)
+		if !ok || (len(out) > 0 && out[len(out)-1].Port == n) {
+			continue
+		}
+		p := c.Ports[k]
+		p.Port = n
+		out = append(out, p)
+	}
+	return out
+}
+
+// sortedPortKeys orders the ports map keys by port number, the canonical
+// spelling first, so duplicates are reported against the plain number.
+func (c *Config) sortedPortKeys() []string {
+	keys := make([]string, 0, len(c.Ports))
+	for k := range c.Ports {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		ni, _ := portNumber(keys[i])
+		nj, _ := portNumber(keys[j])
+		if ni != nj {
+			return ni < nj
+		}
+		ci, cj := keys[i] == strconv.Itoa(ni), keys[j] == strconv.Itoa(nj)
+		if ci != cj {
+			return ci
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
+// portNumber parses a ports key: decimal digits only (leading zeros allowed),
+// 1..65535.
+func portNumber(key string) (int, bool) {
+	if key == "" || len(key) > 10 {
+		return 0, false
+	}
+	for _, r := range key {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(key)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, false
+	}
+	return n, true
+}
+
+// Modules lists the enabled modules in start-up order.
+func (c *Config) Modules() []string {
+	var m []string
+	for _, s := range []struct {
+		name string
+		on   bool
+	}{
+		{ModuleStratum, c.Stratum.Enabled},
+		{ModuleAPI, c.API.Enabled},
+		{ModuleBlockUnlocker, c.BlockUnlocker.Enabled},
+		{ModulePayments, c.Payments.Enabled},
+	} {
+		if s.on {
+			m = append(m, s.name)
+		}
+	}
+	return m
+}
