@@ -59,13 +59,16 @@ var Pastella = &Coin{
 
 // Monero is the Monero profile. Regtest (fakechain) uses mainnet addresses.
 var Monero = &Coin{
-	Name:           "monero",
-	Symbol:         "XMR",
-	Units:          1_000_000_000_000,
-	DecimalPlaces:  12,
-	UnlockDepth:    60,
-	BlockTime:      120 * time.Second,
-	MaxReserveSize: 255,
+	Name:          "monero",
+	Symbol:        "XMR",
+	Units:         1_000_000_000_000,
+	DecimalPlaces: 12,
+	UnlockDepth:   60,
+	BlockTime:     120 * time.Second,
+	// monerod 0.18.0.0 (Debian) fails get_block_template with -5 "failed
+	// to create block template" for every reserve_size from 128 up, although
+	// the RPC documents 255.
+	MaxReserveSize: 127,
 	MaxTxOutputs:   16,
 	ViewKey:        true,
 	Networks: []Network{
