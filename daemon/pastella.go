@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// pastellaMaxReserve: Pastellad computes reserved_offset assuming the
+// extra-nonce length fits one varint byte, so 128 and up gives a wrong
+// offset rather than an error.
+const pastellaMaxReserve = 127
+
+type pastellaClient struct{ node }
+
+// NewPastella returns a client for Pastellad at baseURL
+// ("http://host:21001"): JSON-RPC at /json_rpc plus GET /info. Every call
+// is bounded by timeout as well as by its ctx. log may be nil.
+func NewPastella(name, baseURL string, timeout time.Duration, log logrus.FieldLogger) Client {
+	return &pastellaClient{node{rpc: newRPC(name, baseURL, timeout, log), maxReserve: pastellaMaxReserve, m: methods{
+		template:   "getblocktemplate",
+		submit:     "submitblock",
+		lastHeader: "getlastblockheader",
+		byHeight:   "getblockheaderbyheight",
+		byHash:     "getblockheaderbyhash",
+	}}}
+}
+
+// GetBlockTemplate calls getblocktemplate. Pastellad sends no prev_hash,
+// wide_difficulty or expected_reward: PrevHash comes from the blob,
+// WideDifficulty equals Difficulty and ExpectedReward is 0. While the
+// node is not synced the call fails with ErrNotReady.
+func (c *pastellaClient) GetBlockTemplate(ctx context.Context, walletAddress string, reserveSize int) (*Template, error) {
+	return c.getTemplate(ctx, walletAddress, reserveSize, nil)
+}
+
+// Info combines GET /info (height, next difficulty, synced) with
+// getlastblockheader, because /info carries no top block hash. The two
+// are retried until they describe the same tip, in case a block lands
+// between them.
+func (c *pastellaClient) Info(ctx context.Context) (*Info, error) {
+	const path, attempts = "/info", 3
+	for i := 1; ; i++ {
+		top, err := c.LastBlockHeader(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, err := c.rpc.get(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		d := &decoder{f: res}
+		info := &Info{TopHash: top.Hash}
+		d.req("height", &info.Height)
+		d.req("difficulty", &info.Difficulty)
+		d.req("synced", &info.Synced)
+		if d.err != nil {
+			return nil, c.rpc.fail(path, d.err)
+		}
+		if info.Height == top.Height+1 {
+			return info, nil
+		}
+		if i == attempts {
+			return nil, c.rpc.fail(path, fmt.Errorf("%w: height %d does not follow the tip header at %d (tried %d times)",
+				ErrBadReply, info.Height, top.Height, attempts))
+		}
+	}
+}
