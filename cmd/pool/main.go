@@ -1,10 +1,9 @@
-// Command pool is rxpool's single binary. `pool -config FILE check` validates
-// a configuration and prints what it would run; the modules themselves
-// (stratum, api, unlocker, payments) arrive with their packages.
+// Command pool is rxpool's single binary: `pool -config FILE` runs the
+// modules the configuration enables; `pool -config FILE check` validates a
+// configuration and prints what it would run.
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,8 +37,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printSummary(stdout, cfg)
 		return 0
 	case "":
-		fmt.Fprintln(stderr, errors.New("pool: this build has no runnable modules yet; use `pool -config FILE check`"))
-		return 2
+		log, err := cfg.Log.NewLogger()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		if err := serve(cfg, log); err != nil {
+			log.Error(err)
+			return 1
+		}
+		return 0
 	default:
 		fmt.Fprintf(stderr, "pool: unknown command %q\n", fs.Arg(0))
 		fs.Usage()

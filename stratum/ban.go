@@ -1,0 +1,75 @@
+package stratum
+
+import (
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// banList counts valid and invalid shares per IP and bans an IP whose
+// invalid share ratio reaches the limit once CheckThreshold shares were
+// seen. Only invalid work counts (wrong result, low difficulty, malformed
+// nonce or result); stale and duplicate shares happen to honest miners.
+type banList struct {
+	cfg Banning
+	log logrus.FieldLogger
+	now func() time.Time
+
+	mu     sync.Mutex
+	counts map[string]*banCount
+	until  map[string]time.Time
+}
+
+type banCount struct{ valid, invalid uint32 }
+
+func newBanList(cfg Banning, log logrus.FieldLogger) *banList {
+	return &banList{cfg: cfg, log: log, now: time.Now, counts: map[string]*banCount{}, until: map[string]time.Time{}}
+}
+
+// banned reports whether ip is banned now.
+func (b *banList) banned(ip string) bool {
+	if !b.cfg.Enabled {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.until[ip]
+	if ok && b.now().After(t) {
+		delete(b.until, ip)
+		return false
+	}
+	return ok
+}
+
+// record counts one share and returns true when this share got ip banned.
+func (b *banList) record(ip string, invalid bool) bool {
+	if !b.cfg.Enabled {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.counts[ip]
+	if c == nil {
+		c = &banCount{}
+		b.counts[ip] = c
+	}
+	if invalid {
+		c.invalid++
+	} else {
+		c.valid++
+	}
+	total := c.valid + c.invalid
+	if total < b.cfg.CheckThreshold {
+		return false
+	}
+	pct := float64(c.invalid) * 100 / float64(total)
+	delete(b.counts, ip) // judge the next CheckThreshold shares afresh
+	if pct < b.cfg.InvalidPercent {
+		return false
+	}
+	b.until[ip] = b.now().Add(b.cfg.Time)
+	// One line per ban in a fixed shape, for fail2ban: "Ban: <ip> ...".
+	b.log.Warnf("Ban: %s sent %.0f%% invalid shares (%d of %d), banned for %s", ip, pct, c.invalid, total, b.cfg.Time)
+	return true
+}

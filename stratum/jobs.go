@@ -1,0 +1,366 @@
+package stratum
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"rxpool/cryptonote"
+	"rxpool/daemon"
+)
+
+// Daemon is what the job manager needs from the coin daemon(s);
+// daemon.Client (and daemon.Failover) implement it.
+type Daemon interface {
+	GetBlockTemplate(ctx context.Context, walletAddress string, reserveSize int) (*daemon.Template, error)
+	SubmitBlock(ctx context.Context, blob []byte) error
+	LastBlockHeader(ctx context.Context) (*daemon.BlockHeader, error)
+	BlockHeaderByHeight(ctx context.Context, height uint64) (*daemon.BlockHeader, error)
+}
+
+// Hasher verifies shares; randomx.Verifier implements it.
+type Hasher interface {
+	Hash(ctx context.Context, seed [32]byte, blob []byte, priority bool) ([32]byte, error)
+	SetSeed(seed [32]byte) error
+	PrepareSeed(next [32]byte) error
+}
+
+// Extra nonce layout in the reserved space of the coinbase extra:
+//
+//	bytes 0..3  instance id, little-endian: distinguishes stratum processes
+//	            sharing one Redis, so their jobs never collide
+//	bytes 4..7  job counter, little-endian: unique per job of this process
+//
+// Every job therefore has its own coinbase, hashing blob and nonce space.
+const reserveSize = 8
+
+// blockTemplate is one daemon template prepared for jobs.
+type blockTemplate struct {
+	seq      uint64
+	height   uint64
+	prevHash [32]byte
+	netDiff  cryptonote.WideDifficulty
+	seed     [32]byte
+	tmpl     *cryptonote.Template
+	reward   uint64 // the pool's outputs in this template's coinbase
+	txRoot   cryptonote.Hash
+	fetched  time.Time
+	// staleAt is when a newer chain tip replaced this template (unix nanos;
+	// 0 while it builds on the current tip). Shares within the grace
+	// window after it are still credited, never submitted as blocks.
+	staleAt atomic.Int64
+}
+
+// Job is one job handed to one miner.
+type Job struct {
+	seq        uint64
+	id         string
+	tmpl       *blockTemplate
+	extraNonce [reserveSize]byte
+	blob       []byte // hashing blob with a zero nonce
+	diff       uint64 // share difficulty
+	nonces     map[uint32]struct{}
+}
+
+// jobManager polls the daemon for templates and mints jobs from them.
+type jobManager struct {
+	daemon      Daemon
+	hasher      Hasher
+	sink        Sink
+	log         logrus.FieldLogger
+	poolAddress string
+	coinAddress *cryptonote.Address
+	instanceID  uint32
+	refresh     time.Duration // tip poll interval
+	txRefresh   time.Duration // forced template refresh on an unchanged tip
+
+	counter atomic.Uint32 // extra nonce job counter
+	jobSeq  atomic.Uint64
+	tmplSeq atomic.Uint64
+
+	mu      sync.RWMutex
+	current *blockTemplate
+	seed    [32]byte
+	hasSeed bool
+
+	trigger    chan struct{}
+	onTemplate func(t *blockTemplate, newTip bool) // pushes jobs to miners
+	wg         sync.WaitGroup                      // block submissions in flight
+	lastErr    string
+}
+
+func newJobManager(d Daemon, h Hasher, sink Sink, log logrus.FieldLogger, addr *cryptonote.Address, instanceID uint32, refresh, txRefresh time.Duration) *jobManager {
+	return &jobManager{
+		daemon: d, hasher: h, sink: sink, log: log,
+		poolAddress: addr.Text, coinAddress: addr, instanceID: instanceID,
+		refresh: refresh, txRefresh: txRefresh,
+		trigger: make(chan struct{}, 1),
+	}
+}
+
+// Trigger asks for an immediate tip check (block-notify hooks, a found block).
+func (m *jobManager) Trigger() {
+	select {
+	case m.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// current returns the newest template, or nil before the first one.
+func (m *jobManager) currentTemplate() *blockTemplate {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.current
+}
+
+// run polls until ctx ends. A failed fetch is retried at the next tick, so
+// miners never stay on a dead height because one request failed.
+func (m *jobManager) run(ctx context.Context) {
+	t := time.NewTicker(m.refresh)
+	defer t.Stop()
+	for {
+		m.poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-m.trigger:
+		}
+	}
+}
+
+// waitFirst polls until the first template is in or ctx ends.
+func (m *jobManager) waitFirst(ctx context.Context) error {
+	for m.currentTemplate() == nil {
+		m.poll(ctx)
+		if m.currentTemplate() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no block template from the daemon: %s", m.lastErr)
+		case <-time.After(m.refresh):
+		}
+	}
+	return nil
+}
+
+func (m *jobManager) poll(ctx context.Context) {
+	cur := m.currentTemplate()
+	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if cur != nil {
+		hdr, err := m.daemon.LastBlockHeader(callCtx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return // shutting down
+			}
+			m.noteErr("tip check", err)
+			return
+		}
+		if hdr.Hash == cur.prevHash && time.Since(cur.fetched) < m.txRefresh {
+			return
+		}
+	}
+	t, err := m.fetch(callCtx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		m.noteErr("block template", err)
+		return
+	}
+	m.lastErr = ""
+	m.publish(t)
+}
+
+// noteErr logs a daemon problem once per distinct message, so a daemon that
+// is down does not flood the log every second.
+func (m *jobManager) noteErr(what string, err error) {
+	msg := err.Error()
+	if msg == m.lastErr {
+		return
+	}
+	m.lastErr = msg
+	if errors.Is(err, daemon.ErrNotReady) {
+		m.log.Warnf("daemon not ready (%s): %v; miners keep their current jobs", what, err)
+		return
+	}
+	m.log.Errorf("daemon error (%s): %v; miners keep their current jobs, retrying", what, err)
+}
+
+func (m *jobManager) fetch(ctx context.Context) (*blockTemplate, error) {
+	dt, err := m.daemon.GetBlockTemplate(ctx, m.poolAddress, reserveSize)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := cryptonote.NewTemplate(dt.Blob, dt.ReservedOffset, reserveSize)
+	if err != nil {
+		return nil, fmt.Errorf("template at height %d: %w", dt.Height, err)
+	}
+	t := &blockTemplate{
+		seq:      m.tmplSeq.Add(1),
+		height:   dt.Height,
+		prevHash: dt.PrevHash,
+		netDiff:  wideFromDaemon(dt),
+		seed:     dt.SeedHash,
+		tmpl:     ct,
+		reward:   m.poolReward(ct.Parsed()),
+		txRoot:   cryptonote.TreeHash(ct.Parsed().TxHashes),
+		fetched:  time.Now(),
+	}
+	if err := m.ensureSeed(t.seed); err != nil {
+		return nil, err
+	}
+	if dt.HasNextSeed && dt.NextSeedHash != t.seed {
+		if err := m.hasher.PrepareSeed(dt.NextSeedHash); err != nil {
+			m.log.Warnf("preparing next RandomX seed %x: %v", dt.NextSeedHash[:4], err)
+		}
+	}
+	return t, nil
+}
+
+func wideFromDaemon(dt *daemon.Template) cryptonote.WideDifficulty {
+	if dt.WideDifficulty != nil && dt.WideDifficulty.BitLen() > 64 {
+		hi := new(big.Int).Rsh(dt.WideDifficulty, 64)
+		return cryptonote.WideDifficulty{Hi: hi.Uint64(), Lo: dt.WideDifficulty.Uint64()}
+	}
+	return cryptonote.WideDifficulty{Lo: dt.Difficulty}
+}
+
+// poolReward sums the coinbase outputs that pay the pool. Pastella outputs
+// pay the address key itself, and a second output may pay a staker, which
+// is not ours; Monero outputs are one-time keys, all ours in our template.
+func (m *jobManager) poolReward(b *cryptonote.Block) uint64 {
+	var sum uint64
+	for _, o := range b.MinerTx.Outputs {
+		if m.coinAddress.Coin.ViewKey || o.Key == m.coinAddress.SpendKey {
+			sum += o.Amount
+		}
+	}
+	return sum
+}
+
+func (m *jobManager) ensureSeed(seed [32]byte) error {
+	m.mu.RLock()
+	same := m.hasSeed && m.seed == seed
+	m.mu.RUnlock()
+	if same {
+		return nil
+	}
+	if err := m.hasher.SetSeed(seed); err != nil {
+		return fmt.Errorf("RandomX seed %x: %w", seed[:4], err)
+	}
+	m.mu.Lock()
+	m.seed, m.hasSeed = seed, true
+	m.mu.Unlock()
+	m.log.Infof("RandomX seed is now %x", seed)
+	return nil
+}
+
+// publish makes t current. A new tip marks the old templates stale and
+// pushes new jobs to every miner; a refresh on the same tip pushes only when
+// the transaction set changed (otherwise miners' jobs are as good).
+func (m *jobManager) publish(t *blockTemplate) {
+	m.mu.Lock()
+	prev := m.current
+	m.current = t
+	m.mu.Unlock()
+	newTip := prev == nil || prev.prevHash != t.prevHash
+	if newTip {
+		if prev != nil {
+			prev.staleAt.Store(time.Now().UnixNano())
+		}
+		m.log.Infof("new block template: height %d, network difficulty %s, reward %d", t.height, t.netDiff.Big(), t.reward)
+	}
+	if newTip || prev.txRoot != t.txRoot {
+		if m.onTemplate != nil {
+			m.onTemplate(t, newTip)
+		}
+	}
+}
+
+// newJob mints a job on the current template with share difficulty diff,
+// capped at the network difficulty so a block is never missed.
+func (m *jobManager) newJob(diff uint64) (*Job, error) {
+	t := m.currentTemplate()
+	if t == nil {
+		return nil, errors.New("no block template yet")
+	}
+	if nd, ok := t.netDiff.Uint64(); ok && diff > nd {
+		diff = nd
+	}
+	j := &Job{seq: m.jobSeq.Add(1), tmpl: t, diff: diff}
+	j.id = fmt.Sprintf("%x", j.seq)
+	binary.LittleEndian.PutUint32(j.extraNonce[0:4], m.instanceID)
+	binary.LittleEndian.PutUint32(j.extraNonce[4:8], m.counter.Add(1))
+	blob, err := t.tmpl.HashingBlob(j.extraNonce[:])
+	if err != nil {
+		return nil, err
+	}
+	j.blob = blob
+	return j, nil
+}
+
+// submitBlock sends a found block to the daemon(s) at once, records the
+// candidate whatever the outcome, and triggers a template refresh so miners
+// move to the next height. Afterwards it checks that the block made it onto
+// the main chain: monerod answers OK for blocks that end up on a side chain.
+func (m *jobManager) submitBlock(ctx context.Context, j *Job, nonce [4]byte, miner *Miner, shareDiff uint64) {
+	t := j.tmpl
+	blob, err := t.tmpl.Block(j.extraNonce[:], nonce)
+	hb := append([]byte(nil), j.blob...)
+	copy(hb[t.tmpl.NonceOffset():], nonce[:])
+	id := cryptonote.BlockID(hb)
+	if err == nil {
+		err = m.daemon.SubmitBlock(ctx, blob)
+	}
+	m.Trigger()
+	nd, _ := t.netDiff.Uint64()
+	b := &Block{
+		Height: t.height, Hash: id, PrevHash: t.prevHash,
+		Address: miner.Address.Text, Worker: miner.Worker, Scheme: miner.Scheme,
+		NetDifficulty: nd, ShareDiff: shareDiff, Reward: t.reward, Time: time.Now(),
+	}
+	log := m.log.WithFields(logrus.Fields{"height": t.height, "hash": hex.EncodeToString(id[:]), "miner": miner.Address.Text, "worker": miner.Worker})
+	if err != nil {
+		b.SubmitError = err.Error()
+		log.Errorf("block submission failed: %v (blob %x)", err, blob)
+	} else {
+		log.Infof("BLOCK FOUND and submitted")
+	}
+	if serr := m.sink.Block(ctx, b); serr != nil {
+		log.Errorf("recording block candidate: %v", serr)
+	}
+	if err == nil {
+		m.checkMainChain(ctx, t.height, id, log)
+	}
+}
+
+// checkMainChain looks the block up by height after a short delay and logs
+// whether ours is the main-chain block there. The unlocker makes the final
+// decision; this tells the operator early.
+func (m *jobManager) checkMainChain(ctx context.Context, height uint64, id [32]byte, log logrus.FieldLogger) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(2 * time.Second):
+	}
+	hdr, err := m.daemon.BlockHeaderByHeight(ctx, height)
+	switch {
+	case err != nil:
+		log.Warnf("could not check the main chain for our block: %v", err)
+	case hdr.Hash != id:
+		log.Warnf("our block is NOT on the main chain at height %d (main chain has %x): it went to a side chain", height, hdr.Hash)
+	default:
+		log.Infof("our block is on the main chain")
+	}
+}

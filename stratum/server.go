@@ -1,0 +1,386 @@
+// Package stratum is the pool's miner-facing side: difficulty-tiered TCP
+// (and TLS) ports speaking xmrig's CryptoNote stratum, the job manager that
+// turns daemon templates into per-miner jobs, share verification, vardiff,
+// bans, and block submission.
+package stratum
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"rxpool/config"
+	"rxpool/cryptonote"
+	"rxpool/stratum/proto"
+)
+
+// Port is one listening port.
+type Port struct {
+	Port          int // 0 picks a free port (tests)
+	Diff          uint64
+	Desc          string
+	TLS           *tls.Config // nil for plain TCP
+	ProxyProtocol bool
+}
+
+// Banning bans IPs that send mostly invalid shares.
+type Banning struct {
+	Enabled        bool
+	Time           time.Duration
+	InvalidPercent float64
+	CheckThreshold uint32
+}
+
+// Config is everything the stratum server needs, already validated.
+type Config struct {
+	PoolAddress     *cryptonote.Address
+	InstanceID      uint32
+	BindIP          string
+	Ports           []Port
+	VarDiff         VarDiff
+	FixedDiff       bool
+	Separator       string
+	DefaultScheme   string
+	LoginTimeout    time.Duration
+	MinerTimeout    time.Duration
+	WriteTimeout    time.Duration
+	MaxLineLength   int
+	MaxConnsPerIP   int
+	GraceWindow     time.Duration
+	BlockRefresh    time.Duration
+	TemplateRefresh time.Duration
+	Banning         Banning
+}
+
+// ConfigFrom derives the server configuration from the pool configuration,
+// loading TLS certificates.
+func ConfigFrom(c *config.Config) (*Config, error) {
+	sc := &Config{
+		PoolAddress:     c.PoolAddr,
+		InstanceID:      c.InstanceID,
+		BindIP:          c.Stratum.BindIP,
+		FixedDiff:       c.FixedDiff.Enabled,
+		Separator:       c.FixedDiff.AddressSeparator,
+		DefaultScheme:   c.Payments.Scheme,
+		LoginTimeout:    c.Stratum.LoginTimeout.Duration(),
+		MinerTimeout:    c.Stratum.MinerTimeout.Duration(),
+		MaxLineLength:   c.Stratum.MaxLineLength,
+		MaxConnsPerIP:   c.Stratum.MaxConnectionsPerIP,
+		GraceWindow:     c.Stratum.ShareGraceWindow.Duration(),
+		BlockRefresh:    c.Stratum.BlockRefreshInterval.Duration(),
+		TemplateRefresh: c.Stratum.TemplateRefreshInterval.Duration(),
+		VarDiff: VarDiff{
+			Enabled: c.VarDiff.Enabled, Min: c.VarDiff.MinDiff, Max: c.VarDiff.MaxDiff,
+			TargetTime: c.VarDiff.TargetTime.Duration(), RetargetTime: c.VarDiff.RetargetTime.Duration(),
+			Variance: c.VarDiff.VariancePercent / 100, MaxJump: c.VarDiff.MaxJump / 100,
+		},
+		Banning: Banning{
+			Enabled: c.Banning.Enabled, Time: c.Banning.Time.Duration(),
+			InvalidPercent: c.Banning.InvalidPercent, CheckThreshold: c.Banning.CheckThreshold,
+		},
+	}
+	if sc.InstanceID == 0 {
+		// Until storage hands out instance ids, a random one makes two
+		// processes on one Redis collide with probability 2^-32.
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		sc.InstanceID = binary.LittleEndian.Uint32(b[:]) | 1
+	}
+	for _, p := range c.SortedPorts() {
+		port := Port{Port: p.Port, Diff: p.Diff, Desc: p.Desc, ProxyProtocol: p.ProxyProtocol}
+		if p.TLS {
+			cert, err := tls.LoadX509KeyPair(p.TLSCert, p.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("ports.%d: loading TLS certificate: %w", p.Port, err)
+			}
+			port.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		sc.Ports = append(sc.Ports, port)
+	}
+	return sc, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.LoginTimeout == 0 {
+		c.LoginTimeout = 10 * time.Second
+	}
+	if c.MinerTimeout == 0 {
+		c.MinerTimeout = 10 * time.Minute
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxLineLength == 0 {
+		c.MaxLineLength = 10 * 1024
+	}
+	if c.BlockRefresh == 0 {
+		c.BlockRefresh = time.Second
+	}
+	if c.TemplateRefresh == 0 {
+		c.TemplateRefresh = 10 * time.Second
+	}
+	if c.DefaultScheme == "" {
+		c.DefaultScheme = SchemePPLNS
+	}
+}
+
+// Server is the stratum server: its listeners, sessions and job manager.
+type Server struct {
+	cfg    Config
+	log    logrus.FieldLogger
+	sink   Sink
+	hasher Hasher
+	jobs   *jobManager
+	rules  loginRules
+	bans   *banList
+
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	perIP     map[string]int
+	listeners []net.Listener
+	ctx       context.Context
+	wg        sync.WaitGroup
+}
+
+// NewServer prepares a server; Run starts it.
+func NewServer(cfg Config, d Daemon, h Hasher, sink Sink, log logrus.FieldLogger) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.PoolAddress == nil {
+		return nil, errors.New("stratum: pool address is required")
+	}
+	if len(cfg.Ports) == 0 {
+		return nil, errors.New("stratum: no ports configured")
+	}
+	s := &Server{
+		cfg: cfg, log: log, sink: sink, hasher: h,
+		rules: loginRules{
+			coin: cfg.PoolAddress.Coin, defaultScheme: cfg.DefaultScheme,
+			fixedDiff: cfg.FixedDiff, separator: cfg.Separator,
+		},
+		bans:     newBanList(cfg.Banning, log),
+		sessions: map[*session]struct{}{},
+		perIP:    map[string]int{},
+	}
+	s.jobs = newJobManager(d, h, sink, log.WithField("module", "jobs"), cfg.PoolAddress, cfg.InstanceID, cfg.BlockRefresh, cfg.TemplateRefresh)
+	s.jobs.onTemplate = s.broadcast
+	return s, nil
+}
+
+// Listen waits for the first block template (miners must get a job at
+// login), then opens every port. Run serves them.
+func (s *Server) Listen(ctx context.Context) error {
+	if err := s.jobs.waitFirst(ctx); err != nil {
+		return err
+	}
+	lc := net.ListenConfig{Control: reusePort}
+	for _, p := range s.cfg.Ports {
+		addr := net.JoinHostPort(s.cfg.BindIP, strconv.Itoa(p.Port))
+		l, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("stratum: listen on %s: %w", addr, err)
+		}
+		if p.ProxyProtocol {
+			l = &proxyproto.Listener{Listener: l, ReadHeaderTimeout: s.cfg.LoginTimeout}
+		}
+		if p.TLS != nil {
+			l = tls.NewListener(l, p.TLS)
+		}
+		s.log.Infof("stratum port %s: difficulty %d, %q, tls=%v, proxy protocol=%v", l.Addr(), p.Diff, p.Desc, p.TLS != nil, p.ProxyProtocol)
+		s.listeners = append(s.listeners, l)
+	}
+	return nil
+}
+
+// reusePort sets SO_REUSEPORT so several stratum processes can share the
+// same ports on one machine, the kernel spreading connections among them.
+func reusePort(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// Addrs returns the listening addresses, in config order.
+func (s *Server) Addrs() []net.Addr {
+	out := make([]net.Addr, len(s.listeners))
+	for i, l := range s.listeners {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// Refresh asks for an immediate template check, e.g. from a block-notify
+// hook (SIGUSR1).
+func (s *Server) Refresh() { s.jobs.Trigger() }
+
+// Run serves until ctx ends, then closes every connection and waits for
+// block submissions in flight. Listen must have succeeded.
+func (s *Server) Run(ctx context.Context) error {
+	s.ctx = ctx
+	go s.jobs.run(ctx)
+	for i, l := range s.listeners {
+		s.wg.Add(1)
+		go s.accept(l, s.cfg.Ports[i])
+	}
+	if s.cfg.VarDiff.Enabled && s.cfg.VarDiff.RetargetTime > 0 {
+		go s.retargetLoop(ctx)
+	}
+	<-ctx.Done()
+	s.closeListeners()
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.conn.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.jobs.wg.Wait()
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		l.Close()
+	}
+}
+
+func (s *Server) accept(l net.Listener, p Port) {
+	defer s.wg.Done()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warnf("accept on %s: %v", l.Addr(), err)
+			time.Sleep(50 * time.Millisecond) // e.g. out of file descriptors
+			continue
+		}
+		s.wg.Add(1)
+		go s.serve(conn, p)
+	}
+}
+
+// serve runs one connection: admission checks, then the session.
+func (s *Server) serve(conn net.Conn, p Port) {
+	defer s.wg.Done()
+	ip := remoteIP(conn)
+	if reason := s.admit(ip); reason != "" {
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = conn.Write(appendErr(nil, nil, reason))
+		conn.Close()
+		return
+	}
+	sess := newSession(s, conn, p, ip)
+	s.mu.Lock()
+	s.sessions[sess] = struct{}{}
+	s.mu.Unlock()
+	sess.run()
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	s.mu.Unlock()
+}
+
+// admit applies bans and the per-IP connection limit; it returns the error
+// text to send when the connection is refused.
+func (s *Server) admit(ip string) string {
+	if s.bans.banned(ip) {
+		return proto.ErrMsgBanned
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		s.log.Warnf("Ban: too many connections from %s (limit %d)", ip, s.cfg.MaxConnsPerIP)
+		return proto.ErrMsgTooManyConns
+	}
+	s.perIP[ip]++
+	return ""
+}
+
+func remoteIP(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
+
+// broadcast pushes a new job to every logged-in miner. Sessions are served
+// by a few goroutines in parallel so one slow socket does not hold up the
+// rest (each write has its own deadline).
+func (s *Server) broadcast(t *blockTemplate, newTip bool) {
+	list := s.sessionList()
+	start := time.Now()
+	const workers = 16
+	var wg sync.WaitGroup
+	next := make(chan *session, workers)
+	for range min(workers, len(list)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sess := range next {
+				sess.pushJob()
+			}
+		}()
+	}
+	for _, sess := range list {
+		next <- sess
+	}
+	close(next)
+	wg.Wait()
+	if newTip {
+		s.log.Debugf("pushed height %d jobs to %d connections in %s", t.height, len(list), time.Since(start))
+	}
+}
+
+// retargetLoop gives vardiff a chance on sessions that send no shares.
+func (s *Server) retargetLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.VarDiff.RetargetTime)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, sess := range s.sessionList() {
+				sess.retarget(now)
+			}
+		}
+	}
+}
+
+func (s *Server) sessionList() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		list = append(list, sess)
+	}
+	return list
+}
+
+// SessionCount returns the number of open connections.
+func (s *Server) SessionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}

@@ -1,0 +1,448 @@
+package stratum
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"rxpool/cryptonote"
+	"rxpool/randomx"
+	"rxpool/stratum/proto"
+)
+
+// jobsKept is how many recent jobs a session remembers for submits.
+const jobsKept = 8
+
+// session is one miner connection.
+type session struct {
+	srv  *Server
+	conn net.Conn
+	port Port
+	ip   string
+	log  logrus.FieldLogger
+
+	writeMu sync.Mutex
+
+	mu       sync.Mutex // guards everything below
+	id       string
+	miner    *Miner
+	diff     uint64
+	vd       *varDiff
+	jobs     [jobsKept]*Job
+	jobHead  int
+	firstJob uint64 // seq of the first job this session got
+	closed   bool
+}
+
+func newSession(s *Server, conn net.Conn, p Port, ip string) *session {
+	return &session{srv: s, conn: conn, port: p, ip: ip, log: s.log.WithField("ip", ip)}
+}
+
+// appendErr appends an error reply line with code -1, as xmrig expects.
+func appendErr(dst []byte, id json.RawMessage, msg string) []byte {
+	return proto.AppendError(dst, id, -1, msg)
+}
+
+// run reads lines until the connection ends. Requests of one connection are
+// handled in order, so replies keep the order of requests.
+func (sess *session) run() {
+	defer sess.finish()
+	cfg := &sess.srv.cfg
+	r := bufio.NewReaderSize(sess.conn, cfg.MaxLineLength)
+	_ = sess.conn.SetReadDeadline(time.Now().Add(cfg.LoginTimeout))
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			sess.send(appendErr(nil, nil, proto.ErrMsgLineTooLong))
+			sess.log.Warnf("closing connection: line longer than %d bytes", cfg.MaxLineLength)
+			return
+		}
+		if err != nil {
+			return // EOF, timeout (idle or no login in time) or closed
+		}
+		if sess.handle(line) {
+			return
+		}
+		timeout := cfg.MinerTimeout
+		if sess.loggedIn() == nil {
+			timeout = cfg.LoginTimeout
+		}
+		_ = sess.conn.SetReadDeadline(time.Now().Add(timeout))
+	}
+}
+
+func (sess *session) finish() {
+	sess.conn.Close()
+	sess.mu.Lock()
+	sess.closed = true
+	m := sess.miner
+	sess.mu.Unlock()
+	if m != nil {
+		sess.srv.sink.MinerDisconnected(m.Address.Text, m.Worker, sess.ip)
+	}
+}
+
+func (sess *session) loggedIn() *Miner {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.miner
+}
+
+// send writes one or more complete lines, with a deadline so a miner that
+// stopped reading cannot block the pool; a failed write closes the socket.
+func (sess *session) send(b []byte) {
+	sess.writeMu.Lock()
+	defer sess.writeMu.Unlock()
+	_ = sess.conn.SetWriteDeadline(time.Now().Add(sess.srv.cfg.WriteTimeout))
+	if _, err := sess.conn.Write(b); err != nil {
+		sess.conn.Close()
+	}
+}
+
+func (sess *session) reply(id json.RawMessage, result any) {
+	b, err := proto.AppendResult(nil, id, result)
+	if err != nil {
+		sess.log.Errorf("encoding reply: %v", err)
+		return
+	}
+	sess.send(b)
+}
+
+func (sess *session) fail(id json.RawMessage, msg string) { sess.send(appendErr(nil, id, msg)) }
+
+// handle dispatches one request line; it returns true when the connection
+// must be closed.
+func (sess *session) handle(line []byte) bool {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return false
+	}
+	var req proto.Request
+	if line[0] != '{' || json.Unmarshal(line, &req) != nil || req.Method == "" {
+		// Not our protocol (garbage, an HTTP probe, a truncated line): say so
+		// and close, as xmrig-proxy does; there is no sane way to resync.
+		sess.fail(validID(req.ID), proto.ErrMsgParse)
+		return true
+	}
+	switch req.Method {
+	case proto.MethodLogin:
+		return sess.login(req.ID, req.Params)
+	case proto.MethodSubmit:
+		return sess.submit(req.ID, req.Params)
+	case proto.MethodGetJob:
+		return sess.getJob(req.ID)
+	case proto.MethodKeepalive:
+		if sess.loggedIn() == nil {
+			sess.fail(req.ID, proto.ErrMsgUnauthenticated)
+			return false
+		}
+		sess.reply(req.ID, proto.StatusResult{Status: proto.StatusKeepalive})
+	default:
+		sess.fail(req.ID, proto.ErrMsgInvalidMethod)
+	}
+	return false
+}
+
+// validID keeps an id only if it is valid JSON on its own (it came from a
+// parse that may have failed half-way).
+func validID(id json.RawMessage) json.RawMessage {
+	if len(id) == 0 || !json.Valid(id) {
+		return nil
+	}
+	return id
+}
+
+func (sess *session) login(id, params json.RawMessage) bool {
+	if sess.loggedIn() != nil {
+		sess.fail(id, "Already logged in")
+		return false
+	}
+	var p proto.LoginParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		sess.fail(id, "Invalid login params: "+err.Error())
+		return true
+	}
+	if len(p.Algo) > 0 && !slices.Contains(p.Algo, proto.Algo) {
+		sess.fail(id, proto.ErrMsgNoAlgo)
+		return true
+	}
+	m, err := sess.srv.rules.parseLogin(p.Login, p.Pass, p.RigID)
+	if err != nil {
+		sess.fail(id, "Invalid address used for login: "+err.Error())
+		return true
+	}
+	diff := sess.port.Diff
+	vd := sess.srv.cfg.VarDiff
+	if m.FixedDiff > 0 {
+		diff = clampDiff(m.FixedDiff, vd.Min, vd.Max)
+	}
+	var sid [8]byte
+	_, _ = rand.Read(sid[:])
+	sess.mu.Lock()
+	sess.id = hex.EncodeToString(sid[:])
+	sess.miner = m
+	sess.diff = diff
+	sess.vd = newVarDiff(&sess.srv.cfg.VarDiff, time.Now())
+	if m.FixedDiff > 0 {
+		sess.vd.p = &VarDiff{} // fixed difficulty turns vardiff off
+	}
+	sess.log = sess.log.WithFields(logrus.Fields{"miner": m.Address.Text, "worker": m.Worker})
+	sess.mu.Unlock()
+
+	job, err := sess.nextJob()
+	if err != nil {
+		sess.fail(id, "No job available: "+err.Error())
+		return true
+	}
+	sess.srv.sink.MinerConnected(m.Address.Text, m.Worker, sess.ip)
+	sess.reply(id, proto.LoginResult{
+		ID: sess.id, Job: job, Status: proto.StatusOK,
+		Extensions: []string{proto.ExtAlgo, proto.ExtKeepalive},
+	})
+	sess.log.Debugf("login: scheme %s, difficulty %d, agent %q", m.Scheme, diff, p.Agent)
+	return false
+}
+
+func (sess *session) getJob(id json.RawMessage) bool {
+	if sess.loggedIn() == nil {
+		sess.fail(id, proto.ErrMsgUnauthenticated)
+		return false
+	}
+	job, err := sess.nextJob()
+	if err != nil {
+		sess.fail(id, "No job available: "+err.Error())
+		return false
+	}
+	sess.reply(id, job)
+	return false
+}
+
+// nextJob mints a job at the session's difficulty, remembers it and returns
+// its wire form.
+func (sess *session) nextJob() (*proto.Job, error) {
+	sess.mu.Lock()
+	diff := sess.diff
+	sess.mu.Unlock()
+	j, err := sess.srv.jobs.newJob(diff)
+	if err != nil {
+		return nil, err
+	}
+	sess.mu.Lock()
+	if sess.firstJob == 0 {
+		sess.firstJob = j.seq
+	}
+	sess.jobs[sess.jobHead] = j
+	sess.jobHead = (sess.jobHead + 1) % jobsKept
+	sess.mu.Unlock()
+	return &proto.Job{
+		Blob: hex.EncodeToString(j.blob), JobID: j.id, Target: cryptonote.TargetHex(j.diff),
+		Algo: proto.Algo, Height: j.tmpl.height, SeedHash: hex.EncodeToString(j.tmpl.seed[:]),
+	}, nil
+}
+
+// pushJob sends a new job notification (new template or new difficulty).
+func (sess *session) pushJob() {
+	sess.mu.Lock()
+	ok := sess.miner != nil && !sess.closed
+	sess.mu.Unlock()
+	if !ok {
+		return
+	}
+	job, err := sess.nextJob()
+	if err != nil {
+		sess.log.Warnf("no job to push: %v", err)
+		return
+	}
+	b, err := proto.AppendJob(nil, job)
+	if err != nil {
+		return
+	}
+	sess.send(b)
+}
+
+// findJob returns the session's job with the given id, or the error text
+// for an unknown one: "Block expired" when it is one of ours that aged out
+// (xmrig just counts it), "Invalid job id" otherwise (xmrig reconnects).
+func (sess *session) findJob(jobID string) (*Job, string) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	oldest := uint64(0)
+	for _, j := range sess.jobs {
+		if j == nil {
+			continue
+		}
+		if j.id == jobID {
+			return j, ""
+		}
+		if oldest == 0 || j.seq < oldest {
+			oldest = j.seq
+		}
+	}
+	if seq, err := strconv.ParseUint(jobID, 16, 64); err == nil && seq >= sess.firstJob && seq < oldest {
+		return nil, proto.ErrMsgBlockExpired
+	}
+	return nil, proto.ErrMsgInvalidJobID
+}
+
+// submit runs the share pipeline. Cheap checks come first; the RandomX hash
+// is computed by the verifier's workers (this goroutine waits, so one
+// connection's shares are handled in order); possible blocks jump the queue.
+func (sess *session) submit(id, params json.RawMessage) bool {
+	m := sess.loggedIn()
+	if m == nil {
+		sess.fail(id, proto.ErrMsgUnauthenticated)
+		return false
+	}
+	var p proto.SubmitParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		sess.fail(id, "Invalid submit params: "+err.Error())
+		return false
+	}
+	sess.mu.Lock()
+	sid := sess.id
+	sess.mu.Unlock()
+	if p.ID != sid {
+		sess.fail(id, proto.ErrMsgUnauthenticated)
+		return false
+	}
+	job, msg := sess.findJob(p.JobID)
+	if job == nil {
+		return sess.reject(id, m, msg, false)
+	}
+	var nonce [4]byte
+	if len(p.Nonce) != 8 || !decodeHex(nonce[:], p.Nonce) {
+		return sess.reject(id, m, proto.ErrMsgInvalidNonce, true)
+	}
+	var result [32]byte
+	if len(p.Result) != 64 || !decodeHex(result[:], p.Result) {
+		return sess.reject(id, m, proto.ErrMsgInvalidResult, true)
+	}
+	t := job.tmpl
+	now := time.Now()
+	staleAt := t.staleAt.Load()
+	stale := staleAt != 0
+	if stale && now.Sub(time.Unix(0, staleAt)) > sess.srv.cfg.GraceWindow {
+		return sess.reject(id, m, proto.ErrMsgBlockExpired, false)
+	}
+	n := binary.LittleEndian.Uint32(nonce[:])
+	sess.mu.Lock()
+	if job.nonces == nil {
+		job.nonces = map[uint32]struct{}{}
+	}
+	_, dup := job.nonces[n]
+	job.nonces[n] = struct{}{}
+	sess.mu.Unlock()
+	if dup {
+		return sess.reject(id, m, proto.ErrMsgDuplicateShare, false)
+	}
+	// The claimed result must meet the job difficulty before we spend a
+	// RandomX hash on it; a lie is caught by the comparison below.
+	if !cryptonote.CheckHash(&result, job.diff) {
+		return sess.reject(id, m, proto.ErrMsgLowDifficulty, true)
+	}
+	isBlock := !stale && cryptonote.CheckHashWide(&result, t.netDiff)
+
+	blob := slices.Clone(job.blob)
+	copy(blob[t.tmpl.NonceOffset():], nonce[:])
+	ctx, cancel := context.WithTimeout(sess.srv.ctx, 30*time.Second)
+	hash, err := sess.srv.hasher.Hash(ctx, t.seed, blob, isBlock)
+	cancel()
+	if err != nil {
+		sess.mu.Lock()
+		delete(job.nonces, n) // not checked: the miner may send it again
+		sess.mu.Unlock()
+		if !errors.Is(err, randomx.ErrQueueFull) {
+			sess.log.Errorf("share verification: %v", err)
+		}
+		sess.fail(id, proto.ErrMsgBusy)
+		return false
+	}
+	if hash != result {
+		return sess.reject(id, m, proto.ErrMsgWrongResult, true)
+	}
+	if isBlock {
+		sess.srv.jobs.wg.Add(1)
+		go func() {
+			defer sess.srv.jobs.wg.Done()
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.srv.ctx), time.Minute)
+			defer cancel()
+			sess.srv.jobs.submitBlock(ctx, job, nonce, m, job.diff)
+		}()
+	}
+	sess.srv.bans.record(sess.ip, false)
+	err = sess.srv.sink.Share(&Share{
+		Address: m.Address.Text, Worker: m.Worker, Scheme: m.Scheme, IP: sess.ip,
+		Difficulty: job.diff, HashDiff: cryptonote.HashDifficulty(&hash), Height: t.height,
+		Stale: stale, Time: now,
+	})
+	if err != nil {
+		sess.log.Errorf("share not recorded: %v", err)
+		sess.fail(id, proto.ErrMsgStorageDown)
+		return false
+	}
+	sess.reply(id, proto.StatusResult{Status: proto.StatusOK})
+	sess.afterShare(now, job.diff)
+	return false
+}
+
+// afterShare feeds vardiff and pushes a job with the new difficulty when it
+// changes (xmrig applies a difficulty only with a new job).
+func (sess *session) afterShare(now time.Time, diff uint64) {
+	sess.mu.Lock()
+	sess.vd.share(now, diff)
+	sess.mu.Unlock()
+	sess.retarget(now)
+}
+
+// retarget runs vardiff; the server's ticker also calls it without a new
+// share, so a miner whose difficulty is far too high (no shares at all) is
+// brought down.
+func (sess *session) retarget(now time.Time) {
+	sess.mu.Lock()
+	if sess.miner == nil || sess.closed {
+		sess.mu.Unlock()
+		return
+	}
+	next, changed := sess.vd.retarget(now, sess.diff)
+	if changed {
+		sess.log.Debugf("vardiff: %d -> %d", sess.diff, next)
+		sess.diff = next
+	}
+	sess.mu.Unlock()
+	if changed {
+		sess.pushJob()
+	}
+}
+
+// reject answers a refused share, records it, and applies the ban rule;
+// it returns true when the connection must close (the IP got banned).
+func (sess *session) reject(id json.RawMessage, m *Miner, msg string, invalid bool) bool {
+	sess.srv.sink.Reject(&Rejection{Address: m.Address.Text, Worker: m.Worker, IP: sess.ip, Reason: msg, Invalid: invalid, Time: time.Now()})
+	if sess.srv.bans.record(sess.ip, invalid) {
+		sess.fail(id, proto.ErrMsgBanned)
+		return true
+	}
+	sess.fail(id, msg)
+	return false
+}
+
+func decodeHex(dst []byte, s string) bool {
+	n, err := hex.Decode(dst, []byte(s)) // accepts either case
+	return err == nil && n == len(dst)
+}
+
+// String names the session in logs.
+func (sess *session) String() string { return fmt.Sprintf("session(%s)", sess.ip) }

@@ -1,0 +1,120 @@
+package stratum
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Share is an accepted share as storage records it.
+type Share struct {
+	Address    string
+	Worker     string
+	Scheme     string
+	IP         string
+	Difficulty uint64 // the job's difficulty: what the share is credited with
+	HashDiff   uint64 // the difficulty the hash actually reached
+	Height     uint64 // height of the block template the share was for
+	Stale      bool   // for the previous tip, accepted within the grace window
+	Time       time.Time
+}
+
+// Rejection is a share the pool refused, for per-miner statistics.
+type Rejection struct {
+	Address string
+	Worker  string
+	IP      string
+	Reason  string // the error text sent to the miner
+	Invalid bool   // counts towards banning (wrong result, low difficulty, …)
+	Time    time.Time
+}
+
+// Block is a block candidate: a share that met the network difficulty and
+// was submitted to the daemon(s).
+type Block struct {
+	Height        uint64
+	Hash          [32]byte
+	PrevHash      [32]byte
+	Address       string
+	Worker        string
+	Scheme        string
+	NetDifficulty uint64
+	ShareDiff     uint64
+	// Reward is what the pool's own output receives in the block we built,
+	// read from our template's miner transaction.
+	Reward      uint64
+	Time        time.Time
+	SubmitError string // empty when a daemon accepted it
+}
+
+// Sink receives what the stratum server observes. Storage implements it.
+// Share and Reject are called on the submit path and must not block on I/O
+// (batch instead); Share returns an error when storage cannot take shares,
+// so the miner is told instead of the share being silently lost.
+type Sink interface {
+	Share(*Share) error
+	Reject(*Rejection)
+	Block(context.Context, *Block) error
+	// MinerConnected/MinerDisconnected bracket a logged-in session.
+	MinerConnected(address, worker, ip string)
+	MinerDisconnected(address, worker, ip string)
+}
+
+// MemorySink keeps everything in memory. It serves tests and running the
+// stratum module without storage.
+type MemorySink struct {
+	mu       sync.Mutex
+	Shares   []Share
+	Rejects  []Rejection
+	Blocks   []Block
+	Online   map[string]int // "address.worker" → sessions
+	ShareErr error          // returned by Share when set (simulates storage down)
+}
+
+// NewMemorySink returns an empty MemorySink.
+func NewMemorySink() *MemorySink { return &MemorySink{Online: map[string]int{}} }
+
+func (s *MemorySink) Share(sh *Share) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ShareErr != nil {
+		return s.ShareErr
+	}
+	s.Shares = append(s.Shares, *sh)
+	return nil
+}
+
+func (s *MemorySink) Reject(r *Rejection) {
+	s.mu.Lock()
+	s.Rejects = append(s.Rejects, *r)
+	s.mu.Unlock()
+}
+
+func (s *MemorySink) Block(_ context.Context, b *Block) error {
+	s.mu.Lock()
+	s.Blocks = append(s.Blocks, *b)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *MemorySink) MinerConnected(address, worker, _ string) {
+	s.mu.Lock()
+	s.Online[address+"."+worker]++
+	s.mu.Unlock()
+}
+
+func (s *MemorySink) MinerDisconnected(address, worker, _ string) {
+	s.mu.Lock()
+	k := address + "." + worker
+	if s.Online[k]--; s.Online[k] <= 0 {
+		delete(s.Online, k)
+	}
+	s.mu.Unlock()
+}
+
+// Snapshot returns copies of the recorded shares, rejections and blocks.
+func (s *MemorySink) Snapshot() (shares []Share, rejects []Rejection, blocks []Block) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Share(nil), s.Shares...), append([]Rejection(nil), s.Rejects...), append([]Block(nil), s.Blocks...)
+}
