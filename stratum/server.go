@@ -7,8 +7,8 @@ package stratum
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
