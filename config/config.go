@@ -246,6 +246,9 @@ type BlockUnlockerConfig struct {
 	PoolFee      float64 `json:"poolFee"`
 	SoloFee      float64 `json:"soloFee"`
 	FinderReward float64 `json:"finderReward"`
+	// FeeAddress, when set, receives the pool fee as a payable balance;
+	// otherwise the fee stays in the pool wallet, recorded in the ledger.
+	FeeAddress string `json:"feeAddress"`
 }
 
 // PoolFeeBP is PoolFee in basis points (1% = 100).

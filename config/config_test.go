@@ -244,6 +244,8 @@ func TestValidationRules(t *testing.T) {
 		{"blockUnlocker.soloFee", nil, []change{{"blockUnlocker.soloFee", -1}}, "blockUnlocker.soloFee: must be ≥ 0 and < 100, got -1"},
 		{"blockUnlocker.finderReward", nil, []change{{"blockUnlocker.finderReward", 0.125}},
 			"blockUnlocker.finderReward: at most 2 decimal places (whole basis points), got 0.125"},
+		{"blockUnlocker.feeAddress", nil, []change{{"blockUnlocker.feeAddress", "PAS18z7m9DGbJFoVv6HiGoiwxNG5mLoniSEFWkguBKt59JSHPHjYab"}},
+			"blockUnlocker.feeAddress: invalid Pastella address: checksum mismatch"},
 		{"poolFee + finderReward", nil, []change{{"blockUnlocker.poolFee", 60}, {"blockUnlocker.finderReward", 40}},
 			"blockUnlocker.finderReward: poolFee + finderReward must be below 100, got 100"},
 		{"pplns.window", nil, []change{{"pplns.window", 0}}, "pplns.window: must be > 0"},

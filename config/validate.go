@@ -417,6 +417,11 @@ func (c *Config) checkUnlocker(ch *checks) {
 	if poolOK && finderOK && u.PoolFeeBP()+u.FinderRewardBP() >= 10_000 {
 		ch.add("blockUnlocker.finderReward", "poolFee + finderReward must be below 100, got %v", u.PoolFee+u.FinderReward)
 	}
+	if u.FeeAddress != "" && c.Coin != nil {
+		if _, err := c.Coin.ParseAddress(u.FeeAddress); err != nil {
+			ch.add("blockUnlocker.feeAddress", "%v", err)
+		}
+	}
 	positive(ch, "pplns.window", c.PPLNS.Window)
 }
 
