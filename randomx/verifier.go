@@ -781,6 +781,8 @@ type worker struct {
 }
 
 func (w *worker) run() {
+	// Stay on one OS thread, so the VM's scratchpad and JIT code stay warm
+	// in that core's caches instead of following the goroutine around.
 	defer w.v.workersWG.Done()
 	defer w.closeAll()
 	v := w.v
