@@ -275,6 +275,13 @@ func (m *jobManager) publish(t *blockTemplate) {
 	m.current = t
 	m.mu.Unlock()
 	newTip := prev == nil || prev.prevHash != t.prevHash
+	if obs, ok := m.sink.(DifficultyObserver); ok {
+		nd, fits := t.netDiff.Uint64()
+		if !fits {
+			nd = ^uint64(0)
+		}
+		obs.SetNetworkDifficulty(nd)
+	}
 	if newTip {
 		if prev != nil {
 			prev.staleAt.Store(time.Now().UnixNano())

@@ -60,6 +60,13 @@ type Sink interface {
 	MinerDisconnected(address, worker, ip string)
 }
 
+// DifficultyObserver is implemented by sinks that want the network
+// difficulty of each new block template (storage sizes the PPLNS share log
+// it keeps by it).
+type DifficultyObserver interface {
+	SetNetworkDifficulty(uint64)
+}
+
 // MemorySink keeps everything in memory. It serves tests and running the
 // stratum module without storage.
 type MemorySink struct {
