@@ -91,6 +91,13 @@ type jobManager struct {
 	seed    [32]byte
 	hasSeed bool
 
+	// solved holds the parent hash the pool last found a block on. Other
+	// shares on templates with that parent are still credited, but they are
+	// not submitted: they could only become side-chain siblings of our own
+	// block (seen on regtest: seven "blocks" at one height).
+	solvedMu sync.Mutex
+	solved   [32]byte
+
 	trigger    chan struct{}
 	onTemplate func(t *blockTemplate, newTip bool) // pushes jobs to miners
 	wg         sync.WaitGroup                      // block submissions in flight
@@ -317,6 +324,27 @@ func (m *jobManager) newJob(diff uint64) (*Job, error) {
 	return j, nil
 }
 
+// claimBlock reports whether a block on parent may be submitted: only the
+// first since the last failed submission.
+func (m *jobManager) claimBlock(parent [32]byte) bool {
+	m.solvedMu.Lock()
+	defer m.solvedMu.Unlock()
+	if m.solved == parent {
+		return false
+	}
+	m.solved = parent
+	return true
+}
+
+// unclaimBlock lets another share try after a failed submission.
+func (m *jobManager) unclaimBlock(parent [32]byte) {
+	m.solvedMu.Lock()
+	if m.solved == parent {
+		m.solved = [32]byte{}
+	}
+	m.solvedMu.Unlock()
+}
+
 // submitBlock sends a found block to the daemon(s) at once, records the
 // candidate whatever the outcome, and triggers a template refresh so miners
 // move to the next height. Afterwards it checks that the block made it onto
@@ -339,6 +367,7 @@ func (m *jobManager) submitBlock(ctx context.Context, j *Job, nonce [4]byte, min
 	}
 	log := m.log.WithFields(logrus.Fields{"height": t.height, "hash": hex.EncodeToString(id[:]), "miner": miner.Address.Text, "worker": miner.Worker})
 	if err != nil {
+		m.unclaimBlock(t.prevHash)
 		b.SubmitError = err.Error()
 		log.Errorf("block submission failed: %v (blob %x)", err, blob)
 	} else {

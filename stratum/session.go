@@ -373,7 +373,7 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 	if hash != result {
 		return sess.reject(id, m, proto.ErrMsgWrongResult, true)
 	}
-	if isBlock {
+	if isBlock && sess.srv.jobs.claimBlock(t.prevHash) {
 		sess.srv.jobs.wg.Add(1)
 		go func() {
 			defer sess.srv.jobs.wg.Done()
