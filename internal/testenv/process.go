@@ -21,6 +21,7 @@ import (
 // so a failure message tells the reader what to do.
 var debianPackage = map[string]string{
 	"redis-server":      "redis-server",
+	"redis-cli":         "redis-server",
 	"monerod":           "monero",
 	"monero-wallet-rpc": "monero",
 }

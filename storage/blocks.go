@@ -1,0 +1,455 @@
+package storage
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"math/bits"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"rxpool/stratum"
+)
+
+// Block statuses.
+const (
+	StatusPending   = "pending"
+	StatusConfirmed = "confirmed"
+	StatusOrphaned  = "orphaned"
+)
+
+var (
+	// ErrUnknownBlock: no candidate with that hash.
+	ErrUnknownBlock = errors.New("storage: unknown block")
+	// ErrNotPending: the block was already settled the other way
+	// (crediting an orphan, orphaning a confirmed block).
+	ErrNotPending = errors.New("storage: block is not pending")
+	// ErrMismatch: the split does not add up to the reward, or disagrees
+	// with the candidate's recorded reward or finder. Nothing was written.
+	ErrMismatch = errors.New("storage: credit does not match the block")
+
+	errBadCandidate = errors.New("storage: invalid block candidate")
+)
+
+// BlockRecord is a block candidate as recorded, and its settlement.
+type BlockRecord struct {
+	Hash, PrevHash string // lower-case hex
+	Height         uint64
+	Scheme         string
+	Address        string // finder
+	Worker         string
+	NetDiff        uint64
+	ShareDiff      uint64
+	Reward         uint64 // the pool's output in the block we built
+	Time           time.Time
+	SubmitError    string
+	Status         string
+	TotalWeight    uint64 // Σ frozen weights
+	WeightEntries  int
+	EffortHashes   uint64 // Σ share difficulty of the scheme since its previous block
+	// Set when confirmed:
+	Fee          uint64
+	FeeAddress   string // "" = the fee stays in the pool wallet
+	FinderReward uint64
+	Credited     uint64 // Σ added to balances (participants, finder, fee to FeeAddress)
+	SettledAt    time.Time
+}
+
+// Effort is the hashes spent on the block relative to its difficulty
+// (1 = as expected).
+func (b *BlockRecord) Effort() float64 {
+	if b.NetDiff == 0 {
+		return 0
+	}
+	return float64(b.EffortHashes) / float64(b.NetDiff)
+}
+
+// WriteBlockCandidate records a found block and freezes who gets paid for it
+// in one script: first every share buffered so far is written (so each
+// share accepted before the block counts), then, with no batch in between,
+// the candidate and its weights: the PPLNS window ending now, the PROP round
+// (which restarts empty), or the SOLO finder alone. A candidate whose
+// submission failed is recorded too; the unlocker orphans it. Writing the
+// same hash again does nothing.
+func (s *Store) WriteBlockCandidate(ctx context.Context, b *stratum.Block) error {
+	if !validScheme(b.Scheme) || b.Address == "" {
+		return fmt.Errorf("%w: scheme %q, finder %q", errBadCandidate, b.Scheme, b.Address)
+	}
+	s.SetNetworkDifficulty(b.NetDifficulty)
+	n, err := s.windowWeight(b.NetDifficulty)
+	if err != nil {
+		return err
+	}
+	hash := hex.EncodeToString(b.Hash[:])
+	t := b.Time
+	if t.IsZero() {
+		t = s.now()
+	}
+	keys := []string{
+		s.k.block(hash), s.k.weights(hash), s.k.blocks, s.k.pending,
+		s.k.pplnsLog, s.k.propRound, s.k.effort, s.k.effortSolo,
+	}
+	args := []any{
+		hash, b.Height, b.Scheme, b.Address, n,
+		"hash", hash, "height", b.Height, "prevHash", hex.EncodeToString(b.PrevHash[:]),
+		"scheme", b.Scheme, "address", b.Address, "worker", b.Worker,
+		"netDiff", b.NetDifficulty, "shareDiff", b.ShareDiff, "reward", b.Reward,
+		"time", t.UnixMilli(), "submitError", b.SubmitError,
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	if err := s.flushLocked(ctx, true); err != nil {
+		return fmt.Errorf("storage: writing the shares before block %d: %w", b.Height, err)
+	}
+	if err := scriptFreeze.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return fmt.Errorf("storage: recording block %d %s: %w", b.Height, hash, err)
+	}
+	return nil
+}
+
+// windowWeight is N = window × network difficulty, exactly (the window is a
+// float from the configuration), rounded down.
+func (s *Store) windowWeight(netDiff uint64) (uint64, error) {
+	f := new(big.Float).SetPrec(128).SetFloat64(s.opt.window)
+	f.Mul(f, new(big.Float).SetPrec(128).SetUint64(netDiff))
+	n, _ := f.Uint64()
+	if n >= maxExact {
+		return 0, fmt.Errorf("%w: PPLNS window %v × %d exceeds 2^53", errBadCandidate, s.opt.window, netDiff)
+	}
+	return n, nil
+}
+
+// CreditBlock credits a pending block once, in one atomic script: the
+// participants' credits, the finder reward and the fee (to feeAddress's
+// balance when set, else only an operator ledger line) are added to
+// balances, recorded on the block and in the ledger, and the block becomes
+// confirmed. It returns false, nil when the block was already confirmed (a
+// re-run after a crash), ErrNotPending for an orphaned block, and
+// ErrMismatch, with nothing written, when credits + fee + finderReward ≠
+// reward or reward/finder disagree with the candidate.
+func (s *Store) CreditBlock(ctx context.Context, hash string, credits map[string]uint64, fee uint64, feeAddress, finder string, finderReward, reward uint64) (bool, error) {
+	if !validHash(hash) {
+		return false, fmt.Errorf("%w: %q", ErrUnknownBlock, hash)
+	}
+	sum, carry := bits.Add64(fee, finderReward, 0)
+	addrs := make([]string, 0, len(credits))
+	for a, v := range credits {
+		var c uint64
+		sum, c = bits.Add64(sum, v, 0)
+		carry |= c
+		if v > 0 {
+			if a == "" {
+				return false, fmt.Errorf("%w: credit to an empty address", ErrMismatch)
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	if carry != 0 || sum != reward || reward > math.MaxInt64 {
+		return false, fmt.Errorf("%w: block %s: credits + fee %d + finder %d = %s, reward %d", ErrMismatch, hash, fee, finderReward, sumString(credits, fee, finderReward), reward)
+	}
+	if finderReward > 0 && finder == "" {
+		return false, fmt.Errorf("%w: finder reward without a finder", ErrMismatch)
+	}
+	credited := reward
+	if feeAddress == "" {
+		credited -= fee
+	}
+	sort.Strings(addrs) // a deterministic ledger order
+	args := []any{hash, reward, fee, feeAddress, finder, finderReward, credited, s.now().UnixMilli()}
+	for _, a := range addrs {
+		args = append(args, a, credits[a])
+	}
+	keys := []string{s.k.block(hash), s.k.credits(hash), s.k.balances, s.k.ledger, s.k.totals, s.k.pending}
+	return s.settle(ctx, scriptCredit, keys, args, StatusConfirmed)
+}
+
+// OrphanBlock marks a pending block orphaned and credits nothing; a PROP
+// block's frozen weights are added back to the current PROP round, so its
+// miners lose nothing. It returns false, nil when already orphaned and
+// ErrNotPending for a confirmed block.
+func (s *Store) OrphanBlock(ctx context.Context, hash string) (bool, error) {
+	if !validHash(hash) {
+		return false, fmt.Errorf("%w: %q", ErrUnknownBlock, hash)
+	}
+	keys := []string{s.k.block(hash), s.k.weights(hash), s.k.propRound, s.k.pending, s.k.totals}
+	return s.settle(ctx, scriptOrphan, keys, []any{hash, s.now().UnixMilli()}, StatusOrphaned)
+}
+
+// settle runs a credit or orphan script and maps its answer: "done", the
+// status it found instead (the same one: done before; the other: refused)
+// or an error.
+func (s *Store) settle(ctx context.Context, sc *redis.Script, keys []string, args []any, want string) (bool, error) {
+	st, err := sc.Run(ctx, s.rdb, keys, args...).Text()
+	switch {
+	case err != nil && strings.HasPrefix(err.Error(), "UNKNOWN"):
+		return false, fmt.Errorf("%w: %s", ErrUnknownBlock, args[0])
+	case err != nil && strings.HasPrefix(err.Error(), "MISMATCH"):
+		return false, fmt.Errorf("%w: %s", ErrMismatch, err.Error())
+	case err != nil:
+		return false, fmt.Errorf("storage: settling block %s: %w", args[0], err)
+	case st == "done":
+		return true, nil
+	case st == want: // settled this way before: a repeat is a no-op
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: block %s is %s", ErrNotPending, args[0], st)
+}
+
+func sumString(credits map[string]uint64, extra ...uint64) string {
+	t := new(big.Int)
+	for _, v := range credits {
+		t.Add(t, new(big.Int).SetUint64(v))
+	}
+	for _, v := range extra {
+		t.Add(t, new(big.Int).SetUint64(v))
+	}
+	return t.String()
+}
+
+func validHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}
+
+// BlockByHash reads one block record; ErrUnknownBlock if there is none.
+func (s *Store) BlockByHash(ctx context.Context, hash string) (*BlockRecord, error) {
+	m, err := s.rdb.HGetAll(ctx, s.k.block(hash)).Result()
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownBlock, hash)
+	}
+	return parseBlock(m)
+}
+
+// PendingBlocks returns the candidates not yet confirmed or orphaned,
+// lowest height first.
+func (s *Store) PendingBlocks(ctx context.Context) ([]*BlockRecord, error) {
+	hashes, err := s.rdb.ZRange(ctx, s.k.pending, 0, -1).Result()
+	if err != nil {
+		return nil, err
+	}
+	return s.blockRecords(ctx, hashes)
+}
+
+// Blocks returns up to limit blocks, highest first, skipping offset.
+func (s *Store) Blocks(ctx context.Context, offset, limit int) ([]*BlockRecord, error) {
+	if limit <= 0 || offset < 0 {
+		return nil, nil
+	}
+	hashes, err := s.rdb.ZRevRange(ctx, s.k.blocks, int64(offset), int64(offset+limit-1)).Result()
+	if err != nil {
+		return nil, err
+	}
+	return s.blockRecords(ctx, hashes)
+}
+
+func (s *Store) blockRecords(ctx context.Context, hashes []string) ([]*BlockRecord, error) {
+	maps, err := s.hashes(ctx, hashes, s.k.block)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*BlockRecord, 0, len(hashes))
+	for i, m := range maps {
+		if len(m) == 0 {
+			return nil, fmt.Errorf("storage: block %s is indexed but has no record", hashes[i])
+		}
+		b, err := parseBlock(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// hashes reads HGETALL of key(id) for each id in one pipeline.
+func (s *Store) hashes(ctx context.Context, ids []string, key func(string) string) ([]map[string]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, key(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]map[string]string, len(ids))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}
+
+// BlockWeights returns a block's frozen weights, address → weight.
+func (s *Store) BlockWeights(ctx context.Context, hash string) (map[string]uint64, error) {
+	return s.uintHash(ctx, s.k.weights(hash))
+}
+
+// BlockCredits returns what a confirmed block credited to participants
+// (the finder reward and fee are on the BlockRecord).
+func (s *Store) BlockCredits(ctx context.Context, hash string) (map[string]uint64, error) {
+	return s.uintHash(ctx, s.k.credits(hash))
+}
+
+func (s *Store) uintHash(ctx context.Context, key string) (map[string]uint64, error) {
+	m, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, err
+	}
+	return parseUintMap(key, m)
+}
+
+func parseUintMap(key string, m map[string]string) (map[string]uint64, error) {
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("storage: %s field %s: %q is not an amount", key, k, v)
+		}
+		out[k] = n
+	}
+	return out, nil
+}
+
+func parseBlock(m map[string]string) (*BlockRecord, error) {
+	var bad []string
+	u := func(f string) uint64 {
+		v, ok := m[f]
+		if !ok {
+			return 0
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			bad = append(bad, f+"="+v)
+		}
+		return n
+	}
+	ms := func(f string) time.Time {
+		if n := u(f); n > 0 {
+			return time.UnixMilli(int64(n))
+		}
+		return time.Time{}
+	}
+	b := &BlockRecord{
+		Hash: m["hash"], PrevHash: m["prevHash"], Height: u("height"), Scheme: m["scheme"],
+		Address: m["address"], Worker: m["worker"], NetDiff: u("netDiff"), ShareDiff: u("shareDiff"),
+		Reward: u("reward"), Time: ms("time"), SubmitError: m["submitError"], Status: m["status"],
+		TotalWeight: u("totalWeight"), WeightEntries: int(u("weightEntries")), EffortHashes: u("effortHashes"),
+		Fee: u("fee"), FeeAddress: m["feeAddress"], FinderReward: u("finderReward"), Credited: u("credited"),
+		SettledAt: ms("settledAt"),
+	}
+	if len(bad) > 0 {
+		return b, fmt.Errorf("storage: block %s has malformed fields: %s", b.Hash, strings.Join(bad, ", "))
+	}
+	return b, nil
+}
+
+// Immature is an address's share of a pending block.
+type Immature struct {
+	Hash        string
+	Height      uint64
+	Scheme      string
+	Weight      uint64
+	TotalWeight uint64
+	// Amount is Reward × Weight / TotalWeight, rounded down, before the pool
+	// fee and finder reward: an estimate until the block is credited.
+	Amount uint64
+}
+
+// ImmatureBalances lists an address's shares of the pending blocks.
+func (s *Store) ImmatureBalances(ctx context.Context, addr string) ([]Immature, error) {
+	blocks, err := s.PendingBlocks(ctx)
+	if err != nil || len(blocks) == 0 {
+		return nil, err
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(blocks))
+	for i, b := range blocks {
+		cmds[i] = pipe.HGet(ctx, s.k.weights(b.Hash), addr)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	var out []Immature
+	for i, b := range blocks {
+		w, err := cmds[i].Uint64()
+		if err != nil || w == 0 || b.TotalWeight == 0 || w > b.TotalWeight {
+			continue
+		}
+		hi, lo := bits.Mul64(b.Reward, w)
+		amount, _ := bits.Div64(hi, lo, b.TotalWeight) // hi < TotalWeight because w ≤ TotalWeight
+		out = append(out, Immature{Hash: b.Hash, Height: b.Height, Scheme: b.Scheme, Weight: w, TotalWeight: b.TotalWeight, Amount: amount})
+	}
+	return out, nil
+}
+
+// Balance is an address's money.
+type Balance struct {
+	Balance        int64  // payable
+	PendingPayment uint64 // in an unconfirmed payout
+	Paid           uint64
+}
+
+// Balance reads an address's balance, pending payout and paid total.
+func (s *Store) Balance(ctx context.Context, addr string) (Balance, error) {
+	pipe := s.rdb.Pipeline()
+	bal := pipe.HGet(ctx, s.k.balances, addr)
+	pend := pipe.HGet(ctx, s.k.payPending, addr)
+	paid := pipe.HGet(ctx, s.k.paid, addr)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Balance{}, err
+	}
+	var b Balance
+	var errs []error
+	for _, f := range []struct {
+		cmd *redis.StringCmd
+		set func(string) error
+	}{
+		{bal, func(v string) (err error) { b.Balance, err = strconv.ParseInt(v, 10, 64); return }},
+		{pend, func(v string) (err error) { b.PendingPayment, err = strconv.ParseUint(v, 10, 64); return }},
+		{paid, func(v string) (err error) { b.Paid, err = strconv.ParseUint(v, 10, 64); return }},
+	} {
+		if v, err := f.cmd.Result(); err == nil {
+			errs = append(errs, f.set(v))
+		}
+	}
+	return b, errors.Join(errs...)
+}
+
+// Totals are the operator totals, in atomic units and block counts.
+type Totals struct {
+	Rewards      uint64 // Σ reward of confirmed blocks
+	Credited     uint64 // Σ added to balances
+	Fees         uint64 // Σ pool fees
+	FeesCredited uint64 // the part of Fees credited to the fee address
+	Finder       uint64 // Σ finder rewards
+	Confirmed    uint64
+	Orphaned     uint64
+}
+
+// Totals reads the operator totals.
+func (s *Store) Totals(ctx context.Context) (Totals, error) {
+	m, err := s.rdb.HGetAll(ctx, s.k.totals).Result()
+	if err != nil {
+		return Totals{}, err
+	}
+	u, err := parseUintMap(s.k.totals, m)
+	return Totals{
+		Rewards: u["rewards"], Credited: u["credited"], Fees: u["fees"], FeesCredited: u["feesCredited"],
+		Finder: u["finder"], Confirmed: u["confirmed"], Orphaned: u["orphaned"],
+	}, err
+}

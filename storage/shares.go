@@ -1,0 +1,283 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"rxpool/stratum"
+)
+
+// batch is a group of shares written in one round trip. Its sequence number
+// lets the share script ignore a batch it has already applied, so a batch
+// whose reply was lost can be retried without counting its shares twice.
+type batch struct {
+	seq     uint64
+	shares  []stratum.Share
+	rejects []stratum.Rejection
+}
+
+// Share buffers an accepted share; it never waits for Redis. It fails while
+// Redis is known to be down, so the miner is told instead of the share
+// being lost.
+func (s *Store) Share(sh *stratum.Share) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if !s.healthy.Load() {
+		if e := s.lastErr.Load(); e != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, *e)
+		}
+		return ErrUnavailable
+	}
+	if !validScheme(sh.Scheme) {
+		return fmt.Errorf("storage: unknown reward scheme %q", sh.Scheme)
+	}
+	c := *sh
+	if c.Time.IsZero() {
+		c.Time = s.now()
+	}
+	s.mu.Lock()
+	if len(s.buf) >= s.opt.maxBuffered {
+		s.mu.Unlock()
+		return ErrBacklog
+	}
+	s.buf = append(s.buf, c)
+	full := len(s.buf) >= s.opt.batchSize
+	s.mu.Unlock()
+	if full {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Reject buffers a refused share for the statistics.
+func (s *Store) Reject(r *stratum.Rejection) {
+	if s.closed.Load() || !s.healthy.Load() {
+		return // statistics only: not worth a backlog while Redis is down
+	}
+	c := *r
+	if c.Time.IsZero() {
+		c.Time = s.now()
+	}
+	s.mu.Lock()
+	if len(s.rejects) < s.opt.maxBuffered { // statistics only: dropping is acceptable under a flood
+		s.rejects = append(s.rejects, c)
+	}
+	s.mu.Unlock()
+}
+
+// Block records a block candidate (see WriteBlockCandidate), retrying until
+// ctx ends so a short Redis outage does not lose it.
+func (s *Store) Block(ctx context.Context, b *stratum.Block) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := s.WriteBlockCandidate(ctx, b)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, errBadCandidate) {
+			s.log.Errorf("storage: BLOCK CANDIDATE NOT RECORDED: %+v: %v", *b, err)
+			return err
+		}
+		s.log.Warnf("storage: recording block candidate %d %x, retrying: %v", b.Height, b.Hash, err)
+		select {
+		case <-ctx.Done():
+			s.log.Errorf("storage: BLOCK CANDIDATE NOT RECORDED: %+v: %v", *b, err)
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// WriteShares records shares and waits until they are written (the stratum
+// path uses Share, which does not wait).
+func (s *Store) WriteShares(ctx context.Context, shares []stratum.Share) error {
+	for i := range shares {
+		if !validScheme(shares[i].Scheme) {
+			return fmt.Errorf("storage: unknown reward scheme %q", shares[i].Scheme)
+		}
+	}
+	now := s.now()
+	s.mu.Lock()
+	for _, sh := range shares {
+		if sh.Time.IsZero() {
+			sh.Time = now
+		}
+		s.buf = append(s.buf, sh)
+	}
+	s.mu.Unlock()
+	return s.Flush(ctx)
+}
+
+// Flush writes every buffered share and rejection; batches that fail stay
+// queued, in order, for the next attempt.
+func (s *Store) Flush(ctx context.Context) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	return s.flushLocked(ctx, true)
+}
+
+// flushLocked must be called with flushMu held. It writes what is buffered
+// on entry (so a steady stream of shares cannot keep it looping); with
+// all false only full batches, leaving the rest to fill up.
+func (s *Store) flushLocked(ctx context.Context, all bool) error {
+	s.mu.Lock()
+	n := len(s.buf)
+	if !all {
+		if n -= n % s.opt.batchSize; n == 0 {
+			s.mu.Unlock()
+			return nil
+		}
+	}
+	shares, rejects := s.buf[:n:n], s.rejects
+	s.buf, s.rejects = s.buf[n:], nil
+	if len(s.buf) == 0 {
+		s.buf = nil
+	}
+	s.mu.Unlock()
+	for len(shares) > 0 || len(rejects) > 0 {
+		b := &batch{shares: shares[:min(len(shares), s.opt.batchSize)], rejects: rejects[:min(len(rejects), s.opt.batchSize)]}
+		shares, rejects = shares[len(b.shares):], rejects[len(b.rejects):]
+		s.seq++
+		b.seq = s.seq
+		s.retry = append(s.retry, b)
+	}
+	for len(s.retry) > 0 {
+		if err := s.writeBatch(ctx, s.retry[0]); err != nil {
+			s.setHealth(err)
+			return err
+		}
+		s.retry[0] = nil
+		s.retry = s.retry[1:]
+	}
+	s.setHealth(nil)
+	return nil
+}
+
+// flushLoop writes a batch every flushInterval, or sooner when one is full.
+func (s *Store) flushLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opt.flushInterval)
+	defer t.Stop()
+	for {
+		all := true
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		case <-s.kick:
+			all = false
+		}
+		if !s.healthy.Load() {
+			continue // the health loop retries once Redis answers
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.flushMu.Lock()
+		err := s.flushLocked(ctx, all)
+		s.flushMu.Unlock()
+		if err != nil {
+			s.log.Warnf("storage: writing shares: %v", err)
+		}
+		cancel()
+	}
+}
+
+// writeBatch sends the share script and the statistics in one pipeline:
+// one round trip per batch (per node on a cluster, in parallel).
+func (s *Store) writeBatch(ctx context.Context, b *batch) error {
+	keys := []string{s.k.pplnsLog, s.k.pplnsTotal, s.k.propRound, s.k.effort, s.k.effortSolo, s.k.seq(s.instance)}
+	args := shareArgs(b, s.keepWeight())
+	pipe := s.rdb.Pipeline()
+	script := scriptShares.EvalSha(ctx, pipe, keys, args...)
+	s.queueStats(ctx, pipe, b)
+	_, err := pipe.Exec(ctx)
+	switch serr := script.Err(); {
+	case isNoScript(serr): // Redis restarted and lost its script cache
+		return scriptShares.Run(ctx, s.rdb, keys, args...).Err()
+	case serr != nil:
+		s.expired = nil // the TTLs queued with this batch may not have been set
+		return serr
+	case err != nil:
+		// The shares are in; a statistics command failed. Do not retry the
+		// batch for that: it would count the statistics twice.
+		s.log.Warnf("storage: share statistics: %v", err)
+	}
+	return nil
+}
+
+// shareArgs builds scriptShares' arguments: consecutive PPLNS shares of one
+// address become one log entry; PROP and SOLO shares are summed by address.
+// Stale shares count (they were accepted); SOLO shares only feed effort.
+func shareArgs(b *batch, keep uint64) []any {
+	type pair struct {
+		addr string
+		w    uint64
+	}
+	var log []pair
+	var pplnsSum, propSum uint64
+	prop, solo := map[string]uint64{}, map[string]uint64{}
+	var propOrder, soloOrder []string
+	for i := range b.shares {
+		sh := &b.shares[i]
+		switch sh.Scheme {
+		case stratum.SchemePPLNS:
+			pplnsSum += sh.Difficulty
+			if n := len(log); n > 0 && log[n-1].addr == sh.Address {
+				log[n-1].w += sh.Difficulty
+			} else {
+				log = append(log, pair{sh.Address, sh.Difficulty})
+			}
+		case stratum.SchemeProp:
+			propSum += sh.Difficulty
+			if _, ok := prop[sh.Address]; !ok {
+				propOrder = append(propOrder, sh.Address)
+			}
+			prop[sh.Address] += sh.Difficulty
+		case stratum.SchemeSolo:
+			if _, ok := solo[sh.Address]; !ok {
+				soloOrder = append(soloOrder, sh.Address)
+			}
+			solo[sh.Address] += sh.Difficulty
+		}
+	}
+	args := make([]any, 0, 7+2*(len(log)+len(prop)+len(solo)))
+	args = append(args, b.seq, keep, len(log), len(prop), len(solo), pplnsSum, propSum)
+	for _, p := range log {
+		args = append(args, p.addr, p.w)
+	}
+	for _, a := range propOrder {
+		args = append(args, a, prop[a])
+	}
+	for _, a := range soloOrder {
+		args = append(args, a, solo[a])
+	}
+	return args
+}
+
+// maxExact is the largest integer Lua (double) arithmetic keeps exact.
+const maxExact = 1 << 53
+
+// keepWeight is how much PPLNS weight the log keeps: keepFactor windows at
+// the latest network difficulty; 0 (keep everything) while it is unknown.
+func (s *Store) keepWeight() uint64 {
+	d := s.netDiff.Load()
+	k := math.Ceil(s.opt.keepFactor * s.opt.window * float64(d))
+	if d == 0 || k >= maxExact {
+		return 0
+	}
+	return uint64(k)
+}
+
+func validScheme(s string) bool {
+	return s == stratum.SchemePPLNS || s == stratum.SchemeProp || s == stratum.SchemeSolo
+}
+
+func u64(v uint64) string { return strconv.FormatUint(v, 10) }

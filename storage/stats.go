@@ -1,0 +1,537 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"rxpool/stratum"
+)
+
+// Windows are the hashrate windows the statistics keep buckets for.
+var Windows = []time.Duration{10 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour}
+
+const (
+	statsTTL  = 30 * 24 * time.Hour // miner and worker counters, after the last activity
+	bucketTTL = 26 * time.Hour      // an hour of minute buckets: the 24 h window plus the current hour
+	onlineTTL = 35 * time.Second    // a Store's connected-miner entry without heartbeat
+	maxWindow = 24 * time.Hour
+)
+
+// Counters are share counts of a miner, a worker or the pool.
+type Counters struct {
+	Hashes    uint64 // Σ difficulty of accepted shares (stale included)
+	Accepted  uint64 // stale included
+	Stale     uint64 // accepted within the grace window after a new tip
+	Invalid   uint64 // rejections that count towards banning
+	Rejected  uint64 // all other rejections (duplicates, ...)
+	LastShare time.Time
+}
+
+// counter field names, shared by miner, worker and pool hashes.
+const (
+	fHashes, fAccepted, fStale, fInvalid, fRejected, fLast = "hashes", "accepted", "stale", "invalid", "rejected", "lastShare"
+)
+
+func (c *Counters) add(sh *stratum.Share) {
+	c.Hashes += sh.Difficulty
+	c.Accepted++
+	if sh.Stale {
+		c.Stale++
+	}
+	if sh.Time.After(c.LastShare) {
+		c.LastShare = sh.Time
+	}
+}
+
+func (c *Counters) reject(r *stratum.Rejection) {
+	if r.Invalid {
+		c.Invalid++
+	} else {
+		c.Rejected++
+	}
+}
+
+// queue adds HINCRBY/HSET commands for the counters, field names prefixed.
+func (c *Counters) queue(ctx context.Context, pipe redis.Pipeliner, key, prefix string) {
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{fHashes, c.Hashes}, {fAccepted, c.Accepted}, {fStale, c.Stale}, {fInvalid, c.Invalid}, {fRejected, c.Rejected}} {
+		if f.v > 0 {
+			pipe.HIncrBy(ctx, key, prefix+f.name, int64(f.v))
+		}
+	}
+	if !c.LastShare.IsZero() {
+		pipe.HSet(ctx, key, prefix+fLast, c.LastShare.Unix())
+	}
+}
+
+// parse reads counters from a hash whose fields carry prefix.
+func (c *Counters) parse(m map[string]string, prefix string) {
+	get := func(f string) uint64 { v, _ := strconv.ParseUint(m[prefix+f], 10, 64); return v }
+	c.Hashes, c.Accepted, c.Stale, c.Invalid, c.Rejected = get(fHashes), get(fAccepted), get(fStale), get(fInvalid), get(fRejected)
+	if t := get(fLast); t > 0 {
+		c.LastShare = time.Unix(int64(t), 0)
+	}
+}
+
+// minerAgg sums one batch for one address.
+type minerAgg struct {
+	Counters
+	workers  map[string]*Counters
+	minutes  map[int64]uint64        // unix minute → hashes
+	wminutes map[workerMinute]uint64 // per worker
+}
+
+type workerMinute struct {
+	worker string
+	minute int64
+}
+
+func (s *Store) aggFor(m map[string]*minerAgg, addr, worker string) (*minerAgg, *Counters) {
+	a := m[addr]
+	if a == nil {
+		a = &minerAgg{workers: map[string]*Counters{}, minutes: map[int64]uint64{}, wminutes: map[workerMinute]uint64{}}
+		m[addr] = a
+	}
+	w := a.workers[worker]
+	if w == nil {
+		w = &Counters{}
+		a.workers[worker] = w
+	}
+	return a, w
+}
+
+// queueStats adds a batch's statistics to the pipeline, summed per address,
+// worker and minute so a batch costs a few commands per miner, not per share.
+func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) {
+	miners := map[string]*minerAgg{}
+	var pool Counters
+	poolMin := map[string]uint64{} // "<minute>" and "<scheme>:<minute>"
+	hours := map[int64]bool{}
+	for i := range b.shares {
+		sh := &b.shares[i]
+		a, w := s.aggFor(miners, sh.Address, sh.Worker)
+		a.add(sh)
+		w.add(sh)
+		pool.add(sh)
+		m := sh.Time.Unix() / 60
+		a.minutes[m] += sh.Difficulty
+		a.wminutes[workerMinute{sh.Worker, m}] += sh.Difficulty
+		ms := strconv.FormatInt(m, 10)
+		poolMin[ms] += sh.Difficulty
+		poolMin[sh.Scheme+":"+ms] += sh.Difficulty
+		hours[m/60] = true
+	}
+	for i := range b.rejects {
+		r := &b.rejects[i]
+		a, w := s.aggFor(miners, r.Address, r.Worker)
+		a.reject(r)
+		w.reject(r)
+		pool.reject(r)
+	}
+	seen := make([]redis.Z, 0, len(miners))
+	for addr, a := range miners {
+		key := s.k.miner(addr)
+		a.queue(ctx, pipe, key, "")
+		s.expire(ctx, pipe, key, statsTTL)
+		wkey := s.k.workers(addr)
+		for name, w := range a.workers {
+			w.queue(ctx, pipe, wkey, name+":")
+		}
+		s.expire(ctx, pipe, wkey, statsTTL)
+		touched := map[string]bool{}
+		for m, h := range a.minutes {
+			k := s.k.minerHR(addr, m/60)
+			pipe.HIncrBy(ctx, k, strconv.FormatInt(m, 10), int64(h))
+			touched[k] = true
+		}
+		for wm, h := range a.wminutes {
+			k := s.k.workerHR(addr, wm.minute/60)
+			pipe.HIncrBy(ctx, k, wm.worker+":"+strconv.FormatInt(wm.minute, 10), int64(h))
+			touched[k] = true
+		}
+		for k := range touched {
+			s.expire(ctx, pipe, k, bucketTTL)
+		}
+		if !a.LastShare.IsZero() {
+			seen = append(seen, redis.Z{Score: float64(a.LastShare.Unix()), Member: addr})
+		}
+	}
+	if len(seen) > 0 {
+		pipe.ZAdd(ctx, s.k.minersSeen, seen...)
+	}
+	pool.queue(ctx, pipe, s.k.pool, "")
+	for f, h := range poolMin {
+		m, _ := strconv.ParseInt(f[strings.IndexByte(f, ':')+1:], 10, 64)
+		pipe.HIncrBy(ctx, s.k.poolHR(m/60), f, int64(h))
+	}
+	for h := range hours {
+		s.expire(ctx, pipe, s.k.poolHR(h), bucketTTL)
+	}
+}
+
+// expire sets a statistics key's TTL, at most once an hour per key: the
+// TTLs are a day or more, and an EXPIRE per key per batch would be a third
+// of all the commands a batch sends. Called under flushMu.
+func (s *Store) expire(ctx context.Context, pipe redis.Pipeliner, key string, ttl time.Duration) {
+	now := time.Now().Unix()
+	if s.expired == nil || now-s.expiredPruned >= 3600 {
+		s.expired, s.expiredPruned = map[string]int64{}, now
+	}
+	if now-s.expired[key] < 3600 {
+		return
+	}
+	s.expired[key] = now
+	pipe.Expire(ctx, key, ttl)
+}
+
+// Scope selects whose hashrate: the pool (zero value, optionally one
+// scheme), an address, or one worker of an address.
+type Scope struct {
+	Address string
+	Worker  string
+	Scheme  string // pool scope only
+}
+
+// statsRead reads, in one pipeline, a counters hash (when counters is not
+// "") and the minute buckets of the last maxWindow for a scope: minute →
+// hashes, keyed by the field's name part before the minute ("" for the
+// address/pool total, the worker or scheme otherwise).
+func (s *Store) statsRead(ctx context.Context, counters string, key func(hour int64) string) (map[string]string, map[string]map[int64]uint64, time.Time, error) {
+	now := s.now()
+	nowMin := now.Unix() / 60
+	first := nowMin - int64(maxWindow/time.Minute) + 1
+	pipe := s.rdb.Pipeline()
+	var cmds []*redis.MapStringStringCmd
+	for h := first / 60; h <= nowMin/60; h++ {
+		cmds = append(cmds, pipe.HGetAll(ctx, key(h)))
+	}
+	var cnt *redis.MapStringStringCmd
+	if counters != "" {
+		cnt = pipe.HGetAll(ctx, counters)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, now, err
+	}
+	out := map[string]map[int64]uint64{}
+	for _, c := range cmds {
+		for f, v := range c.Val() {
+			name, ms := "", f
+			if i := strings.LastIndexByte(f, ':'); i >= 0 {
+				name, ms = f[:i], f[i+1:]
+			}
+			m, err1 := strconv.ParseInt(ms, 10, 64)
+			h, err2 := strconv.ParseUint(v, 10, 64)
+			if err1 != nil || err2 != nil || m < first || m > nowMin {
+				continue
+			}
+			if out[name] == nil {
+				out[name] = map[int64]uint64{}
+			}
+			out[name][m] += h
+		}
+	}
+	var cm map[string]string
+	if cnt != nil {
+		cm = cnt.Val()
+	}
+	return cm, out, now, nil
+}
+
+// rate is the hashrate (H/s) over window from minute buckets: the hashes of
+// the minutes it spans, the current partial one included, over the time
+// from the first such minute's start to now.
+func rate(b map[int64]uint64, window time.Duration, now time.Time) float64 {
+	w := int64(window / time.Minute)
+	if w < 1 {
+		w = 1
+	}
+	first := now.Unix()/60 - w + 1
+	var sum uint64
+	for m, h := range b {
+		if m >= first {
+			sum += h
+		}
+	}
+	span := now.Sub(time.Unix(first*60, 0)).Seconds()
+	if span < 1 {
+		span = 1
+	}
+	return float64(sum) / span
+}
+
+func rates(b map[int64]uint64, now time.Time) map[time.Duration]float64 {
+	out := make(map[time.Duration]float64, len(Windows))
+	for _, w := range Windows {
+		out[w] = rate(b, w, now)
+	}
+	return out
+}
+
+// Hashrate is the hashrate of scope over window (at most 24 h), in H/s.
+func (s *Store) Hashrate(ctx context.Context, scope Scope, window time.Duration) (float64, error) {
+	if window <= 0 || window > maxWindow {
+		return 0, fmt.Errorf("storage: hashrate window %v outside (0, %v]", window, maxWindow)
+	}
+	name := scope.Worker
+	key := func(h int64) string { return s.k.workerHR(scope.Address, h) }
+	switch {
+	case scope.Address == "":
+		name, key = scope.Scheme, s.k.poolHR
+	case scope.Worker == "":
+		key = func(h int64) string { return s.k.minerHR(scope.Address, h) }
+	}
+	_, b, now, err := s.statsRead(ctx, "", key)
+	if err != nil {
+		return 0, err
+	}
+	return rate(b[name], window, now), nil
+}
+
+// MinerStats are one address's statistics.
+type MinerStats struct {
+	Address string
+	Counters
+	Hashrate map[time.Duration]float64 // H/s per window in Windows
+}
+
+// MinerStats reads an address's counters and hashrates.
+func (s *Store) MinerStats(ctx context.Context, addr string) (*MinerStats, error) {
+	m, b, now, err := s.statsRead(ctx, s.k.miner(addr), func(h int64) string { return s.k.minerHR(addr, h) })
+	if err != nil {
+		return nil, err
+	}
+	st := &MinerStats{Address: addr, Hashrate: rates(b[""], now)}
+	st.parse(m, "")
+	return st, nil
+}
+
+// WorkerStats are one worker's statistics.
+type WorkerStats struct {
+	Name string
+	Counters
+	Hashrate map[time.Duration]float64
+	Online   int // sessions connected now, over all stratum processes
+}
+
+// WorkerStats reads the statistics of every worker of an address, by name.
+func (s *Store) WorkerStats(ctx context.Context, addr string) ([]WorkerStats, error) {
+	m, b, now, err := s.statsRead(ctx, s.k.workers(addr), func(h int64) string { return s.k.workerHR(addr, h) })
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for f := range m {
+		if i := strings.LastIndexByte(f, ':'); i > 0 {
+			names[f[:i]] = true
+		}
+	}
+	for n := range b {
+		names[n] = true
+	}
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, n)
+	}
+	online, err := s.sessions(ctx, addr, list)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]WorkerStats, 0, len(names))
+	for n := range names {
+		w := WorkerStats{Name: n, Hashrate: rates(b[n], now), Online: online[n]}
+		w.parse(m, n+":")
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// PoolStats are the pool-wide statistics.
+type PoolStats struct {
+	Counters
+	Hashrate       map[time.Duration]float64
+	SchemeHashrate map[string]map[time.Duration]float64 // by reward scheme
+	Miners         int                                  // distinct addresses connected now
+	Workers        int                                  // distinct address+worker connected now
+	Sessions       int                                  // connections
+	ActiveMiners   int64                                // addresses with a share in the last 10 minutes
+	Blocks         int64                                // candidates ever recorded
+	PendingBlocks  int64
+}
+
+// PoolStats reads the pool counters, hashrates and connected miners.
+func (s *Store) PoolStats(ctx context.Context) (*PoolStats, error) {
+	counters, b, now, err := s.statsRead(ctx, s.k.pool, s.k.poolHR)
+	if err != nil {
+		return nil, err
+	}
+	pipe := s.rdb.Pipeline()
+	active := pipe.ZCount(ctx, s.k.minersSeen, strconv.FormatInt(now.Add(-10*time.Minute).Unix(), 10), "+inf")
+	blocks := pipe.ZCard(ctx, s.k.blocks)
+	pending := pipe.ZCard(ctx, s.k.pending)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	online, err := s.Connected(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &PoolStats{
+		Hashrate: rates(b[""], now), SchemeHashrate: map[string]map[time.Duration]float64{},
+		ActiveMiners: active.Val(), Blocks: blocks.Val(), PendingBlocks: pending.Val(),
+	}
+	st.parse(counters, "")
+	for _, sc := range []string{stratum.SchemePPLNS, stratum.SchemeProp, stratum.SchemeSolo} {
+		st.SchemeHashrate[sc] = rates(b[sc], now)
+	}
+	for _, ws := range online {
+		st.Miners++
+		st.Workers += len(ws)
+		for _, n := range ws {
+			st.Sessions += n
+		}
+	}
+	return st, nil
+}
+
+// MinerConnected counts a logged-in session; the heartbeat publishes it.
+func (s *Store) MinerConnected(addr, worker, _ string) {
+	s.mu.Lock()
+	s.online[addr+":"+worker]++
+	s.onDirty = true
+	s.mu.Unlock()
+}
+
+// MinerDisconnected ends a session counted by MinerConnected.
+func (s *Store) MinerDisconnected(addr, worker, _ string) {
+	k := addr + ":" + worker
+	s.mu.Lock()
+	if s.online[k]--; s.online[k] <= 0 {
+		delete(s.online, k)
+	}
+	s.onDirty = true
+	s.mu.Unlock()
+}
+
+func (s *Store) onlineDirty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.onDirty
+}
+
+// writeOnline replaces this Store's connected-miner hash and refreshes its
+// heartbeat. Each stratum process owns its hash, so processes never
+// overwrite each other, and a crashed one disappears after onlineTTL.
+func (s *Store) writeOnline(ctx context.Context) error {
+	s.mu.Lock()
+	fields := make([]any, 0, 2*len(s.online))
+	for k, n := range s.online {
+		fields = append(fields, k, n)
+	}
+	s.onDirty = false
+	s.mu.Unlock()
+	now := s.now()
+	key := s.k.online(s.instance)
+	tx := s.rdb.TxPipeline() // one slot ({prefix:online}), so MULTI works on a cluster too
+	tx.Del(ctx, key)
+	if len(fields) > 0 {
+		tx.HSet(ctx, key, fields...)
+		tx.Expire(ctx, key, onlineTTL)
+	}
+	tx.ZAdd(ctx, s.k.onlineIndex, redis.Z{Score: float64(now.Unix()), Member: s.instance})
+	tx.ZRemRangeByScore(ctx, s.k.onlineIndex, "-inf", strconv.FormatInt(now.Add(-onlineTTL).Unix(), 10))
+	_, err := tx.Exec(ctx)
+	if err == nil {
+		err = s.rdb.ZRemRangeByScore(ctx, s.k.minersSeen, "-inf", strconv.FormatInt(now.Add(-statsTTL).Unix(), 10)).Err()
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.onDirty = true
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *Store) removeOnline(ctx context.Context) {
+	key := s.k.online(s.instance)
+	tx := s.rdb.TxPipeline()
+	tx.Del(ctx, key)
+	tx.ZRem(ctx, s.k.onlineIndex, s.instance)
+	if _, err := tx.Exec(ctx); err != nil {
+		s.log.Warnf("storage: removing connected miners: %v", err)
+	}
+}
+
+// liveInstances lists the Stores whose heartbeat is recent.
+func (s *Store) liveInstances(ctx context.Context) ([]string, error) {
+	since := strconv.FormatInt(s.now().Add(-onlineTTL).Unix(), 10)
+	return s.rdb.ZRangeByScore(ctx, s.k.onlineIndex, &redis.ZRangeBy{Min: since, Max: "+inf"}).Result()
+}
+
+// sessions counts one address's connected sessions per worker, reading only
+// its fields of each process's hash.
+func (s *Store) sessions(ctx context.Context, addr string, workers []string) (map[string]int, error) {
+	ids, err := s.liveInstances(ctx)
+	if err != nil || len(ids) == 0 || len(workers) == 0 {
+		return map[string]int{}, err
+	}
+	fields := make([]string, len(workers))
+	for i, w := range workers {
+		fields[i] = addr + ":" + w
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HMGet(ctx, s.k.online(id), fields...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, c := range cmds {
+		for i, v := range c.Val() {
+			if str, ok := v.(string); ok {
+				n, _ := strconv.Atoi(str)
+				out[workers[i]] += n
+			}
+		}
+	}
+	return out, nil
+}
+
+// Connected returns address → worker → sessions over all live stratum
+// processes.
+func (s *Store) Connected(ctx context.Context) (map[string]map[string]int, error) {
+	ids, err := s.liveInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	maps, err := s.hashes(ctx, ids, s.k.online)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]int{}
+	for _, m := range maps {
+		for f, v := range m {
+			i := strings.IndexByte(f, ':')
+			n, _ := strconv.Atoi(v)
+			if i < 0 || n <= 0 {
+				continue
+			}
+			addr, worker := f[:i], f[i+1:]
+			if out[addr] == nil {
+				out[addr] = map[string]int{}
+			}
+			out[addr][worker] += n
+		}
+	}
+	return out, nil
+}
