@@ -4,12 +4,16 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/sirupsen/logrus"
+
 	"rxpool/config"
+	"rxpool/storage"
 )
 
 func main() {
@@ -21,7 +25,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "config.json", "configuration file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pool [-config FILE] check")
+		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit]")
+		fmt.Fprintln(stderr, "  (no command)  run the modules the config enables")
+		fmt.Fprintln(stderr, "  check         validate the config and print what would run")
+		fmt.Fprintln(stderr, "  audit         check the ledger invariants in Redis; exit 1 on any violation")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -36,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "check":
 		printSummary(stdout, cfg)
 		return 0
+	case "audit":
+		return audit(cfg, stdout, stderr)
 	case "":
 		log, err := cfg.Log.NewLogger()
 		if err != nil {
@@ -52,6 +61,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+}
+
+// audit prints the ledger audit; any violation makes the exit status 1.
+func audit(cfg *config.Config, stdout, stderr io.Writer) int {
+	log := logrus.New()
+	log.SetOutput(stderr)
+	store, err := storage.New(cfg.Redis, cfg.Coin, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "audit:", err)
+		return 1
+	}
+	defer store.Close(context.Background())
+	rep, err := store.Audit(context.Background())
+	if err != nil {
+		fmt.Fprintln(stderr, "audit:", err)
+		return 1
+	}
+	fmt.Fprint(stdout, rep.String())
+	if !rep.OK() {
+		fmt.Fprintln(stdout, "audit FAILED")
+		return 1
+	}
+	fmt.Fprintln(stdout, "audit passed")
+	return 0
 }
 
 func printSummary(w io.Writer, cfg *config.Config) {

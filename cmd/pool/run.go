@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -14,11 +16,13 @@ import (
 	"rxpool/config"
 	"rxpool/daemon"
 	"rxpool/randomx"
+	"rxpool/storage"
 	"rxpool/stratum"
+	"rxpool/unlocker"
 )
 
-// newDaemon builds the daemon client for the configured coin: one daemon,
-// or a failover over the list.
+// newDaemon builds the daemon client for the configured coin: a failover
+// over the configured daemons (one daemon is a failover of one).
 func newDaemon(cfg *config.Config, log logrus.FieldLogger) *daemon.Failover {
 	var clients []daemon.Client
 	for _, d := range cfg.DaemonList() {
@@ -32,22 +36,70 @@ func newDaemon(cfg *config.Config, log logrus.FieldLogger) *daemon.Failover {
 	return daemon.NewFailover(clients, 10*time.Second, log)
 }
 
-// serve runs the enabled modules until SIGINT/SIGTERM.
+// implemented lists the modules this build can run.
+var implemented = map[string]bool{config.ModuleStratum: true, config.ModuleBlockUnlocker: true}
+
+// serve runs the enabled modules until SIGINT/SIGTERM, then shuts them down
+// in order: stratum stops taking shares, storage flushes what it buffered.
 func serve(cfg *config.Config, log *logrus.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	if !cfg.Stratum.Enabled {
-		return fmt.Errorf("no module this build can run is enabled (enabled: %v); stratum is the only module implemented so far", cfg.Modules())
-	}
+	var run []string
 	for _, m := range cfg.Modules() {
-		if m != config.ModuleStratum {
+		if implemented[m] {
+			run = append(run, m)
+		} else {
 			log.Warnf("module %s is enabled but not part of this build yet; it does not run", m)
 		}
 	}
+	if len(run) == 0 {
+		return fmt.Errorf("none of the enabled modules %v is implemented in this build", cfg.Modules())
+	}
+
+	store, err := storage.New(cfg.Redis, cfg.Coin, log.WithField("module", "storage"), storage.WithPPLNSWindow(cfg.PPLNS.Window))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := store.Close(cctx); err != nil {
+			log.Errorf("storage: final flush: %v", err)
+		}
+	}()
 	d := newDaemon(cfg, log.WithField("module", "daemon"))
 	d.Run(ctx)
 
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var srv atomic.Pointer[stratum.Server]
+	go handleSignals(ctx, log, &srv)
+	log.Infof("rxpool running: coin %s, modules %v", cfg.Coin.Name, run)
+	if cfg.BlockUnlocker.Enabled {
+		u := cfg.BlockUnlocker
+		ul := unlocker.New(unlocker.Config{
+			Interval: u.Interval.Duration(), Depth: u.Depth,
+			FeeBP: u.PoolFeeBP(), SoloFeeBP: u.SoloFeeBP(), FinderBP: u.FinderRewardBP(),
+			FeeAddress: u.FeeAddress, ExactReward: cfg.Coin.ViewKey,
+		}, store, d, log.WithField("module", "unlocker"))
+		wg.Add(1)
+		go func() { defer wg.Done(); ul.Run(ctx) }()
+	}
+	if cfg.Stratum.Enabled {
+		if err := runStratum(ctx, cfg, d, store, log, &srv); err != nil {
+			stop()
+			return err
+		}
+	} else {
+		<-ctx.Done()
+	}
+	log.Info("rxpool stopping")
+	return nil
+}
+
+// runStratum serves miners until ctx ends.
+func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store *storage.Store, log *logrus.Logger, refresh *atomic.Pointer[stratum.Server]) error {
 	mode, err := randomx.ParseMode(cfg.RandomX.Mode)
 	if err != nil {
 		return err
@@ -66,39 +118,39 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	// Storage arrives with the accounting work; until then shares are kept
-	// in memory only, and the log says so.
-	log.Warn("no storage module in this build: shares and block candidates are only logged and kept in memory")
-	srv, err := stratum.NewServer(*scfg, d, verifier, stratum.NewMemorySink(), log.WithField("module", "stratum"))
+	srv, err := stratum.NewServer(*scfg, d, verifier, store, log.WithField("module", "stratum"))
 	if err != nil {
 		return err
 	}
 	if err := srv.Listen(ctx); err != nil {
 		return err
 	}
+	refresh.Store(srv)
+	log.Infof("stratum serving %d ports", len(srv.Addrs()))
+	return srv.Run(ctx)
+}
 
+// handleSignals: SIGUSR1 is the block-notify hook (a new block exists, check
+// now); SIGHUP reopens the log file after logrotate moved it.
+func handleSignals(ctx context.Context, log *logrus.Logger, srv *atomic.Pointer[stratum.Server]) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case s := <-sigs:
-				switch s {
-				case syscall.SIGUSR1: // block-notify hook: a new block exists
-					srv.Refresh()
-				case syscall.SIGHUP: // logrotate moved the file
-					if err := config.ReopenLog(log); err != nil {
-						log.Errorf("reopening log file: %v", err)
-					}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGUSR1:
+				if p := srv.Load(); p != nil {
+					p.Refresh()
+				}
+			case syscall.SIGHUP:
+				if err := config.ReopenLog(log); err != nil {
+					log.Errorf("reopening log file: %v", err)
 				}
 			}
 		}
-	}()
-	log.Infof("rxpool running: coin %s, modules %v", cfg.Coin.Name, cfg.Modules())
-	err = srv.Run(ctx)
-	log.Info("rxpool stopped")
-	return err
+	}
 }

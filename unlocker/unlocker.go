@@ -1,0 +1,164 @@
+package unlocker
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"rxpool/daemon"
+	"rxpool/storage"
+	"rxpool/stratum"
+)
+
+// Store is the part of storage the unlocker uses.
+type Store interface {
+	PendingBlocks(ctx context.Context) ([]*storage.BlockRecord, error)
+	BlockWeights(ctx context.Context, hash string) (map[string]uint64, error)
+	CreditBlock(ctx context.Context, hash string, credits map[string]uint64, fee uint64, feeAddress, finder string, finderReward, reward uint64) (bool, error)
+	OrphanBlock(ctx context.Context, hash string) (bool, error)
+}
+
+// Daemon is the part of the daemon client the unlocker uses.
+type Daemon interface {
+	BlockHeaderByHeight(ctx context.Context, height uint64) (*daemon.BlockHeader, error)
+}
+
+// Config holds the unlocker's settings (from config.BlockUnlockerConfig).
+type Config struct {
+	Interval   time.Duration
+	Depth      uint64 // confirmations needed before a block is settled
+	FeeBP      uint32 // pool fee, basis points
+	SoloFeeBP  uint32
+	FinderBP   uint32
+	FeeAddress string // "" keeps the fee in the pool wallet
+	// ExactReward: the daemon's header reward must equal the reward we
+	// recorded (Monero: every coinbase output is ours). Otherwise it may be
+	// larger (Pastella adds staking outputs that are not ours) but never
+	// smaller.
+	ExactReward bool
+}
+
+// Unlocker settles pending block candidates.
+type Unlocker struct {
+	cfg   Config
+	store Store
+	d     Daemon
+	log   logrus.FieldLogger
+}
+
+// New returns an unlocker; Run starts it.
+func New(cfg Config, store Store, d Daemon, log logrus.FieldLogger) *Unlocker {
+	return &Unlocker{cfg: cfg, store: store, d: d, log: log}
+}
+
+// Result counts what one pass did.
+type Result struct {
+	Confirmed, Orphaned, Waiting, Refused int
+}
+
+// Run settles blocks every Interval until ctx ends.
+func (u *Unlocker) Run(ctx context.Context) {
+	t := time.NewTicker(u.cfg.Interval)
+	defer t.Stop()
+	for {
+		if _, err := u.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			u.log.Errorf("unlocker pass: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce looks at every pending candidate once. A block is judged only
+// when the main chain is Depth blocks past it: then a different hash at its
+// height (or the daemon's orphan flag) orphans it, and otherwise it is
+// credited. Problems with one block never stop the others.
+func (u *Unlocker) RunOnce(ctx context.Context) (Result, error) {
+	var res Result
+	pending, err := u.store.PendingBlocks(ctx)
+	if err != nil {
+		return res, err
+	}
+	var errs []error
+	for _, b := range pending {
+		outcome, err := u.settle(ctx, b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("block %d %s: %w", b.Height, b.Hash, err))
+		}
+		switch outcome {
+		case confirmed:
+			res.Confirmed++
+		case orphaned:
+			res.Orphaned++
+		case refused:
+			res.Refused++
+		default:
+			res.Waiting++
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+type outcome int
+
+const (
+	waiting outcome = iota
+	confirmed
+	orphaned
+	refused
+)
+
+func (u *Unlocker) settle(ctx context.Context, b *storage.BlockRecord) (outcome, error) {
+	log := u.log.WithFields(logrus.Fields{"height": b.Height, "hash": b.Hash, "scheme": b.Scheme})
+	hdr, err := u.d.BlockHeaderByHeight(ctx, b.Height)
+	if err != nil {
+		var rpcErr *daemon.RPCError
+		if errors.As(err, &rpcErr) {
+			return waiting, nil // e.g. the chain is not that high (yet, or after a rewind)
+		}
+		return waiting, err
+	}
+	if hdr.Depth < u.cfg.Depth {
+		return waiting, nil
+	}
+	if hex.EncodeToString(hdr.Hash[:]) != b.Hash || hdr.Orphan {
+		if _, err := u.store.OrphanBlock(ctx, b.Hash); err != nil {
+			return waiting, err
+		}
+		log.Warnf("block orphaned: the main chain has %x at height %d", hdr.Hash, b.Height)
+		return orphaned, nil
+	}
+	if hdr.Reward < b.Reward || (u.cfg.ExactReward && hdr.Reward != b.Reward) {
+		log.Errorf("refusing to credit: the daemon says the block pays %d, we recorded %d for the pool's output", hdr.Reward, b.Reward)
+		return refused, nil
+	}
+	var split *Split
+	if b.Scheme == stratum.SchemeSolo {
+		split, err = SplitSolo(b.Reward, u.cfg.SoloFeeBP, b.Address)
+	} else {
+		var weights map[string]uint64
+		if weights, err = u.store.BlockWeights(ctx, b.Hash); err != nil {
+			return waiting, err
+		}
+		split, err = SplitShared(b.Reward, u.cfg.FeeBP, u.cfg.FinderBP, weights)
+	}
+	if err != nil {
+		log.Errorf("refusing to credit: %v", err)
+		return refused, nil
+	}
+	done, err := u.store.CreditBlock(ctx, b.Hash, split.Credits, split.Fee, u.cfg.FeeAddress, b.Address, split.Finder, b.Reward)
+	if err != nil {
+		return waiting, err
+	}
+	if done {
+		log.Infof("block confirmed and credited: reward %d, fee %d, finder %d, %d participants", b.Reward, split.Fee, split.Finder, len(split.Credits))
+	}
+	return confirmed, nil
+}
