@@ -1,0 +1,107 @@
+// Package wallet pays miners through the coin's wallet service: Pastella's
+// Pastella-Wallet-API (REST) or monero-wallet-rpc (JSON-RPC), behind one
+// small API built for exactly-once payouts: a transaction is first prepared
+// (built, not relayed), then relayed, and can be looked up by hash when the
+// outcome of a relay is unknown.
+package wallet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Destination is one payout in a transaction.
+type Destination struct {
+	Address string
+	Amount  uint64 // atomic units
+}
+
+// Prepared is a built transaction that has not been relayed.
+type Prepared struct {
+	TxHash string // hex, known before relay
+	Fee    uint64 // the network fee of the whole transaction
+	// Handle is what Relay needs to send exactly this transaction
+	// (Pastella: the prepared transaction's hash; Monero: tx_metadata).
+	Handle string
+}
+
+// TxState is what the wallet (and daemon) know of a transaction.
+type TxState int
+
+const (
+	// TxUnknown: neither the wallet nor the daemon knows the hash.
+	TxUnknown TxState = iota
+	// TxPending: relayed, in the pool, not yet in a block.
+	TxPending
+	// TxConfirmed: in a block.
+	TxConfirmed
+	// TxFailed: the wallet marks it failed (dropped, double spend).
+	TxFailed
+)
+
+func (s TxState) String() string {
+	switch s {
+	case TxPending:
+		return "pending"
+	case TxConfirmed:
+		return "confirmed"
+	case TxFailed:
+		return "failed"
+	default:
+		return "unknown"
+	}
+}
+
+// TxInfo is the result of a lookup.
+type TxInfo struct {
+	State  TxState
+	Height uint64 // block height when confirmed
+	Fee    uint64 // when known
+}
+
+// Wallet is one wallet service. Implementations are safe for concurrent
+// use, but the payments module never sends two transactions at once from
+// one wallet.
+type Wallet interface {
+	Name() string
+	// PrimaryAddress is the wallet's own address; the pool refuses to pay
+	// from a wallet whose address is not poolAddress.
+	PrimaryAddress(ctx context.Context) (string, error)
+	// Balance returns the total and the unlocked (spendable) balance.
+	Balance(ctx context.Context) (total, unlocked uint64, err error)
+	// Prepare builds a transaction paying dests without relaying it.
+	Prepare(ctx context.Context, dests []Destination) (*Prepared, error)
+	// Relay sends a prepared transaction to the network.
+	Relay(ctx context.Context, p *Prepared) error
+	// Lookup asks what became of a transaction.
+	Lookup(ctx context.Context, txHash string) (*TxInfo, error)
+}
+
+// RefusedError is a definite refusal: the wallet did not and will not send
+// anything for this request (not enough unlocked money, a bad address, a
+// zero amount, too many outputs...). Payments returns the amounts to the
+// balances; a BadAddress gets blocked so it cannot stall everyone else.
+type RefusedError struct {
+	Code       int    // the wallet's error code
+	Reason     string // the wallet's message
+	BadAddress string // the offending destination, when the wallet names it or it is unique
+}
+
+func (e *RefusedError) Error() string {
+	if e.BadAddress != "" {
+		return fmt.Sprintf("wallet refused (code %d): %s (address %s)", e.Code, e.Reason, e.BadAddress)
+	}
+	return fmt.Sprintf("wallet refused (code %d): %s", e.Code, e.Reason)
+}
+
+// IsRefused reports whether err is a definite refusal. Every other error
+// (timeout, connection lost, HTTP 5xx, garbage) is ambiguous: the wallet
+// may or may not have acted, and the caller must find out before retrying.
+func IsRefused(err error) bool {
+	var r *RefusedError
+	return errors.As(err, &r)
+}
+
+// ErrAuth is returned when the wallet rejects our credentials (401/403).
+var ErrAuth = errors.New("wallet: authentication failed")
