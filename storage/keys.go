@@ -10,6 +10,10 @@ type keys struct {
 	pplnsLog, pplnsTotal, propRound, effort, effortSolo    string
 	blocks, pending, balances, paid, payPending, ledger    string
 	totals, pool, minersSeen, onlineIndex, onlineTagPrefix string
+
+	// Payments (payments.go): the lease, the journal and its indexes.
+	payLease, payFence, paySeq, payRecords, payOpen, payAll string
+	payBlocked, payHalted, payStats, thresholds             string
 }
 
 func newKeys(prefix string) keys {
@@ -21,6 +25,11 @@ func newKeys(prefix string) keys {
 		blocks: t + ":blocks", pending: t + ":blocks:pending",
 		balances: t + ":balances", paid: t + ":paid", payPending: t + ":payments:pending",
 		ledger: t + ":ledger", totals: t + ":totals",
+		payLease: t + ":payments:lease", payFence: t + ":payments:fence", paySeq: t + ":payments:seq",
+		payRecords: t + ":payments:records", payOpen: t + ":payments:open", payAll: t + ":payments:all",
+		payBlocked: t + ":payments:blocked", payHalted: t + ":payments:halted", payStats: t + ":payments:stats",
+		thresholds: t + ":thresholds",
+
 		pool: prefix + ":pool", minersSeen: prefix + ":miners:seen",
 		onlineIndex: "{" + prefix + ":online}:instances", onlineTagPrefix: "{" + prefix + ":online}:",
 	}
@@ -31,6 +40,14 @@ func (k keys) block(hash string) string      { return k.tag + ":block:" + hash }
 func (k keys) weights(hash string) string    { return k.tag + ":block:" + hash + ":weights" }
 func (k keys) credits(hash string) string    { return k.tag + ":block:" + hash + ":credits" }
 func (k keys) online(instance string) string { return k.onlineTagPrefix + instance }
+
+// A payment record, its destinations, and one miner's payment history. The
+// history key shares "{p}:payments:" with the fixed payment keys above; no
+// address is spelled "pending", "all", "lease"...
+func (k keys) payment(id string) string      { return k.tag + ":payment:" + id }
+func (k keys) paymentDests(id string) string { return k.tag + ":payment:" + id + ":dests" }
+func (k keys) historyPrefix() string         { return k.tag + ":payments:" }
+func (k keys) history(addr string) string    { return k.historyPrefix() + addr }
 
 // Statistics keys are tagged by address, so one miner's keys share a slot
 // and different miners spread over the cluster.

@@ -248,7 +248,235 @@ redis.call('HINCRBY', KEYS[5], 'orphaned', 1)
 return 'done'
 `)
 
-var allScripts = []*redis.Script{scriptShares, scriptFreeze, scriptCredit, scriptOrphan}
+// luaPay holds what the payment journal scripts share. fenced: every write
+// needs the current payments lease token; the settling scripts also take ""
+// for an operator settling a record by hand (`pool payments resolve`).
+// ge compares non-negative decimal strings exactly (Lua numbers are doubles,
+// and a balance in piconero passes 2^53). amounts splits a destination
+// value "debit" or "debit:fee:sent".
+const luaPay = `
+local function fenced(lease, token, operatorOK)
+  if token == '' then return not operatorOK end
+  return redis.call('GET', lease) ~= token
+end
+local function ge(a, b)
+  if not string.match(a, '^%d+$') then return false end
+  a = string.match(a, '^0*(%d-)$')
+  b = string.match(b, '^0*(%d-)$')
+  if #a ~= #b then return #a > #b end
+  return a >= b
+end
+local function amounts(v)
+  local d, f, s = string.match(v, '^(%d+):(%d+):(%d+)$')
+  if d then return d, f, s end
+  return string.match(v, '^(%d+)$')
+end
+local function fence() return redis.error_reply('FENCED the payments lease is not ours') end
+`
+
+// scriptPayCreate opens a payment record in state preparing: it moves each
+// destination's debit from its balance into the record and the pending
+// payments, all or nothing. KEYS: 1 lease, 2 balances, 3 payments:pending,
+// 4 records, 5 open, 6 blocked, 7 record, 8 dests. ARGV: 1 token, 2 id,
+// 3 time (unix ms), 4 Σ debits, then address/debit pairs. A repeat (the
+// reply of the first call was lost) finds the record and returns its state.
+var scriptPayCreate = redis.NewScript(luaTypes + luaPay + `
+if fenced(KEYS[1], ARGV[1], false) then return fence() end
+local st = redis.call('HGET', KEYS[7], 'state')
+if st then return st end
+local bad = wrongtype({[2] = 'hash', [3] = 'hash', [4] = 'zset', [5] = 'zset', [6] = 'hash', [7] = 'hash', [8] = 'hash'})
+if bad then return redis.error_reply(bad) end
+if #ARGV < 6 then return redis.error_reply('MISMATCH a payment needs a destination') end
+for i = 5, #ARGV, 2 do
+  local a, d = ARGV[i], ARGV[i + 1]
+  if not string.match(d, '^[1-9]%d*$') then return redis.error_reply('MISMATCH debit ' .. d .. ' of ' .. a) end
+  if redis.call('HEXISTS', KEYS[6], a) == 1 then return redis.error_reply('BLOCKED ' .. a) end
+  local b = redis.call('HGET', KEYS[2], a) or '0'
+  if not string.match(b, '^-?%d+$') then return redis.error_reply('CORRUPT balance of ' .. a .. ' is ' .. b) end
+  if not ge(b, d) then return redis.error_reply('BALANCE of ' .. a .. ' is ' .. b .. ', less than ' .. d) end
+  local p = redis.call('HGET', KEYS[3], a) or '0'
+  if not string.match(p, '^%d+$') then return redis.error_reply('CORRUPT pending payment of ' .. a .. ' is ' .. p) end
+end
+for i = 5, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[2], ARGV[i], '-' .. ARGV[i + 1])
+  redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[8], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', KEYS[7], 'id', ARGV[2], 'state', 'preparing', 'created', ARGV[3], 'updated', ARGV[3],
+  'token', ARGV[1], 'destinations', (#ARGV - 4) / 2, 'debited', ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
+return 'created'
+`)
+
+// scriptPayPrepared stores the prepared (not relayed) transaction: hash,
+// network fee, the handle to relay it, and per destination
+// "debit:fee:sent". KEYS: 1 lease, 2 record, 3 dests. ARGV: 1 token, 2 id,
+// 3 time, 4 tx hash, 5 fee, 6 handle, 7 Σ miner fees, 8 Σ sent, then
+// address/"debit:fee:sent" pairs covering exactly the record's
+// destinations with their recorded debits (the caller checked
+// fee + sent = debit).
+var scriptPayPrepared = redis.NewScript(luaPay + `
+if fenced(KEYS[1], ARGV[1], false) then return fence() end
+local r = redis.call('HMGET', KEYS[2], 'state', 'txHash')
+if not r[1] then return redis.error_reply('UNKNOWN payment ' .. ARGV[2]) end
+if r[1] == 'prepared' and r[2] == ARGV[4] then return 'prepared' end
+if r[1] ~= 'preparing' then return redis.error_reply('STATE payment ' .. ARGV[2] .. ' is ' .. r[1]) end
+if redis.call('HLEN', KEYS[3]) ~= (#ARGV - 8) / 2 then
+  return redis.error_reply('MISMATCH payment ' .. ARGV[2] .. ' has other destinations')
+end
+for i = 9, #ARGV, 2 do
+  local d = redis.call('HGET', KEYS[3], ARGV[i])
+  local want = amounts(ARGV[i + 1])
+  if not d or d ~= want or not string.find(ARGV[i + 1], ':') then
+    return redis.error_reply('MISMATCH destination ' .. ARGV[i] .. ' of payment ' .. ARGV[2])
+  end
+end
+for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[2], 'state', 'prepared', 'updated', ARGV[3], 'txHash', ARGV[4], 'fee', ARGV[5],
+  'handle', ARGV[6], 'minerFees', ARGV[7], 'sent', ARGV[8])
+return 'prepared'
+`)
+
+// scriptPayRelaying marks a prepared record relaying; only after this
+// succeeded may the relay request be sent, so a record found prepared was
+// never relayed. KEYS: 1 lease, 2 record. ARGV: 1 token, 2 id, 3 time.
+var scriptPayRelaying = redis.NewScript(luaPay + `
+if fenced(KEYS[1], ARGV[1], false) then return fence() end
+local st = redis.call('HGET', KEYS[2], 'state')
+if not st then return redis.error_reply('UNKNOWN payment ' .. ARGV[2]) end
+if st == 'relaying' then return st end
+if st ~= 'prepared' then return redis.error_reply('STATE payment ' .. ARGV[2] .. ' is ' .. st) end
+redis.call('HSET', KEYS[2], 'state', 'relaying', 'updated', ARGV[3], 'relayedAt', ARGV[3])
+return 'relaying'
+`)
+
+// scriptPaySent settles a relayed record as sent: its debits move from the
+// pending payments to paid, each destination gets a history entry and a
+// ledger line, the pool a history entry. KEYS: 1 lease, 2 record, 3 dests,
+// 4 payments:pending, 5 paid, 6 payments:all, 7 ledger, 8 open, 9 halted,
+// 10 stats, then every destination's history key. ARGV: 1 token ("" =
+// operator), 2 id, 3 time, 4 settled by, 5 history key prefix. Only a
+// relaying record may become sent (or, by an operator, a prepared one).
+var scriptPaySent = redis.NewScript(luaTypes + luaPay + `
+if fenced(KEYS[1], ARGV[1], true) then return fence() end
+local r = redis.call('HMGET', KEYS[2], 'state', 'txHash', 'fee', 'minerFees', 'sent', 'destinations')
+if not r[1] then return redis.error_reply('UNKNOWN payment ' .. ARGV[2]) end
+if r[1] == 'sent' then return 'sent' end
+if r[1] ~= 'relaying' and not (ARGV[1] == '' and r[1] == 'prepared') then
+  return redis.error_reply('STATE payment ' .. ARGV[2] .. ' is ' .. r[1])
+end
+for i = 2, 6 do
+  if not r[i] then return redis.error_reply('CORRUPT payment ' .. ARGV[2] .. ' lacks its transaction fields') end
+end
+local bad = wrongtype({[3] = 'hash', [4] = 'hash', [5] = 'hash', [6] = 'zset', [7] = 'stream', [8] = 'zset', [9] = 'hash', [10] = 'hash'})
+if bad then return redis.error_reply(bad) end
+local hist = {}
+for i = 11, #KEYS do hist[KEYS[i]] = true end
+local d = redis.call('HGETALL', KEYS[3])
+for i = 1, #d, 2 do
+  local debit, fee = amounts(d[i + 1])
+  if not fee then return redis.error_reply('CORRUPT destination ' .. d[i] .. ' of payment ' .. ARGV[2] .. ': ' .. d[i + 1]) end
+  if not hist[ARGV[5] .. d[i]] then return redis.error_reply('MISMATCH no history key for ' .. d[i]) end
+end
+local id, tx, t = ARGV[2], r[2], ARGV[3]
+for i = 1, #d, 2 do
+  local a = d[i]
+  local debit, fee, sent = amounts(d[i + 1])
+  if redis.call('HINCRBY', KEYS[4], a, '-' .. debit) == 0 then redis.call('HDEL', KEYS[4], a) end
+  redis.call('HINCRBY', KEYS[5], a, debit)
+  redis.call('ZADD', ARGV[5] .. a, t, tx .. ':' .. sent .. ':' .. fee .. ':' .. debit .. ':' .. id)
+  redis.call('XADD', KEYS[7], '*', 'kind', 'payment', 'payment', id, 'address', a, 'amount', debit,
+    'fee', fee, 'sent', sent, 'tx', tx)
+end
+redis.call('ZADD', KEYS[6], t, tx .. ':' .. r[5] .. ':' .. r[3] .. ':' .. r[4] .. ':' .. r[6] .. ':' .. id)
+redis.call('HSET', KEYS[2], 'state', 'sent', 'updated', t, 'settledAt', t, 'settledBy', ARGV[4])
+redis.call('HDEL', KEYS[2], 'handle')
+redis.call('ZREM', KEYS[8], id)
+redis.call('HDEL', KEYS[9], id)
+redis.call('HINCRBY', KEYS[10], 'sent', 1)
+return 'done'
+`)
+
+// scriptPayFailed settles a record as failed: every debit goes back from
+// the pending payments to its balance. KEYS: 1 lease, 2 record, 3 dests,
+// 4 balances, 5 payments:pending, 6 open, 7 halted, 8 stats. ARGV: 1 token
+// ("" = operator), 2 id, 3 time, 4 settled by, 5 reason, 6 "1" when the
+// caller knows a relaying record's transaction was not sent (the wallet
+// refused it or reports it failed); without it a relaying record is kept.
+var scriptPayFailed = redis.NewScript(luaTypes + luaPay + `
+if fenced(KEYS[1], ARGV[1], true) then return fence() end
+local st = redis.call('HGET', KEYS[2], 'state')
+if not st then return redis.error_reply('UNKNOWN payment ' .. ARGV[2]) end
+if st == 'failed' then return st end
+if st == 'sent' or (st == 'relaying' and ARGV[6] ~= '1') then
+  return redis.error_reply('STATE payment ' .. ARGV[2] .. ' is ' .. st)
+end
+local bad = wrongtype({[3] = 'hash', [4] = 'hash', [5] = 'hash', [6] = 'zset', [7] = 'hash', [8] = 'hash'})
+if bad then return redis.error_reply(bad) end
+local d = redis.call('HGETALL', KEYS[3])
+for i = 1, #d, 2 do
+  if not amounts(d[i + 1]) then
+    return redis.error_reply('CORRUPT destination ' .. d[i] .. ' of payment ' .. ARGV[2] .. ': ' .. d[i + 1])
+  end
+end
+for i = 1, #d, 2 do
+  local debit = amounts(d[i + 1])
+  if redis.call('HINCRBY', KEYS[5], d[i], '-' .. debit) == 0 then redis.call('HDEL', KEYS[5], d[i]) end
+  redis.call('HINCRBY', KEYS[4], d[i], debit)
+end
+redis.call('HSET', KEYS[2], 'state', 'failed', 'updated', ARGV[3], 'settledAt', ARGV[3], 'settledBy', ARGV[4], 'error', ARGV[5])
+redis.call('HDEL', KEYS[2], 'handle')
+redis.call('ZREM', KEYS[6], ARGV[2])
+redis.call('HDEL', KEYS[7], ARGV[2])
+redis.call('HINCRBY', KEYS[8], 'failed', 1)
+return 'done'
+`)
+
+// scriptPayHalt records that a relaying record cannot be settled, which
+// halts payments until it is; the first halt of a record is counted.
+// KEYS: 1 lease, 2 record, 3 halted, 4 stats. ARGV: 1 token, 2 id, 3 time,
+// 4 reason. The halted entry is "since(unix ms) reason".
+var scriptPayHalt = redis.NewScript(luaPay + `
+if fenced(KEYS[1], ARGV[1], false) then return fence() end
+local st = redis.call('HGET', KEYS[2], 'state')
+if st ~= 'relaying' then return st or 'unknown' end
+local old = redis.call('HGET', KEYS[3], ARGV[2])
+local since = ARGV[3]
+if old then since = string.match(old, '^(%d+)') or ARGV[3] else redis.call('HINCRBY', KEYS[4], 'halts', 1) end
+redis.call('HSET', KEYS[3], ARGV[2], since .. ' ' .. ARGV[4])
+return 'halted'
+`)
+
+// The payments lease: one payments process at a time. The token comes from
+// a counter that only grows, so a process that lost the lease can never
+// hold a current token again. KEYS: 1 lease, 2 fence counter; ARGV: 1 ttl
+// (ms). Returns the new token, or 0 while another process holds it.
+var scriptLeaseAcquire = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local t = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], t, 'PX', ARGV[1])
+return t
+`)
+
+// scriptLeaseRenew extends the lease if it is still ours (KEYS: 1 lease;
+// ARGV: 1 token, 2 ttl ms; 1 = renewed). scriptLeaseRelease gives it up.
+var scriptLeaseRenew = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+var scriptLeaseRelease = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+`)
+
+var allScripts = []*redis.Script{
+	scriptShares, scriptFreeze, scriptCredit, scriptOrphan,
+	scriptPayCreate, scriptPayPrepared, scriptPayRelaying, scriptPaySent, scriptPayFailed, scriptPayHalt,
+	scriptLeaseAcquire, scriptLeaseRenew, scriptLeaseRelease,
+}
 
 // loadScripts puts the scripts in Redis's cache (on every master of a
 // cluster) so the first EVALSHA does not miss; a later miss (Redis

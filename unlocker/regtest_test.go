@@ -132,6 +132,25 @@ func (r *rig) mine(n int, addrs ...string) {
 	}
 }
 
+// mineUntilBlocks mines rounds of shares until the pool has found at least
+// n blocks (finding one is luck: each share is a block with probability
+// 1/network difficulty).
+func (r *rig) mineUntilBlocks(n int, addrs ...string) []*storage.BlockRecord {
+	r.t.Helper()
+	for round := 0; round < 8; round++ {
+		r.mine(8, addrs...)
+		pending, err := r.store.PendingBlocks(context.Background())
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if len(pending) >= n {
+			return pending
+		}
+	}
+	r.t.Fatalf("the pool found fewer than %d blocks in 8 rounds", n)
+	return nil
+}
+
 func (r *rig) unlocker(depth uint64) *unlocker.Unlocker {
 	return unlocker.New(unlocker.Config{Interval: time.Second, Depth: depth, FeeBP: 100, SoloFeeBP: 50, FinderBP: 100, ExactReward: true},
 		r.store, r.d, r.log)
@@ -146,14 +165,7 @@ func TestRegtestBlocksUnlockAndCredit(t *testing.T) {
 	r := newRig(t, 5)
 	ctx := context.Background()
 	minerA, minerB := testAddress(t, 2), testAddress(t, 3)
-	r.mine(12, minerA, minerB)
-	pending, err := r.store.PendingBlocks(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pending) == 0 {
-		t.Fatal("the pool found no block")
-	}
+	pending := r.mineUntilBlocks(2, minerA, minerB)
 	// Not deep enough yet: nothing is settled.
 	res, err := r.unlocker(depth).RunOnce(ctx)
 	if err != nil || res.Confirmed+res.Orphaned != 0 {
@@ -229,17 +241,7 @@ func TestRegtestReorgOrphansPoolBlock(t *testing.T) {
 	const depth = 10
 	r := newRig(t, 3)
 	ctx := context.Background()
-	var pending []*storage.BlockRecord
-	for try := 0; try < 5 && len(pending) == 0; try++ {
-		r.mine(6, testAddress(t, 4))
-		var err error
-		if pending, err = r.store.PendingBlocks(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(pending) == 0 {
-		t.Fatal("no pool block to orphan")
-	}
+	pending := r.mineUntilBlocks(1, testAddress(t, 4))
 	r.stopPool() // no more pool blocks while the chain is rewritten
 	first := pending[0]
 	for _, b := range pending {

@@ -104,4 +104,53 @@ func IsRefused(err error) bool {
 }
 
 // ErrAuth is returned when the wallet rejects our credentials (401/403).
+// The wallet did nothing for that request.
 var ErrAuth = errors.New("wallet: authentication failed")
+
+// ErrNotOpen: the wallet service has no wallet open (Pastella answers 403,
+// monero-wallet-rpc -13). Pastella errors with it also match ErrAuth,
+// since the API does not tell the two 403s apart. Nothing was done.
+var ErrNotOpen = errors.New("wallet: no wallet open")
+
+// ErrPreparedNotFound: the wallet no longer holds the prepared transaction
+// Relay asked for (Pastella error 58). Either an earlier Relay of it went
+// through, or the wallet service restarted and forgot it. Ambiguous: look
+// the hash up; if the wallet and the daemon do not know it, it was never
+// sent and can no longer be.
+var ErrPreparedNotFound = errors.New("wallet: prepared transaction not found")
+
+// ErrBadReply: the wallet's reply could not be read (garbage, cut short,
+// fields missing). Ambiguous.
+var ErrBadReply = errors.New("wallet: unreadable reply")
+
+// ErrWrongWallet: the wallet's primary address is not the pool's address.
+var ErrWrongWallet = errors.New("wallet: primary address is not the pool address")
+
+// APIError is an error the wallet reported in its own terms (Pastella:
+// HTTP 400 {errorCode, errorMessage}; Monero: a JSON-RPC error object)
+// that is not a definite refusal. For Relay it is ambiguous (the daemon may
+// have the transaction); elsewhere it just says the call failed.
+type APIError struct {
+	Wallet  string
+	Call    string
+	Code    int
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("wallet %s: %s: error %d: %s", e.Wallet, e.Call, e.Code, e.Message)
+}
+
+// CheckAddress fails with ErrWrongWallet unless w's primary address is
+// want: paying from another wallet would debit miners for coins the pool
+// never sent.
+func CheckAddress(ctx context.Context, w Wallet, want string) error {
+	got, err := w.PrimaryAddress(ctx)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("%w: wallet %s has %s, poolAddress is %s", ErrWrongWallet, w.Name(), got, want)
+	}
+	return nil
+}
