@@ -182,11 +182,14 @@ func TestStaleSharesAndNewTipPush(t *testing.T) {
 	// A low network difficulty so monerod's generateblocks can extend the
 	// chain; the only shares sent are for the replaced tip, never blocks.
 	p := newTestPool(t, poolOptions{netDiff: 2, portDiff: 1, mutate: func(c *Config) {
-		c.GraceWindow = 1500 * time.Millisecond
+		c.GraceWindow = 3 * time.Second
 	}})
 	c := p.dial()
 	sid, job := c.login(minerAddr, "w")
 	old := *job
+	// Hash first, so timing depends only on the pool (machines are busy).
+	n1, h1 := p.hash(&old, 1)
+	n2, h2 := p.hash(&old, 2)
 
 	// Another miner extends the chain: the pool must push a new job.
 	if _, err := p.daemon.GenerateBlocks(t.Context(), 1, minerAddr, nil); err != nil {
@@ -204,7 +207,6 @@ func TestStaleSharesAndNewTipPush(t *testing.T) {
 		t.Fatalf("pushed job is not for the new tip: %+v (old %+v)", push.Params, old)
 	}
 	// Within the grace window a share for the old tip still counts...
-	n1, h1 := p.hash(&old, 1)
 	if got := c.submit(2, sid, &old, n1, hex.EncodeToString(h1[:])); got != fmt.Sprintf(okLine, 2) {
 		t.Fatalf("share within the grace window refused: %s", got)
 	}
@@ -213,8 +215,7 @@ func TestStaleSharesAndNewTipPush(t *testing.T) {
 		t.Fatalf("grace share not recorded as stale: %+v", shares)
 	}
 	// ...after it, the old job has expired.
-	time.Sleep(1600 * time.Millisecond)
-	n2, h2 := p.hash(&old, 2)
+	time.Sleep(3100 * time.Millisecond)
 	if got, want := c.submit(3, sid, &old, n2, hex.EncodeToString(h2[:])), errLine("3", proto.ErrMsgBlockExpired); got != want {
 		t.Fatalf("stale share:\n got %s\nwant %s", got, want)
 	}
