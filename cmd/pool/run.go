@@ -57,6 +57,7 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 		return fmt.Errorf("none of the enabled modules %v is implemented in this build", cfg.Modules())
 	}
 
+	storage.RouteRedisLogs(log.WithField("module", "storage"))
 	store, err := storage.New(cfg.Redis, cfg.Coin, log.WithField("module", "storage"), storage.WithPPLNSWindow(cfg.PPLNS.Window))
 	if err != nil {
 		return err
