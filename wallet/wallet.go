@@ -70,9 +70,14 @@ type Wallet interface {
 	PrimaryAddress(ctx context.Context) (string, error)
 	// Balance returns the total and the unlocked (spendable) balance.
 	Balance(ctx context.Context) (total, unlocked uint64, err error)
-	// Prepare builds a transaction paying dests without relaying it.
+	// Prepare builds a transaction paying dests without relaying it. No
+	// Prepare error, ambiguous or not, can mean money moved: only Relay
+	// sends, and it needs the Prepared a failed Prepare did not return.
 	Prepare(ctx context.Context, dests []Destination) (*Prepared, error)
-	// Relay sends a prepared transaction to the network.
+	// Relay sends a prepared transaction to the network. A RefusedError is
+	// conclusive only for the first Relay of p: after an ambiguous Relay
+	// the transaction may be out, so settle it with Lookup (and the
+	// daemon), never by relaying again.
 	Relay(ctx context.Context, p *Prepared) error
 	// Lookup asks what became of a transaction.
 	Lookup(ctx context.Context, txHash string) (*TxInfo, error)
@@ -138,7 +143,7 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("wallet %s: %s: error %d: %s", e.Wallet, e.Call, e.Code, e.Message)
+	return fmt.Sprintf("wallet error %d: %s", e.Code, e.Message)
 }
 
 // CheckAddress fails with ErrWrongWallet unless w's primary address is

@@ -1,0 +1,196 @@
+package wallet
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sirupsen/logrus"
+
+	"rxpool/config"
+)
+
+// maxReply bounds a reply body: the largest legitimate one is a
+// transaction list, far below this.
+const maxReply = 16 << 20
+
+const redacted = "[redacted]"
+
+// transport is the HTTP side both clients share: one request at a time
+// under the client's timeout, the whole reply read, and secrets scrubbed
+// from everything that could reach an error message or a log.
+type transport struct {
+	name    string
+	base    string // scheme://host:port[/path], no trailing slash, no userinfo
+	timeout time.Duration
+	http    *http.Client
+	log     logrus.FieldLogger
+	secrets *secretList
+}
+
+// secretList holds the values to scrub. It is only ever reached through a
+// pointer: fmt prints unexported fields raw, Secret or not, but a nested
+// pointer only as an address.
+type secretList struct {
+	mu   sync.Mutex
+	vals []config.Secret
+}
+
+func (l *secretList) add(s config.Secret) {
+	if !s.IsSet() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, v := range l.vals {
+		if v == s {
+			return
+		}
+	}
+	l.vals = append(l.vals, s)
+}
+
+func (l *secretList) scrub(s string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, v := range l.vals {
+		s = strings.ReplaceAll(s, v.Reveal(), redacted)
+	}
+	return s
+}
+
+func newTransport(name, base string, timeout time.Duration, rt http.RoundTripper, log logrus.FieldLogger, secrets ...config.Secret) *transport {
+	if log == nil {
+		log = logrus.StandardLogger()
+	}
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	if rt == nil {
+		rt = plainTransport()
+	}
+	t := &transport{name: name, base: base, timeout: timeout, http: &http.Client{Transport: rt}, log: log, secrets: &secretList{}}
+	for _, s := range secrets {
+		t.secrets.add(s)
+	}
+	return t
+}
+
+// plainTransport: wallets are on loopback or the pool's LAN; an HTTP_PROXY
+// meant for the outside world must not sit between the pool and its money.
+func plainTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	return tr
+}
+
+// splitBase normalises a configured URL ("host:port", "http://host:port/")
+// and takes any user:password out of it, so that it never shows in errors.
+func splitBase(raw string) (base, user, password string) {
+	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw, "", ""
+	}
+	user = u.User.Username()
+	password, _ = u.User.Password()
+	u.User = nil
+	return strings.TrimRight(u.String(), "/"), user, password
+}
+
+// roundTrip sends one request and returns the status and the whole body.
+// An error means no complete reply: the wallet may or may not have acted.
+func (t *transport) roundTrip(ctx context.Context, verb, path string, header http.Header, body []byte) (int, []byte, error) {
+	tctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(tctx, verb, t.base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := t.http.Do(req)
+	if err != nil {
+		return 0, nil, t.noReply(ctx, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
+	if err != nil {
+		return 0, nil, t.noReply(ctx, err)
+	}
+	if len(raw) > maxReply {
+		return 0, nil, fmt.Errorf("%w: reply longer than %d bytes", ErrBadReply, maxReply)
+	}
+	return resp.StatusCode, raw, nil
+}
+
+func (t *transport) noReply(ctx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no reply within %s: %w", t.timeout, err)
+	}
+	return fmt.Errorf("no reply: %w", err)
+}
+
+// fail wraps err with the wallet and call names and scrubs secrets from
+// its text; errors.Is/As still see the wrapped errors.
+func (t *transport) fail(call string, err error) error {
+	return &scrubbed{err: fmt.Errorf("wallet %s: %s: %w", t.name, call, err), secrets: t.secrets}
+}
+
+// scrub removes secrets from text that came from the wallet (a wallet may
+// echo what it was sent: the Pastella API prints the expected key).
+func (t *transport) scrub(s string) string { return t.secrets.scrub(s) }
+
+type scrubbed struct {
+	err     error
+	secrets *secretList
+}
+
+func (e *scrubbed) Error() string { return e.secrets.scrub(e.err.Error()) }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+// snippet quotes the start of a reply for an error message.
+func snippet(raw []byte) string {
+	const max = 120
+	s := strings.TrimSpace(string(raw))
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Sprintf("%q", s)
+	}
+	if s == "" {
+		return "(empty body)"
+	}
+	return s
+}
+
+// validHash reports whether h is a 64-character hex transaction hash.
+func validHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil
+}
