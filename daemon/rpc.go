@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
+
+	"rxpool/internal/httpx"
 )
 
 // maxReply bounds a reply body. A template with a full mempool is a few
@@ -114,33 +115,14 @@ func (r *rpc) do(ctx context.Context, label, verb, path string, body []byte, jso
 // ctx ended: that is the caller's doing, not the daemon's, and must not
 // count against the daemon's health.
 func (r *rpc) roundTrip(ctx context.Context, verb, path string, body []byte) (int, []byte, error) {
-	tctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	status, raw, err := httpx.RoundTrip(ctx, r.http, r.timeout, verb, r.base+path, nil, body, maxReply)
+	if errors.Is(err, httpx.ErrTooLong) {
+		return 0, nil, fmt.Errorf("%w: %v", ErrBadReply, err)
 	}
-	req, err := http.NewRequestWithContext(tctx, verb, r.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := r.http.Do(req)
 	if err != nil {
 		return 0, nil, r.transport(ctx, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
-	if err != nil {
-		return 0, nil, r.transport(ctx, err)
-	}
-	if len(raw) > maxReply {
-		return 0, nil, fmt.Errorf("%w: reply longer than %d bytes", ErrBadReply, maxReply)
-	}
-	return resp.StatusCode, raw, nil
+	return status, raw, nil
 }
 
 func (r *rpc) transport(ctx context.Context, err error) error {

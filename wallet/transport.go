@@ -1,12 +1,10 @@
 package wallet
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"rxpool/config"
+	"rxpool/internal/httpx"
 )
 
 // maxReply bounds a reply body: the largest legitimate one is a
@@ -113,36 +112,14 @@ func splitBase(raw string) (base, user, password string) {
 // roundTrip sends one request and returns the status and the whole body.
 // An error means no complete reply: the wallet may or may not have acted.
 func (t *transport) roundTrip(ctx context.Context, verb, path string, header http.Header, body []byte) (int, []byte, error) {
-	tctx, cancel := context.WithTimeout(ctx, t.timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	status, raw, err := httpx.RoundTrip(ctx, t.http, t.timeout, verb, t.base+path, header, body, maxReply)
+	if errors.Is(err, httpx.ErrTooLong) {
+		return 0, nil, fmt.Errorf("%w: %v", ErrBadReply, err)
 	}
-	req, err := http.NewRequestWithContext(tctx, verb, t.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := t.http.Do(req)
 	if err != nil {
 		return 0, nil, t.noReply(ctx, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
-	if err != nil {
-		return 0, nil, t.noReply(ctx, err)
-	}
-	if len(raw) > maxReply {
-		return 0, nil, fmt.Errorf("%w: reply longer than %d bytes", ErrBadReply, maxReply)
-	}
-	return resp.StatusCode, raw, nil
+	return status, raw, nil
 }
 
 func (t *transport) noReply(ctx context.Context, err error) error {
