@@ -91,6 +91,9 @@ func bigOf(v uint64) *big.Int { return new(big.Int).SetUint64(v) }
 //   - the ledger stream agrees with the blocks, block by block;
 //   - per address and in total, Σ credited = balance + pending payment + paid;
 //   - no balance, pending payment or paid total is negative or malformed;
+//   - the payment journal explains the pending payments (Σ debits of open
+//     records) and paid (Σ debits of sent records, = the ledger's payment
+//     lines), and every record adds up;
 //   - the operator totals agree with the blocks.
 //
 // It reads everything (not a hot path; run it from `pool audit`).
@@ -198,10 +201,15 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 	r.add("block records", fmt.Sprintf("%d blocks: %d pending, %d confirmed, %d orphaned", len(hashes), nPending, nConfirmed, nOrphaned), recViol)
 	r.add("block splits", fmt.Sprintf("%d confirmed blocks: Σcredits + fee + finder = reward (Σ rewards %s)", nConfirmed, rewards), splitViol)
 
-	if err := s.auditLedger(ctx, r, perBlock); err != nil {
+	payLines, err := s.auditLedger(ctx, r, perBlock)
+	if err != nil {
 		return nil, err
 	}
-	if err := s.auditBalances(ctx, r, credited); err != nil {
+	pend, paid, err := s.auditBalances(ctx, r, credited)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.auditPayments(ctx, r, pend, paid, payLines); err != nil {
 		return nil, err
 	}
 
@@ -234,16 +242,17 @@ func orZero(v string) string {
 }
 
 // auditLedger sums the ledger stream by block: each confirmed block's lines
-// must add up to its reward, and no other block may have lines.
-func (s *Store) auditLedger(ctx context.Context, r *AuditReport, want sums) error {
-	got := sums{}
+// must add up to its reward, and no other block may have lines. Payment
+// lines are summed by address and returned, for auditPayments.
+func (s *Store) auditLedger(ctx context.Context, r *AuditReport, want sums) (sums, error) {
+	got, payments := sums{}, sums{}
 	var viol []string
 	lines := 0
 	start := "-"
 	for {
 		msgs, err := s.rdb.XRangeN(ctx, s.k.ledger, start, "+", 1000).Result()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, m := range msgs {
 			lines++
@@ -252,6 +261,11 @@ func (s *Store) auditLedger(ctx context.Context, r *AuditReport, want sums) erro
 			v, ok := new(big.Int).SetString(amount, 10)
 			if !ok || v.Sign() < 0 {
 				viol = append(viol, fmt.Sprintf("ledger %s: amount %q", m.ID, amount))
+				continue
+			}
+			if kind, _ := m.Values["kind"].(string); kind == "payment" {
+				addr, _ := m.Values["address"].(string)
+				payments.add(addr, v)
 				continue
 			}
 			got.add(block, v)
@@ -266,13 +280,15 @@ func (s *Store) auditLedger(ctx context.Context, r *AuditReport, want sums) erro
 			viol = append(viol, fmt.Sprintf("block %s: ledger lines add up to %s, the block's reward is %s", h, got.get(h), want.get(h)))
 		}
 	}
-	r.add("ledger", fmt.Sprintf("%d lines in %s add up to each confirmed block's reward (Σ %s)", lines, s.k.ledger, got.total()), viol)
-	return nil
+	r.add("ledger", fmt.Sprintf("%d lines in %s: credits add up to each confirmed block's reward (Σ %s), payments Σ %s",
+		lines, s.k.ledger, got.total(), payments.total()), viol)
+	return payments, nil
 }
 
 // auditBalances checks Σ credited = balance + pending payment + paid, per
-// address and in total, and that none of those is negative.
-func (s *Store) auditBalances(ctx context.Context, r *AuditReport, credited sums) error {
+// address and in total, and that none of those is negative. It returns the
+// pending payments and paid totals it read.
+func (s *Store) auditBalances(ctx context.Context, r *AuditReport, credited sums) (pend, paid sums, err error) {
 	var neg []string
 	read := func(key string) (sums, error) {
 		out := sums{}
@@ -296,15 +312,13 @@ func (s *Store) auditBalances(ctx context.Context, r *AuditReport, credited sums
 	}
 	bal, err := read(s.k.balances)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	pend, err := read(s.k.payPending)
-	if err != nil {
-		return err
+	if pend, err = read(s.k.payPending); err != nil {
+		return nil, nil, err
 	}
-	paid, err := read(s.k.paid)
-	if err != nil {
-		return err
+	if paid, err = read(s.k.paid); err != nil {
+		return nil, nil, err
 	}
 	sort.Strings(neg)
 	r.add("no negative balance", fmt.Sprintf("%d balances, %d pending payments, %d paid totals", len(bal), len(pend), len(paid)), neg)
@@ -328,7 +342,7 @@ func (s *Store) auditBalances(ctx context.Context, r *AuditReport, credited sums
 			credited.total(), bal.total(), pend.total(), paid.total(), have, new(big.Int).Sub(have, credited.total()))}
 	}
 	r.add("balances total", fmt.Sprintf("Σ credited %s = Σ balances + Σ pending payments + Σ paid", credited.total()), tv)
-	return nil
+	return pend, paid, nil
 }
 
 func sortedKeys(ms ...sums) []string {
@@ -344,4 +358,127 @@ func sortedKeys(ms ...sums) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// auditPayments checks the payment journal against the money it holds:
+// every record is well-formed and adds up (Σ debits = debited, and once
+// prepared each debit = fee + amount sent, Σ fees and Σ sent as recorded);
+// the open index lists exactly the unsettled records; per address, the
+// pending payments are the debits of the open records and paid is the
+// debits of the sent records, which is also what the ledger's payment
+// lines add up to.
+func (s *Store) auditPayments(ctx context.Context, r *AuditReport, pend, paid, lines sums) error {
+	ids, err := s.rdb.ZRange(ctx, s.k.payRecords, 0, -1).Result()
+	if err != nil {
+		return err
+	}
+	openIdx, err := s.rdb.ZRange(ctx, s.k.payOpen, 0, -1).Result()
+	if err != nil {
+		return err
+	}
+	openSet := map[string]bool{}
+	for _, id := range openIdx {
+		openSet[id] = true
+	}
+	inFlight, sent := sums{}, sums{}
+	states := map[string]int{}
+	var recViol []string
+	const chunk = 500
+	for i := 0; i < len(ids); i += chunk {
+		part := ids[i:min(i+chunk, len(ids))]
+		recs, err := s.hashes(ctx, part, s.k.payment)
+		if err != nil {
+			return err
+		}
+		dests, err := s.hashes(ctx, part, s.k.paymentDests)
+		if err != nil {
+			return err
+		}
+		for j, id := range part {
+			if len(recs[j]) == 0 {
+				recViol = append(recViol, fmt.Sprintf("payment %s is indexed but has no record", id))
+				continue
+			}
+			p, err := parsePayment(recs[j], dests[j])
+			if err != nil {
+				recViol = append(recViol, err.Error())
+				continue
+			}
+			states[p.State]++
+			if p.Open() != openSet[id] {
+				recViol = append(recViol, fmt.Sprintf("payment %s is %s but the open index says %v", id, p.State, openSet[id]))
+			}
+			delete(openSet, id)
+			recViol = append(recViol, paymentViolations(p)...)
+			for _, d := range p.Dests {
+				switch {
+				case p.Open():
+					inFlight.add(d.Address, bigOf(d.Debit))
+				case p.State == PaymentSent:
+					sent.add(d.Address, bigOf(d.Debit))
+				}
+			}
+		}
+	}
+	for id := range openSet {
+		recViol = append(recViol, fmt.Sprintf("open index lists payment %s, which is not an open record", id))
+	}
+	sort.Strings(recViol)
+	r.add("payment records", fmt.Sprintf("%d records: %d preparing, %d prepared, %d relaying, %d sent, %d failed", len(ids),
+		states[PaymentPreparing], states[PaymentPrepared], states[PaymentRelaying], states[PaymentSent], states[PaymentFailed]), recViol)
+
+	var pv []string
+	for _, a := range sortedKeys(pend, inFlight) {
+		if pend.get(a).Cmp(inFlight.get(a)) != 0 {
+			pv = append(pv, fmt.Sprintf("%s: pending payment %s, its open payment records debit %s", a, pend.get(a), inFlight.get(a)))
+		}
+	}
+	r.add("pending payments", fmt.Sprintf("%s = Σ debits of open payment records (Σ %s)", s.k.payPending, inFlight.total()), pv)
+
+	var paidViol []string
+	for _, a := range sortedKeys(paid, sent, lines) {
+		if paid.get(a).Cmp(sent.get(a)) != 0 || lines.get(a).Cmp(sent.get(a)) != 0 {
+			paidViol = append(paidViol, fmt.Sprintf("%s: paid %s, sent payment records debit %s, ledger payment lines %s", a, paid.get(a), sent.get(a), lines.get(a)))
+		}
+	}
+	r.add("paid", fmt.Sprintf("%s = Σ debits of sent payment records = ledger payment lines (Σ %s)", s.k.paid, sent.total()), paidViol)
+	return nil
+}
+
+// paymentViolations checks that one record adds up.
+func paymentViolations(p *PaymentRecord) []string {
+	var v []string
+	switch p.State {
+	case PaymentPreparing, PaymentPrepared, PaymentRelaying, PaymentSent, PaymentFailed:
+	default:
+		return []string{fmt.Sprintf("payment %d has state %q", p.ID, p.State)}
+	}
+	if len(p.Dests) == 0 {
+		v = append(v, fmt.Sprintf("payment %d (%s) has no destinations", p.ID, p.State))
+	}
+	debit, fee, amount := new(big.Int), new(big.Int), new(big.Int)
+	for _, d := range p.Dests {
+		debit.Add(debit, bigOf(d.Debit))
+		fee.Add(fee, bigOf(d.Fee))
+		amount.Add(amount, bigOf(d.Amount))
+	}
+	if debit.Cmp(bigOf(p.Debited)) != 0 {
+		v = append(v, fmt.Sprintf("payment %d: destinations debit %s, the record says %d", p.ID, debit, p.Debited))
+	}
+	// Sent, or relaying/prepared, need a transaction; a failed record may
+	// have failed before it had one.
+	if p.State != PaymentPreparing && (p.State != PaymentFailed || p.TxHash != "") {
+		if p.TxHash == "" {
+			v = append(v, fmt.Sprintf("payment %d (%s) has no transaction hash", p.ID, p.State))
+		}
+		for _, d := range p.Dests {
+			if d.Fee+d.Amount != d.Debit || d.Amount == 0 {
+				v = append(v, fmt.Sprintf("payment %d: %s debit %d ≠ fee %d + sent %d", p.ID, d.Address, d.Debit, d.Fee, d.Amount))
+			}
+		}
+		if fee.Cmp(bigOf(p.MinerFee)) != 0 || amount.Cmp(bigOf(p.Sent)) != 0 {
+			v = append(v, fmt.Sprintf("payment %d: destinations pay fees %s and send %s, the record says %d and %d", p.ID, fee, amount, p.MinerFee, p.Sent))
+		}
+	}
+	return v
 }
