@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -321,9 +322,24 @@ var creditCases = []storeCase{
 			t.Fatal(err)
 		}
 		propBlock(t, s, 5)
-		s.rdb.HIncrBy(ctx, s.k.balances, "A", -300) // a payout, as the payments module will record it
-		s.rdb.HIncrBy(ctx, s.k.paid, "A", 200)
-		s.rdb.HIncrBy(ctx, s.k.payPending, "A", 100)
+		// Payouts through the payments journal: 200 to A sent, 100 in flight.
+		tok, _ := s.AcquirePaymentsLease(ctx, time.Minute)
+		id, err := s.CreatePayment(ctx, tok, []PaymentDest{{Address: "A", Debit: 200}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PaymentPrepared(ctx, tok, id, "tx", 1, "h", []PaymentDest{{Address: "A", Debit: 200, Amount: 200}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PaymentRelaying(ctx, tok, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PaymentSent(ctx, tok, id, SettledByRelay); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreatePayment(ctx, tok, []PaymentDest{{Address: "A", Debit: 100}}); err != nil {
+			t.Fatal(err)
+		}
 		r := audit()
 		if !r.OK() || len(r.Checks) < 7 {
 			t.Fatalf("consistent ledger fails the audit:\n%s", r)
@@ -347,6 +363,10 @@ var creditCases = []storeCase{
 			{"operator total changed",
 				func() { s.rdb.HIncrBy(ctx, s.k.totals, "credited", 7) }, func() { s.rdb.HIncrBy(ctx, s.k.totals, "credited", -7) },
 				"operator totals", "credited"},
+			{"pending payment without a record",
+				func() { s.rdb.HIncrBy(ctx, s.k.balances, "A", -1); s.rdb.HIncrBy(ctx, s.k.payPending, "A", 1) },
+				func() { s.rdb.HIncrBy(ctx, s.k.balances, "A", 1); s.rdb.HIncrBy(ctx, s.k.payPending, "A", -1) },
+				"pending payments", "A: pending payment 101, its open payment records debit 100"},
 			{"pending index lost a block",
 				func() { s.rdb.ZRem(ctx, s.k.pending, hexHash(5)) }, func() { s.rdb.ZAdd(ctx, s.k.pending, redis.Z{Score: 1005, Member: hexHash(5)}) },
 				"block records", "is pending but pending index says false"},

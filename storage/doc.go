@@ -40,18 +40,51 @@
 //	{p}:blocks                ZSET  hash by height: every candidate ever recorded
 //	{p}:blocks:pending        ZSET  hash by height: candidates not yet confirmed/orphaned
 //	{p}:balances              HASH  address → payable atomic units
-//	{p}:paid                  HASH  address → atomic units debited by payouts (payments issue)
-//	{p}:payments:pending      HASH  address → atomic units reserved by an in-flight payout
-//	                                (payments issue; empty until then)
+//	{p}:paid                  HASH  address → atomic units debited by sent payouts
+//	{p}:payments:pending      HASH  address → atomic units debited into open payment records
 //	{p}:ledger                STREAM one entry per credit: kind (credit|finder|fee),
 //	                                block, address ("" for a fee the pool keeps), amount;
+//	                                and one per paid destination: kind payment, payment
+//	                                (id), address, amount (debited), fee, sent, tx;
 //	                                never trimmed
 //	{p}:totals                HASH  rewards, credited, fees, feesCredited, finder,
 //	                                confirmed, orphaned (operator totals)
 //
+// Payments (hash tag {p}; payments.go; no TTL except the lease):
+//
+//	{p}:payment:<id>          HASH  id, state (preparing|prepared|relaying|sent|failed),
+//	                                created, updated, token (lease token of its writer),
+//	                                destinations, debited; from prepared on: txHash, fee
+//	                                (network), minerFees, sent, handle (to relay it; dropped
+//	                                when settled); relayedAt; when settled: settledAt,
+//	                                settledBy (relay|lookup|refusal|unsent|recovery|operator),
+//	                                error
+//	{p}:payment:<id>:dests    HASH  address → "debit" (preparing), then "debit:fee:sent"
+//	                                with debit = fee + sent
+//	{p}:payments:seq          STRING last payment id
+//	{p}:payments:records      ZSET  id by creation time (unix ms): every record
+//	{p}:payments:open         ZSET  id by creation time: records not sent or failed yet
+//	{p}:payments:<address>    ZSET  the miner's sent payments, by time (unix ms):
+//	                                "txHash:sent:fee:debit:id"
+//	{p}:payments:all          ZSET  every sent payment, by time (unix ms):
+//	                                "txHash:sent:networkFee:minerFees:destinations:id"
+//	{p}:payments:blocked      HASH  address → why payments skip it
+//	{p}:payments:halted       HASH  id → "since(unix ms) reason": relayed records whose
+//	                                outcome is unknown; payments halt while any is listed
+//	{p}:payments:stats        HASH  sent, failed, halts (counters)
+//	{p}:payments:lease        STRING the lease holder's fencing token, with a TTL (PX)
+//	{p}:payments:fence        STRING last fencing token handed out (only grows)
+//	{p}:thresholds            HASH  address → the miner's own minimum payout
+//
+// Every journal script checks the caller's token is the current lease, so a
+// payments process that lost its lease cannot write; the operator's
+// `pool payments resolve` settles without it, guarded by the record's state.
+//
 // Audit invariants: for a confirmed block Σcredits + fee + finderReward =
 // reward; per address, Σ credited to it = balance + pending payment + paid,
-// and so in total; no negative balance.
+// and so in total; no negative balance; the pending payments are the debits
+// of the open payment records, paid is the debits of the sent ones and the
+// ledger's payment lines, and each record adds up.
 //
 // Statistics (may expire; written by pipelines only):
 //

@@ -25,10 +25,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "config.json", "configuration file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit]")
+		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit | payments ...]")
 		fmt.Fprintln(stderr, "  (no command)  run the modules the config enables")
 		fmt.Fprintln(stderr, "  check         validate the config and print what would run")
 		fmt.Fprintln(stderr, "  audit         check the ledger invariants in Redis; exit 1 on any violation")
+		fmt.Fprintln(stderr, "  payments      list, show, resolve payment records; block or unblock addresses")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "audit":
 		return audit(cfg, stdout, stderr)
+	case "payments":
+		return paymentsCommand(cfg, fs.Args()[1:], stdout, stderr)
 	case "":
 		log, err := cfg.Log.NewLogger()
 		if err != nil {

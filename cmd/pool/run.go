@@ -37,7 +37,7 @@ func newDaemon(cfg *config.Config, log logrus.FieldLogger) *daemon.Failover {
 }
 
 // implemented lists the modules this build can run.
-var implemented = map[string]bool{config.ModuleStratum: true, config.ModuleBlockUnlocker: true}
+var implemented = map[string]bool{config.ModuleStratum: true, config.ModuleBlockUnlocker: true, config.ModulePayments: true}
 
 // serve runs the enabled modules until SIGINT/SIGTERM, then shuts them down
 // in order: stratum stops taking shares, storage flushes what it buffered.
@@ -86,6 +86,15 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 		}, store, d, log.WithField("module", "unlocker"))
 		wg.Add(1)
 		go func() { defer wg.Done(); ul.Run(ctx) }()
+	}
+	if cfg.Payments.Enabled {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := runPayments(ctx, cfg, store, log); err != nil {
+				log.Errorf("payments: %v", err)
+			}
+		}()
 	}
 	if cfg.Stratum.Enabled {
 		if err := runStratum(ctx, cfg, d, store, log, &srv); err != nil {

@@ -1,0 +1,572 @@
+// Package payments pays miners' balances through the coin's wallet, exactly
+// once, across crashes.
+//
+// Every run builds transactions of eligible balances and takes each
+// through a journal in Redis (storage's payment records): the debits leave
+// the balances atomically first (preparing), the wallet builds the
+// transaction without relaying it (prepared, hash and fee stored), the
+// record is marked relaying, and only then is the relay requested; the
+// outcome settles the record sent (paid) or failed (debits returned). A
+// crash before relaying leaves a record that provably was never relayed,
+// which the next run fails; a record left relaying is settled from what the
+// wallet knows of its transaction, and while the wallet does not know it,
+// payments halt rather than guess. One process at a time holds the
+// payments lease, and every journal write checks its fencing token.
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"rxpool/config"
+	"rxpool/cryptonote"
+	"rxpool/storage"
+	"rxpool/wallet"
+)
+
+// Config holds the payout rules (config.PaymentsConfig) and what the
+// processor needs besides.
+type Config struct {
+	Interval             time.Duration
+	MinPayment           uint64
+	MaxPayment           uint64 // 0 = no cap
+	Denomination         uint64
+	TransferFee          uint64
+	DynamicTransferFee   bool
+	MinerPayFee          bool
+	MaxAddresses         int
+	MaxTransactionAmount uint64 // 0 = no cap
+	// PoolAddress: the wallet's primary address must be this one.
+	PoolAddress string
+	// Coin, when set, checks destination addresses before the wallet sees
+	// them; an invalid one is blocked.
+	Coin *cryptonote.Coin
+	// LeaseTTL is how long the lease outlives a silent holder (default 30 s).
+	LeaseTTL time.Duration
+	// StepPause, for crash tests only: a random pause of up to this after
+	// each journal write, so that kills land in every state.
+	StepPause time.Duration
+}
+
+// ConfigFrom takes the payout settings from the pool configuration.
+func ConfigFrom(cfg *config.Config) Config {
+	p := cfg.Payments
+	return Config{
+		Interval: p.Interval.Duration(), MinPayment: p.MinPayment, MaxPayment: p.MaxPayment,
+		Denomination: p.Denomination, TransferFee: p.TransferFee, DynamicTransferFee: p.DynamicTransferFee,
+		MinerPayFee: p.MinerPayFee, MaxAddresses: p.MaxAddresses, MaxTransactionAmount: p.MaxTransactionAmount,
+		PoolAddress: cfg.PoolAddress, Coin: cfg.Coin,
+	}
+}
+
+var (
+	// ErrLeaseHeld: another payments process holds the lease (RunOnce).
+	ErrLeaseHeld = errors.New("payments: another payments process holds the lease")
+	// ErrHalted: a relayed payment's outcome is unknown; nothing is paid
+	// until it is settled.
+	ErrHalted = errors.New("payments: halted on a payment whose outcome is unknown")
+	// ErrWrongWallet: the wallet's primary address is not the pool address.
+	ErrWrongWallet = errors.New("payments: the wallet is not the pool's wallet")
+)
+
+// Processor pays balances; Run it in one process (the lease makes a second
+// one wait).
+type Processor struct {
+	cfg   Config
+	store *storage.Store
+	w     wallet.Wallet
+	log   logrus.FieldLogger
+}
+
+// New returns a processor. The configuration is assumed validated
+// (config.Validate): denomination > 0, maxAddresses ≥ 1.
+func New(cfg Config, store *storage.Store, w wallet.Wallet, log logrus.FieldLogger) *Processor {
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 30 * time.Second
+	}
+	if cfg.MaxAddresses < 1 {
+		cfg.MaxAddresses = 1
+	}
+	if cfg.Denomination == 0 {
+		cfg.Denomination = 1
+	}
+	return &Processor{cfg: cfg, store: store, w: w, log: log}
+}
+
+// Result is what one run did.
+type Result struct {
+	Recovered int      // open records from earlier runs settled at the start
+	Records   int      // records opened by this run
+	Sent      int      // records settled sent (recovered ones included)
+	Failed    int      // records settled failed (recovered ones included)
+	Paid      uint64   // Σ amounts sent by this run's records
+	Debited   uint64   // Σ debits of this run's sent records
+	Blocked   []string // addresses blocked by this run
+	Halted    bool     // a record's outcome is unknown: nothing was paid
+	Waiting   string   // why the run stopped before paying everyone, if it did
+}
+
+func (r Result) String() string {
+	s := fmt.Sprintf("%d records: %d sent, %d failed; paid %d (debited %d)", r.Records, r.Sent, r.Failed, r.Paid, r.Debited)
+	if r.Recovered > 0 {
+		s += fmt.Sprintf("; %d recovered", r.Recovered)
+	}
+	if len(r.Blocked) > 0 {
+		s += fmt.Sprintf("; blocked %s", strings.Join(r.Blocked, ", "))
+	}
+	if r.Waiting != "" {
+		s += "; stopped: " + r.Waiting
+	}
+	return s
+}
+
+// Run pays every Interval, the first time at once, until ctx ends. It
+// waits for the lease first and keeps renewing it; when the lease is lost
+// (this process stalled longer than LeaseTTL) the current run stops and the
+// processor waits for the lease again. It returns nil when ctx ends.
+func (p *Processor) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		tok, err := p.acquire(ctx)
+		if err != nil {
+			break
+		}
+		p.log.Infof("payments: lease acquired (token %d); paying every %v", tok, p.cfg.Interval)
+		err = p.serve(ctx, tok)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if rerr := p.store.ReleasePaymentsLease(rctx, tok); rerr != nil {
+			p.log.Warnf("payments: releasing the lease: %v", rerr)
+		}
+		cancel()
+		if ctx.Err() == nil {
+			p.log.Errorf("payments: %v; waiting for the lease again", err)
+		}
+	}
+	return nil
+}
+
+// RunOnce makes one run now if no other process holds the lease
+// (ErrLeaseHeld otherwise), for tests and tools.
+func (p *Processor) RunOnce(ctx context.Context) (Result, error) {
+	tok, err := p.store.AcquirePaymentsLease(ctx, p.cfg.LeaseTTL)
+	if err != nil {
+		return Result{}, err
+	}
+	if tok == 0 {
+		return Result{}, ErrLeaseHeld
+	}
+	defer p.store.ReleasePaymentsLease(context.WithoutCancel(ctx), tok)
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go p.keepLease(lctx, cancel, tok)
+	return p.pass(lctx, tok)
+}
+
+// acquire waits for the lease.
+func (p *Processor) acquire(ctx context.Context) (uint64, error) {
+	poll := min(p.cfg.LeaseTTL/5, time.Second)
+	logged := false
+	for {
+		tok, err := p.store.AcquirePaymentsLease(ctx, p.cfg.LeaseTTL)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			p.log.Warnf("payments: %v", err)
+		case tok != 0:
+			return tok, nil
+		case !logged:
+			p.log.Info("payments: another payments process holds the lease; waiting for it")
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+var errLeaseLost = errors.New("payments lease lost")
+
+// serve runs passes while the lease is ours.
+func (p *Processor) serve(ctx context.Context, tok uint64) error {
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go p.keepLease(lctx, cancel, tok)
+	next := time.NewTimer(0)
+	defer next.Stop()
+	for {
+		select {
+		case <-lctx.Done():
+			return context.Cause(lctx)
+		case <-next.C:
+		}
+		res, err := p.pass(lctx, tok)
+		switch {
+		case errors.Is(err, storage.ErrFenced):
+			cancel(err)
+			return err
+		case err != nil && lctx.Err() == nil:
+			p.log.Errorf("payments: run: %v (%s)", err, res)
+		case res.Records > 0 || res.Recovered > 0:
+			p.log.Infof("payments: run: %s", res)
+		}
+		next.Reset(p.cfg.Interval)
+	}
+}
+
+// keepLease renews the lease every third of its TTL and cancels ctx when
+// it is lost, so wallet calls stop as soon as possible.
+func (p *Processor) keepLease(ctx context.Context, cancel context.CancelCauseFunc, tok uint64) {
+	every := p.cfg.LeaseTTL / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	renewed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, c := context.WithTimeout(ctx, every)
+		ok, err := p.store.RenewPaymentsLease(rctx, tok, p.cfg.LeaseTTL)
+		c()
+		switch {
+		case err == nil && ok:
+			renewed = time.Now()
+		case err == nil:
+			cancel(errLeaseLost)
+			return
+		case time.Since(renewed) >= p.cfg.LeaseTTL:
+			cancel(fmt.Errorf("%w: not renewed for %v: %w", errLeaseLost, p.cfg.LeaseTTL, err))
+			return
+		}
+	}
+}
+
+// pass is one payments run under lease token tok.
+func (p *Processor) pass(ctx context.Context, tok uint64) (Result, error) {
+	var res Result
+	if err := p.recover(ctx, tok, &res); err != nil {
+		return res, err
+	}
+	addr, err := p.w.PrimaryAddress(ctx)
+	if err != nil {
+		return res, fmt.Errorf("wallet primary address: %w", err)
+	}
+	if addr != p.cfg.PoolAddress {
+		return res, fmt.Errorf("%w: its primary address is %s, poolAddress is %s; refusing to pay", ErrWrongWallet, addr, p.cfg.PoolAddress)
+	}
+	balances, err := p.store.PayableBalances(ctx)
+	if err != nil {
+		return res, err
+	}
+	thresholds, err := p.store.Thresholds(ctx)
+	if err != nil {
+		return res, err
+	}
+	blocked, err := p.store.BlockedAddresses(ctx)
+	if err != nil {
+		return res, err
+	}
+	payees := p.cfg.plan(balances, thresholds, blocked)
+	if p.cfg.Coin != nil {
+		valid := payees[:0]
+		for _, py := range payees {
+			if _, err := p.cfg.Coin.ParseAddress(py.Address); err != nil {
+				if err := p.block(ctx, py.Address, err.Error(), &res); err != nil {
+					return res, err
+				}
+				continue
+			}
+			valid = append(valid, py)
+		}
+		payees = valid
+	}
+	for _, batch := range p.cfg.batches(payees) {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if ok, err := p.funded(ctx, batch, &res); err != nil || !ok {
+			return res, err
+		}
+		if err := p.pay(ctx, tok, batch, &res); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// funded checks the wallet's unlocked balance covers the batch (the fee
+// estimated as transferFee when the pool pays it).
+func (p *Processor) funded(ctx context.Context, batch []payee, res *Result) (bool, error) {
+	_, unlocked, err := p.w.Balance(ctx)
+	if err != nil {
+		return false, fmt.Errorf("wallet balance: %w", err)
+	}
+	need := total(batch)
+	if !p.cfg.MinerPayFee {
+		need += p.cfg.TransferFee
+	}
+	if unlocked < need {
+		res.Waiting = fmt.Sprintf("the wallet's unlocked balance %d is below the %d the next transaction needs (%s)", unlocked, need, describe(batch))
+		p.log.Warnf("payments: %s; the rest waits for the next run", res.Waiting)
+		return false, nil
+	}
+	return true, nil
+}
+
+func (p *Processor) block(ctx context.Context, addr, reason string, res *Result) error {
+	if err := p.store.BlockAddress(ctx, addr, time.Now().UTC().Format(time.RFC3339)+" "+reason); err != nil {
+		return err
+	}
+	res.Blocked = append(res.Blocked, addr)
+	p.log.Errorf("payments: address %s blocked, its balance stays until an operator unblocks it (`pool payments unblock`): %s", addr, reason)
+	return nil
+}
+
+// pay takes one batch through the journal. A destination the wallet names
+// as bad is blocked and the batch retried without it.
+func (p *Processor) pay(ctx context.Context, tok uint64, batch []payee, res *Result) error {
+	for len(batch) > 0 {
+		id, err := p.store.CreatePayment(ctx, tok, debits(batch))
+		if err != nil {
+			return err
+		}
+		res.Records++
+		p.pause()
+		log := p.log.WithField("payment", id)
+		prep, dests, err := p.prepare(ctx, batch)
+		if err != nil {
+			// Prepare never relays: failing the record is safe whatever
+			// the error was.
+			by := storage.SettledByUnsent
+			if wallet.IsRefused(err) {
+				by = storage.SettledByRefusal
+			}
+			if ferr := p.fail(ctx, tok, id, by, "prepare: "+err.Error(), false, res); ferr != nil {
+				return ferr
+			}
+			var r *wallet.RefusedError
+			if errors.As(err, &r) && r.BadAddress != "" && len(without(batch, r.BadAddress)) < len(batch) {
+				if err := p.block(ctx, r.BadAddress, r.Error(), res); err != nil {
+					return err
+				}
+				batch = without(batch, r.BadAddress)
+				continue
+			}
+			return fmt.Errorf("payment %d (%s): %w", id, describe(batch), err)
+		}
+		if err := p.store.PaymentPrepared(ctx, tok, id, prep.TxHash, prep.Fee, prep.Handle, dests); err != nil {
+			p.discard(prep)
+			return err
+		}
+		log = log.WithField("tx", prep.TxHash)
+		p.pause()
+		if err := p.store.PaymentRelaying(ctx, tok, id); err != nil {
+			// We did not relay and never will: drop the transaction and, if
+			// the record did become relaying, fail it now rather than halt.
+			p.discard(prep)
+			if !errors.Is(err, storage.ErrFenced) {
+				_ = p.fail(ctx, tok, id, storage.SettledByUnsent, "never relayed: marking it relaying failed: "+err.Error(), true, res)
+			}
+			return err
+		}
+		p.pause()
+		rerr := p.w.Relay(ctx, prep)
+		if rerr == nil {
+			if _, err := p.store.PaymentSent(ctx, tok, id, storage.SettledByRelay); err != nil {
+				return err // the record stays relaying: the next run looks it up
+			}
+			p.sent(dests, res)
+			log.Infof("payments: sent %s, fee %d (miners %d)", describe(batch), prep.Fee, sumFees(dests))
+			return nil
+		}
+		log.Warnf("payments: relay: %v", rerr)
+		sent, err := p.settle(ctx, tok, id, prep.TxHash, rerr, res)
+		if err != nil {
+			return err
+		}
+		if sent {
+			p.sent(dests, res)
+			return nil
+		}
+		// Failed and returned; the next run tries again.
+		return fmt.Errorf("payment %d: relay: %w", id, rerr)
+	}
+	return nil
+}
+
+func (p *Processor) pause() {
+	if p.cfg.StepPause > 0 {
+		time.Sleep(rand.N(p.cfg.StepPause))
+	}
+}
+
+func (p *Processor) sent(dests []storage.PaymentDest, res *Result) {
+	res.Sent++
+	for _, d := range dests {
+		res.Paid += d.Amount
+		res.Debited += d.Debit
+	}
+}
+
+func sumFees(ds []storage.PaymentDest) uint64 {
+	var s uint64
+	for _, d := range ds {
+		s += d.Fee
+	}
+	return s
+}
+
+// prepare builds the batch's transaction with the configured fee rule and
+// returns it with each destination's fee and amount.
+func (p *Processor) prepare(ctx context.Context, batch []payee) (*wallet.Prepared, []storage.PaymentDest, error) {
+	var share uint64
+	if p.cfg.fixedFee() {
+		share = p.cfg.TransferFee
+	}
+	if !p.cfg.dynamicFee() {
+		dests := withFee(batch, share)
+		prep, err := p.w.Prepare(ctx, walletDests(dests))
+		return prep, dests, err
+	}
+	// Dynamic: the real fee is known only from a prepared transaction, and
+	// the amounts may change it, so prepare until the split matches,
+	// starting from transferFee as the estimate.
+	n := len(batch)
+	minDebit := batch[0].Debit
+	for _, b := range batch {
+		minDebit = min(minDebit, b.Debit)
+	}
+	share = min(p.cfg.TransferFee/uint64(n), minDebit-1)
+	for try := 0; ; try++ {
+		dests := withFee(batch, share)
+		prep, err := p.w.Prepare(ctx, walletDests(dests))
+		if err != nil {
+			return nil, nil, err
+		}
+		ok, next := dynamicShare(prep.Fee, share, n, minDebit, try)
+		if ok {
+			return prep, dests, nil
+		}
+		p.log.Debugf("payments: fee %d with a share of %d each; preparing again with %d", prep.Fee, share, next)
+		p.discard(prep)
+		share = next
+	}
+}
+
+// discarder is the optional wallet call that drops a prepared transaction
+// (Pastella holds prepared transactions and locks their inputs).
+type discarder interface {
+	Discard(ctx context.Context, p *wallet.Prepared) (bool, error)
+}
+
+// discard drops a prepared transaction we will never relay, best effort:
+// one left behind is harmless, only untidy, since nobody relays it.
+func (p *Processor) discard(prep *wallet.Prepared) {
+	d, ok := p.w.(discarder)
+	if !ok || prep == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := d.Discard(ctx, prep); err != nil {
+		p.log.Debugf("payments: discarding prepared transaction %s: %v", prep.TxHash, err)
+	}
+}
+
+func (p *Processor) fail(ctx context.Context, tok, id uint64, by, reason string, relayFailed bool, res *Result) error {
+	done, err := p.store.PaymentFailed(ctx, tok, id, by, reason, relayFailed)
+	if err != nil {
+		return err
+	}
+	if done {
+		res.Failed++
+		p.log.WithField("payment", id).Warnf("payments: failed, debits returned to the balances: %s", reason)
+	}
+	return nil
+}
+
+// settle decides a relaying record from what the wallet knows of its
+// transaction. relayErr is the error of this process's relay (nil when
+// recovering a record of an earlier run). A transaction the wallet has,
+// pending or mined, was sent; one it reports failed was not; an unknown
+// one was not sent only if our relay was refused outright, and is
+// otherwise ambiguous: the record stays relaying and payments halt.
+func (p *Processor) settle(ctx context.Context, tok, id uint64, txHash string, relayErr error, res *Result) (sent bool, err error) {
+	refused := relayErr != nil && wallet.IsRefused(relayErr)
+	info, lerr := p.w.Lookup(ctx, txHash)
+	var why string
+	switch {
+	case lerr != nil:
+		why = fmt.Sprintf("looking the transaction up failed: %v", lerr)
+	case info.State == wallet.TxPending || info.State == wallet.TxConfirmed:
+		if _, err := p.store.PaymentSent(ctx, tok, id, storage.SettledByLookup); err != nil {
+			return false, err
+		}
+		p.log.WithFields(logrus.Fields{"payment": id, "tx": txHash}).Infof("payments: settled sent: the wallet reports the transaction %s", info.State)
+		return true, nil
+	case info.State == wallet.TxFailed:
+		return false, p.fail(ctx, tok, id, storage.SettledByLookup, "the wallet reports the transaction failed", true, res)
+	case refused:
+		return false, p.fail(ctx, tok, id, storage.SettledByRefusal, "relay refused: "+relayErr.Error(), true, res)
+	default:
+		why = "the wallet does not know the transaction"
+	}
+	if relayErr != nil {
+		why = fmt.Sprintf("relay: %v; %s", relayErr, why)
+	}
+	res.Halted = true
+	if err := p.store.HaltPayment(ctx, tok, id, why); err != nil {
+		return false, err
+	}
+	p.log.WithFields(logrus.Fields{"payment": id, "tx": txHash}).Errorf("PAYMENTS HALTED: payment %d (transaction %s) was handed to the wallet for relay "+
+		"but its outcome is unknown (%s). Nothing more is paid until it is settled; it is looked up again every run. "+
+		"If the transaction is on the chain run `pool payments resolve %d sent`; if it is not, `pool payments resolve %d failed` "+
+		"(which first makes the wallet drop the transaction, then refuses if the wallet has it).", id, txHash, why, id, id)
+	return false, ErrHalted
+}
+
+// recover settles the records an earlier run left open, oldest first:
+// preparing and prepared ones were never relayed and fail; relaying ones
+// are looked up. Any still unknown halts this run.
+func (p *Processor) recover(ctx context.Context, tok uint64, res *Result) error {
+	open, err := p.store.OpenPayments(ctx)
+	if err != nil {
+		return err
+	}
+	halted := false
+	for _, rec := range open {
+		switch rec.State {
+		case storage.PaymentPreparing, storage.PaymentPrepared:
+			if rec.Handle != "" {
+				p.discard(&wallet.Prepared{TxHash: rec.TxHash, Fee: rec.Fee, Handle: rec.Handle})
+			}
+			if err := p.fail(ctx, tok, rec.ID, storage.SettledByRecovery, "interrupted before relay ("+rec.State+")", false, res); err != nil {
+				return err
+			}
+			res.Recovered++
+		case storage.PaymentRelaying:
+			sent, err := p.settle(ctx, tok, rec.ID, rec.TxHash, nil, res)
+			switch {
+			case errors.Is(err, ErrHalted):
+				halted = true
+				continue
+			case err != nil:
+				return err
+			case sent:
+				res.Sent++
+			}
+			res.Recovered++
+		}
+	}
+	if halted {
+		return ErrHalted
+	}
+	return nil
+}
