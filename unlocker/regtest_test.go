@@ -174,6 +174,11 @@ func TestRegtestBlocksUnlockAndCredit(t *testing.T) {
 	if _, err := r.md.GenerateBlocks(ctx, depth, testAddress(t, 9), t.Logf); err != nil {
 		t.Fatal(err)
 	}
+	// Read the candidates again: a block submitted just as the miners
+	// stopped is recorded a moment after they exit.
+	if pending, err = r.store.PendingBlocks(ctx); err != nil {
+		t.Fatal(err)
+	}
 	res, err = r.unlocker(depth).RunOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
