@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/edwards25519"
 	"github.com/sirupsen/logrus"
 
 	"rxpool/config"
@@ -28,20 +27,7 @@ import (
 // so tests have as many distinct miners as they need.
 func testAddress(t testing.TB, coin *cryptonote.Coin, k int) string {
 	t.Helper()
-	point := func(b int) [32]byte {
-		var sc [32]byte
-		sc[0], sc[1] = byte(b), byte(b>>8)
-		s, err := edwards25519.NewScalar().SetCanonicalBytes(sc[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return [32]byte(new(edwards25519.Point).ScalarBaseMult(s).Bytes())
-	}
-	a, err := coin.NewAddress("mainnet", cryptonote.AddressStandard, point(k+1), point(k+1000), [8]byte{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a.Text
+	return testenv.Address(t, coin, k)
 }
 
 type logWriter struct{ t testing.TB }

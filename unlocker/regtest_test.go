@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/edwards25519"
 	"github.com/sirupsen/logrus"
 
 	"rxpool/config"
@@ -22,27 +21,8 @@ import (
 	"rxpool/unlocker"
 )
 
-// testAddress makes a valid mainnet (regtest) Monero address from small
-// scalars, so tests have as many distinct miners as they need.
-func testAddress(t *testing.T, k byte) string {
-	t.Helper()
-	point := func(b byte) [32]byte {
-		var sc [32]byte
-		sc[0] = b
-		s, err := edwards25519.NewScalar().SetCanonicalBytes(sc[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out [32]byte
-		copy(out[:], new(edwards25519.Point).ScalarBaseMult(s).Bytes())
-		return out
-	}
-	a, err := cryptonote.Monero.NewAddress("mainnet", cryptonote.AddressStandard, point(k), point(k+100), [8]byte{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a.Text
-}
+// testAddress is a reproducible regtest address for miner k.
+func testAddress(t *testing.T, k byte) string { return testenv.MoneroAddress(t, int(k)) }
 
 type rig struct {
 	t      *testing.T
