@@ -236,7 +236,7 @@ func (s *Store) BlockByHash(ctx context.Context, hash string) (*BlockRecord, err
 // PendingBlocks returns the candidates not yet confirmed or orphaned,
 // lowest height first.
 func (s *Store) PendingBlocks(ctx context.Context) ([]*BlockRecord, error) {
-	hashes, err := s.rdb.ZRange(ctx, s.k.pending, 0, -1).Result()
+	hashes, err := s.index(ctx, s.k.pending, 0, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -245,14 +245,26 @@ func (s *Store) PendingBlocks(ctx context.Context) ([]*BlockRecord, error) {
 
 // Blocks returns up to limit blocks, highest first, skipping offset.
 func (s *Store) Blocks(ctx context.Context, offset, limit int) ([]*BlockRecord, error) {
-	if limit <= 0 || offset < 0 {
+	if limit <= 0 {
 		return nil, nil
 	}
-	hashes, err := s.rdb.ZRevRange(ctx, s.k.blocks, int64(offset), int64(offset+limit-1)).Result()
-	if err != nil {
+	hashes, err := s.index(ctx, s.k.blocks, offset, limit)
+	if err != nil || len(hashes) == 0 {
 		return nil, err
 	}
 	return s.blockRecords(ctx, hashes)
+}
+
+// index reads a sorted-set index: every member oldest first when limit is
+// negative, else a page of up to limit members newest first.
+func (s *Store) index(ctx context.Context, key string, offset, limit int) ([]string, error) {
+	if limit < 0 {
+		return s.rdb.ZRange(ctx, key, 0, -1).Result()
+	}
+	if limit == 0 || offset < 0 {
+		return nil, nil
+	}
+	return s.rdb.ZRevRange(ctx, key, int64(offset), int64(offset+limit-1)).Result()
 }
 
 func (s *Store) blockRecords(ctx context.Context, hashes []string) ([]*BlockRecord, error) {

@@ -303,7 +303,7 @@ func (s *Store) Payment(ctx context.Context, id uint64) (*PaymentRecord, error) 
 
 // OpenPayments returns the unsettled records, oldest first.
 func (s *Store) OpenPayments(ctx context.Context) ([]*PaymentRecord, error) {
-	ids, err := s.rdb.ZRange(ctx, s.k.payOpen, 0, -1).Result()
+	ids, err := s.index(ctx, s.k.payOpen, 0, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -312,11 +312,11 @@ func (s *Store) OpenPayments(ctx context.Context) ([]*PaymentRecord, error) {
 
 // Payments returns up to limit records, newest first, skipping offset.
 func (s *Store) Payments(ctx context.Context, offset, limit int) ([]*PaymentRecord, error) {
-	if limit <= 0 || offset < 0 {
+	if limit <= 0 {
 		return nil, nil
 	}
-	ids, err := s.rdb.ZRevRange(ctx, s.k.payRecords, int64(offset), int64(offset+limit-1)).Result()
-	if err != nil {
+	ids, err := s.index(ctx, s.k.payRecords, offset, limit)
+	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
 	return s.paymentRecords(ctx, ids)
