@@ -504,7 +504,8 @@ func TestRecoveryOfEachState(t *testing.T) {
 			e := newEnv(t, rds, 2)
 			e.fundEach(200_000, 300_000)
 			// A crashed process: its lease token, its steps, then nothing.
-			tok, _ := e.store.AcquirePaymentsLease(ctx, time.Millisecond)
+			// Long enough for its steps on a loaded machine, then it lapses.
+			tok, _ := e.store.AcquirePaymentsLease(ctx, 300*time.Millisecond)
 			id, err := e.store.CreatePayment(ctx, tok, debits([]payee{{e.addrs[0], 200_000}, {e.addrs[1], 300_000}}))
 			if err != nil {
 				t.Fatal(err)
@@ -524,7 +525,7 @@ func TestRecoveryOfEachState(t *testing.T) {
 					}
 				}
 			}
-			time.Sleep(5 * time.Millisecond) // its lease expires
+			time.Sleep(350 * time.Millisecond) // its lease expires
 			mustAudit(t, e.store)
 			res, err := e.run()
 			rec, _ := e.store.Payment(ctx, id)

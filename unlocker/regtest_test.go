@@ -226,8 +226,13 @@ func TestRegtestReorgOrphansPoolBlock(t *testing.T) {
 	const depth = 10
 	r := newRig(t, 3)
 	ctx := context.Background()
-	pending := r.mineUntilBlocks(1, testAddress(t, 4))
+	r.mineUntilBlocks(1, testAddress(t, 4))
 	r.stopPool() // no more pool blocks while the chain is rewritten
+	// A block submitted as the miners stopped is recorded only now.
+	pending, err := r.store.PendingBlocks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	first := pending[0]
 	for _, b := range pending {
 		if b.Height < first.Height {
