@@ -337,25 +337,36 @@ func parseUintMap(key string, m map[string]string) (map[string]uint64, error) {
 	return out, nil
 }
 
+// record reads typed fields out of a Redis hash, collecting the malformed
+// ones so a damaged record is reported whole rather than half-parsed.
+type record struct {
+	m   map[string]string
+	bad []string
+}
+
+func (r *record) u(f string) uint64 {
+	v, ok := r.m[f]
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		r.bad = append(r.bad, f+"="+v)
+	}
+	return n
+}
+
+// ms reads a unix-milliseconds field; absent or 0 is the zero time.
+func (r *record) ms(f string) time.Time {
+	if n := r.u(f); n > 0 {
+		return time.UnixMilli(int64(n))
+	}
+	return time.Time{}
+}
+
 func parseBlock(m map[string]string) (*BlockRecord, error) {
-	var bad []string
-	u := func(f string) uint64 {
-		v, ok := m[f]
-		if !ok {
-			return 0
-		}
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			bad = append(bad, f+"="+v)
-		}
-		return n
-	}
-	ms := func(f string) time.Time {
-		if n := u(f); n > 0 {
-			return time.UnixMilli(int64(n))
-		}
-		return time.Time{}
-	}
+	r := &record{m: m}
+	u, ms := r.u, r.ms
 	b := &BlockRecord{
 		Hash: m["hash"], PrevHash: m["prevHash"], Height: u("height"), Scheme: m["scheme"],
 		Address: m["address"], Worker: m["worker"], NetDiff: u("netDiff"), ShareDiff: u("shareDiff"),
@@ -364,8 +375,8 @@ func parseBlock(m map[string]string) (*BlockRecord, error) {
 		Fee: u("fee"), FeeAddress: m["feeAddress"], FinderReward: u("finderReward"), Credited: u("credited"),
 		SettledAt: ms("settledAt"),
 	}
-	if len(bad) > 0 {
-		return b, fmt.Errorf("storage: block %s has malformed fields: %s", b.Hash, strings.Join(bad, ", "))
+	if len(r.bad) > 0 {
+		return b, fmt.Errorf("storage: block %s has malformed fields: %s", b.Hash, strings.Join(r.bad, ", "))
 	}
 	return b, nil
 }

@@ -344,24 +344,8 @@ func (s *Store) paymentRecords(ctx context.Context, ids []string) ([]*PaymentRec
 }
 
 func parsePayment(m, dests map[string]string) (*PaymentRecord, error) {
-	var bad []string
-	u := func(f string) uint64 {
-		v, ok := m[f]
-		if !ok {
-			return 0
-		}
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			bad = append(bad, f+"="+v)
-		}
-		return n
-	}
-	ms := func(f string) time.Time {
-		if n := u(f); n > 0 {
-			return time.UnixMilli(int64(n))
-		}
-		return time.Time{}
-	}
+	r := &record{m: m}
+	u, ms := r.u, r.ms
 	p := &PaymentRecord{
 		ID: u("id"), State: m["state"], Created: ms("created"), Updated: ms("updated"), Token: u("token"),
 		TxHash: m["txHash"], Fee: u("fee"), MinerFee: u("minerFees"), Debited: u("debited"), Sent: u("sent"),
@@ -371,14 +355,14 @@ func parsePayment(m, dests map[string]string) (*PaymentRecord, error) {
 	for a, v := range dests {
 		d, err := parseDest(a, v)
 		if err != nil {
-			bad = append(bad, err.Error())
+			r.bad = append(r.bad, err.Error())
 			continue
 		}
 		p.Dests = append(p.Dests, d)
 	}
 	sort.Slice(p.Dests, func(i, j int) bool { return p.Dests[i].Address < p.Dests[j].Address })
-	if len(bad) > 0 {
-		return p, fmt.Errorf("storage: payment %s has malformed fields: %s", m["id"], strings.Join(bad, ", "))
+	if len(r.bad) > 0 {
+		return p, fmt.Errorf("storage: payment %s has malformed fields: %s", m["id"], strings.Join(r.bad, ", "))
 	}
 	return p, nil
 }
