@@ -44,13 +44,9 @@ func TestAuditPassesThenFailsOnACorruptedLedger(t *testing.T) {
 	cfg := fmt.Sprintf(`{"coin":"monero","poolAddress":%q,"daemon":{"port":18081},
 		"ports":{"3333":{"diff":1000,"desc":"test"}},"redis":{"socket":%q}}`,
 		"48um9B2g3yRCM13PoUcdtM89cAFLnhvyaeecgZgiYcMYDQYiwTzwtyoF8Wy1XUckWDJFtbHSAp3AiJqTetVjr5ko9euX6Se", rds.Socket)
-	path := filepath.Join(t.TempDir(), "c.json")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errOut bytes.Buffer
-	if code := run([]string{"-config", path, "audit"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "audit passed") {
-		t.Fatalf("clean ledger: exit %d\n%s%s", code, out.String(), errOut.String())
+	pool := poolCLI(t, cfg)
+	if out := pool(0, "audit"); !strings.Contains(out, "audit passed") {
+		t.Fatalf("clean ledger:\n%s", out)
 	}
 	// Money that no block or payment explains.
 	c := rds.Client()
@@ -58,9 +54,27 @@ func TestAuditPassesThenFailsOnACorruptedLedger(t *testing.T) {
 	if err := c.HIncrBy(context.Background(), "{monero}:balances", "someone", 5).Err(); err != nil {
 		t.Fatal(err)
 	}
-	out.Reset()
-	if code := run([]string{"-config", path, "audit"}, &out, &errOut); code != 1 || !strings.Contains(out.String(), "FAIL") {
-		t.Fatalf("corrupted ledger: exit %d\n%s", code, out.String())
+	out := pool(1, "audit")
+	if !strings.Contains(out, "FAIL") {
+		t.Fatalf("corrupted ledger:\n%s", out)
 	}
-	t.Logf("audit output on the corrupted ledger:\n%s", out.String())
+	t.Logf("audit output on the corrupted ledger:\n%s", out)
+}
+
+// poolCLI writes cfg to a file and returns a function that runs the pool
+// command with it, checks the exit status and returns what it printed.
+func poolCLI(t *testing.T, cfg string) func(want int, args ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.json")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(want int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(append([]string{"-config", path}, args...), &out, &errOut); code != want {
+			t.Fatalf("pool %v: exit %d, want %d\n%s%s", args, code, want, out.String(), errOut.String())
+		}
+		return out.String() + errOut.String()
+	}
 }

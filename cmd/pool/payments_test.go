@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,18 +29,7 @@ func TestPaymentsCommands(t *testing.T) {
 	const addr = "48um9B2g3yRCM13PoUcdtM89cAFLnhvyaeecgZgiYcMYDQYiwTzwtyoF8Wy1XUckWDJFtbHSAp3AiJqTetVjr5ko9euX6Se"
 	cfg := fmt.Sprintf(`{"coin":"monero","poolAddress":%q,"daemon":{"port":18081},
 		"ports":{"3333":{"diff":1000,"desc":"test"}},"redis":{"socket":%q}}`, addr, rds.Socket)
-	path := filepath.Join(t.TempDir(), "c.json")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool := func(want int, args ...string) string {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		if code := run(append([]string{"-config", path}, args...), &out, &errOut); code != want {
-			t.Fatalf("pool %v: exit %d, want %d\n%s%s", args, code, want, out.String(), errOut.String())
-		}
-		return out.String() + errOut.String()
-	}
+	pool := poolCLI(t, cfg)
 
 	// A payment left relaying and halted, as a crashed payments process
 	// whose transaction the wallet did not know would leave it.
@@ -126,18 +113,7 @@ func TestResolveFailedAsksTheWallet(t *testing.T) {
 		"ports":{"3333":{"diff":1000,"desc":"test"}},"redis":{"socket":%q},
 		"walletApi":{"port":%s,"apiKey":%q,"walletFile":%q,"walletPassword":%q}}`,
 		fake.PrimaryAddress(), rds.Socket, u.Port(), fake.APIKey(), wallettest.DefaultFile, wallettest.DefaultPassword)
-	path := filepath.Join(t.TempDir(), "c.json")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool := func(want int, args ...string) string {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		if code := run(append([]string{"-config", path}, args...), &out, &errOut); code != want {
-			t.Fatalf("pool %v: exit %d, want %d\n%s%s", args, code, want, out.String(), errOut.String())
-		}
-		return out.String() + errOut.String()
-	}
+	pool := poolCLI(t, cfg)
 	ctx := context.Background()
 	log := logrus.New()
 	log.SetOutput(&bytes.Buffer{})
