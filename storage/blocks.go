@@ -424,8 +424,12 @@ func (s *Store) ImmatureBalances(ctx context.Context, addr string) ([]Immature, 
 type Balance struct {
 	Balance        int64  // payable
 	PendingPayment uint64 // in an unconfirmed payout
-	Paid           uint64
+	Paid           uint64 // debited by sent payouts: sent to the address plus FeesPaid
+	FeesPaid       uint64 // the miner's part of the network fees of those payouts
 }
+
+// Sent is what actually reached the address: Paid net of the fees.
+func (b Balance) Sent() uint64 { return b.Paid - min(b.FeesPaid, b.Paid) }
 
 // Balance reads an address's balance, pending payout and paid total.
 func (s *Store) Balance(ctx context.Context, addr string) (Balance, error) {
@@ -433,6 +437,7 @@ func (s *Store) Balance(ctx context.Context, addr string) (Balance, error) {
 	bal := pipe.HGet(ctx, s.k.balances, addr)
 	pend := pipe.HGet(ctx, s.k.payPending, addr)
 	paid := pipe.HGet(ctx, s.k.paid, addr)
+	fees := pipe.HGet(ctx, s.k.paidFees, addr)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Balance{}, err
 	}
@@ -445,6 +450,7 @@ func (s *Store) Balance(ctx context.Context, addr string) (Balance, error) {
 		{bal, func(v string) (err error) { b.Balance, err = strconv.ParseInt(v, 10, 64); return }},
 		{pend, func(v string) (err error) { b.PendingPayment, err = strconv.ParseUint(v, 10, 64); return }},
 		{paid, func(v string) (err error) { b.Paid, err = strconv.ParseUint(v, 10, 64); return }},
+		{fees, func(v string) (err error) { b.FeesPaid, err = strconv.ParseUint(v, 10, 64); return }},
 	} {
 		if v, err := f.cmd.Result(); err == nil {
 			errs = append(errs, f.set(v))

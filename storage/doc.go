@@ -41,6 +41,7 @@
 //	{p}:blocks:pending        ZSET  hash by height: candidates not yet confirmed/orphaned
 //	{p}:balances              HASH  address → payable atomic units
 //	{p}:paid                  HASH  address → atomic units debited by sent payouts
+//	{p}:paid:fees             HASH  address → the part of paid that went to network fees
 //	{p}:payments:pending      HASH  address → atomic units debited into open payment records
 //	{p}:ledger                STREAM one entry per credit: kind (credit|finder|fee),
 //	                                block, address ("" for a fee the pool keeps), amount;
@@ -91,10 +92,13 @@
 //	<p>:miner:{<addr>}            HASH hashes, accepted, stale, invalid, rejected, lastShare
 //	                                   (unix s); TTL 30 d after the last activity
 //	<p>:workers:{<addr>}          HASH "<worker>:<field>" with the fields above; TTL 30 d
+//	<p>:ips:{<addr>}              ZSET IP by its last accepted share (unix s); TTL 7 d
 //	<p>:hr:{<addr>}:<hour>        HASH "<minute>" → hashes (unix minute); TTL 26 h
 //	<p>:hrw:{<addr>}:<hour>       HASH "<worker>:<minute>" → hashes; TTL 26 h
 //	<p>:hr:pool:<hour>            HASH "<minute>" and "<scheme>:<minute>" → hashes; TTL 26 h
 //	<p>:pool                      HASH pool counters as in <p>:miner
+//	<p>:charts                    ZSET "<slot>:<miners>:<workers>:<difficulty>" by slot
+//	                                   (unix s), written by the API, trimmed to 48 h
 //	<p>:miners:seen               ZSET address by last share time (unix s); >30 d trimmed
 //	{<p>:online}:<instance>       HASH "<addr>:<worker>" → sessions of one Store; TTL 35 s,
 //	                                   rewritten by its heartbeat

@@ -10,10 +10,11 @@ type keys struct {
 	pplnsLog, pplnsTotal, propRound, effort, effortSolo    string
 	blocks, pending, balances, paid, payPending, ledger    string
 	totals, pool, minersSeen, onlineIndex, onlineTagPrefix string
+	charts                                                 string
 
 	// Payments (payments.go): the lease, the journal and its indexes.
 	payLease, payFence, paySeq, payRecords, payOpen, payAll string
-	payBlocked, payHalted, payStats, thresholds             string
+	payBlocked, payHalted, payStats, thresholds, paidFees   string
 }
 
 func newKeys(prefix string) keys {
@@ -28,9 +29,9 @@ func newKeys(prefix string) keys {
 		payLease: t + ":payments:lease", payFence: t + ":payments:fence", paySeq: t + ":payments:seq",
 		payRecords: t + ":payments:records", payOpen: t + ":payments:open", payAll: t + ":payments:all",
 		payBlocked: t + ":payments:blocked", payHalted: t + ":payments:halted", payStats: t + ":payments:stats",
-		thresholds: t + ":thresholds",
+		thresholds: t + ":thresholds", paidFees: t + ":paid:fees",
 
-		pool: prefix + ":pool", minersSeen: prefix + ":miners:seen",
+		pool: prefix + ":pool", minersSeen: prefix + ":miners:seen", charts: prefix + ":charts",
 		onlineIndex: "{" + prefix + ":online}:instances", onlineTagPrefix: "{" + prefix + ":online}:",
 	}
 }
@@ -51,8 +52,9 @@ func (k keys) history(addr string) string    { return k.historyPrefix() + addr }
 
 // Statistics keys are tagged by address, so one miner's keys share a slot
 // and different miners spread over the cluster.
-func (k keys) miner(addr string) string   { return k.prefix + ":miner:{" + addr + "}" }
-func (k keys) workers(addr string) string { return k.prefix + ":workers:{" + addr + "}" }
+func (k keys) miner(addr string) string    { return k.prefix + ":miner:{" + addr + "}" }
+func (k keys) workers(addr string) string  { return k.prefix + ":workers:{" + addr + "}" }
+func (k keys) minerIPs(addr string) string { return k.prefix + ":ips:{" + addr + "}" }
 func (k keys) minerHR(addr string, hour int64) string {
 	return k.prefix + ":hr:{" + addr + "}:" + strconv.FormatInt(hour, 10)
 }

@@ -240,7 +240,7 @@ func (s *Store) paymentSent(ctx context.Context, token string, id uint64, by str
 		return false, err
 	}
 	keys := []string{s.k.payLease, s.k.payment(ids), s.k.paymentDests(ids), s.k.payPending, s.k.paid, s.k.payAll,
-		s.k.ledger, s.k.payOpen, s.k.payHalted, s.k.payStats}
+		s.k.ledger, s.k.payOpen, s.k.payHalted, s.k.payStats, s.k.paidFees}
 	for _, a := range addrs {
 		keys = append(keys, s.k.history(a))
 	}

@@ -355,7 +355,7 @@ return 'relaying'
 // pending payments to paid, each destination gets a history entry and a
 // ledger line, the pool a history entry. KEYS: 1 lease, 2 record, 3 dests,
 // 4 payments:pending, 5 paid, 6 payments:all, 7 ledger, 8 open, 9 halted,
-// 10 stats, then every destination's history key. ARGV: 1 token ("" =
+// 10 stats, 11 paid:fees, then every destination's history key. ARGV: 1 token ("" =
 // operator), 2 id, 3 time, 4 settled by, 5 history key prefix. Only a
 // relaying record may become sent (or, by an operator, a prepared one).
 var scriptPaySent = redis.NewScript(luaTypes + luaPay + `
@@ -369,10 +369,10 @@ end
 for i = 2, 6 do
   if not r[i] then return redis.error_reply('CORRUPT payment ' .. ARGV[2] .. ' lacks its transaction fields') end
 end
-local bad = wrongtype({[3] = 'hash', [4] = 'hash', [5] = 'hash', [6] = 'zset', [7] = 'stream', [8] = 'zset', [9] = 'hash', [10] = 'hash'})
+local bad = wrongtype({[3] = 'hash', [4] = 'hash', [5] = 'hash', [6] = 'zset', [7] = 'stream', [8] = 'zset', [9] = 'hash', [10] = 'hash', [11] = 'hash'})
 if bad then return redis.error_reply(bad) end
 local hist = {}
-for i = 11, #KEYS do hist[KEYS[i]] = true end
+for i = 12, #KEYS do hist[KEYS[i]] = true end
 local d = redis.call('HGETALL', KEYS[3])
 for i = 1, #d, 2 do
   local debit, fee = amounts(d[i + 1])
@@ -385,6 +385,7 @@ for i = 1, #d, 2 do
   local debit, fee, sent = amounts(d[i + 1])
   if redis.call('HINCRBY', KEYS[4], a, '-' .. debit) == 0 then redis.call('HDEL', KEYS[4], a) end
   redis.call('HINCRBY', KEYS[5], a, debit)
+  if fee ~= '0' then redis.call('HINCRBY', KEYS[11], a, fee) end
   redis.call('ZADD', ARGV[5] .. a, t, tx .. ':' .. sent .. ':' .. fee .. ':' .. debit .. ':' .. id)
   redis.call('XADD', KEYS[7], '*', 'kind', 'payment', 'payment', id, 'address', a, 'amount', debit,
     'fee', fee, 'sent', sent, 'tx', tx)

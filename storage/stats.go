@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -21,6 +22,7 @@ const (
 	bucketTTL = 26 * time.Hour      // an hour of minute buckets: the 24 h window plus the current hour
 	onlineTTL = 35 * time.Second    // a Store's connected-miner entry without heartbeat
 	maxWindow = 24 * time.Hour
+	ipTTL     = 7 * 24 * time.Hour // a miner's share IPs, after the last share
 )
 
 // Counters are share counts of a miner, a worker or the pool.
@@ -87,6 +89,7 @@ type minerAgg struct {
 	workers  map[string]*Counters
 	minutes  map[int64]uint64        // unix minute → hashes
 	wminutes map[workerMinute]uint64 // per worker
+	ips      map[string]int64        // IP → last accepted share (unix s)
 }
 
 type workerMinute struct {
@@ -97,7 +100,7 @@ type workerMinute struct {
 func (s *Store) aggFor(m map[string]*minerAgg, addr, worker string) (*minerAgg, *Counters) {
 	a := m[addr]
 	if a == nil {
-		a = &minerAgg{workers: map[string]*Counters{}, minutes: map[int64]uint64{}, wminutes: map[workerMinute]uint64{}}
+		a = &minerAgg{workers: map[string]*Counters{}, minutes: map[int64]uint64{}, wminutes: map[workerMinute]uint64{}, ips: map[string]int64{}}
 		m[addr] = a
 	}
 	w := a.workers[worker]
@@ -124,6 +127,9 @@ func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) 
 		m := sh.Time.Unix() / 60
 		a.minutes[m] += sh.Difficulty
 		a.wminutes[workerMinute{sh.Worker, m}] += sh.Difficulty
+		if sh.IP != "" {
+			a.ips[sh.IP] = max(a.ips[sh.IP], sh.Time.Unix())
+		}
 		ms := strconv.FormatInt(m, 10)
 		poolMin[ms] += sh.Difficulty
 		poolMin[sh.Scheme+":"+ms] += sh.Difficulty
@@ -159,6 +165,14 @@ func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) 
 		}
 		for k := range touched {
 			s.expire(ctx, pipe, k, bucketTTL)
+		}
+		if len(a.ips) > 0 {
+			zs := make([]redis.Z, 0, len(a.ips))
+			for ip, t := range a.ips {
+				zs = append(zs, redis.Z{Score: float64(t), Member: ip})
+			}
+			pipe.ZAdd(ctx, s.k.minerIPs(addr), zs...)
+			s.expire(ctx, pipe, s.k.minerIPs(addr), ipTTL)
 		}
 		if !a.LastShare.IsZero() {
 			seen = append(seen, redis.Z{Score: float64(a.LastShare.Unix()), Member: addr})
@@ -280,14 +294,7 @@ func (s *Store) Hashrate(ctx context.Context, scope Scope, window time.Duration)
 	if window <= 0 || window > maxWindow {
 		return 0, fmt.Errorf("storage: hashrate window %v outside (0, %v]", window, maxWindow)
 	}
-	name := scope.Worker
-	key := func(h int64) string { return s.k.workerHR(scope.Address, h) }
-	switch {
-	case scope.Address == "":
-		name, key = scope.Scheme, s.k.poolHR
-	case scope.Worker == "":
-		key = func(h int64) string { return s.k.minerHR(scope.Address, h) }
-	}
+	name, key := s.scopeKey(scope)
 	_, b, now, err := s.statsRead(ctx, "", key)
 	if err != nil {
 		return 0, err
@@ -534,4 +541,18 @@ func (s *Store) Connected(ctx context.Context) (map[string]map[string]int, error
 		}
 	}
 	return out, nil
+}
+
+// SharedFrom tells whether ip submitted an accepted share for addr at or
+// after since. The API lets a miner change their settings only from an IP
+// that mines for the address: proof of control without accounts.
+func (s *Store) SharedFrom(ctx context.Context, addr, ip string, since time.Time) (bool, error) {
+	t, err := s.rdb.ZScore(ctx, s.k.minerIPs(addr), ip).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return int64(t) >= since.Unix(), nil
 }
