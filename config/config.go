@@ -307,6 +307,13 @@ type APIConfig struct {
 	AdminToken     Secret   `json:"adminToken"` // "" = admin endpoints off
 	RateLimit      float64  `json:"rateLimit"`  // requests/s per IP, 0 = unlimited
 	OfflineAfter   Seconds  `json:"offlineAfter"`
+	// TrustedProxies are the reverse proxies (IPs or CIDRs, e.g. nginx on
+	// 127.0.0.1) whose X-Forwarded-For / X-Real-IP names the client. Only
+	// rate limits and miner settings use the client IP; admin access never.
+	TrustedProxies []string `json:"trustedProxies"`
+	// Frontend is the directory of the built web frontend served at "/";
+	// "" serves none (nginx serves it in production).
+	Frontend string `json:"frontend"`
 }
 
 // coinPaymentDefaults holds the payment amounts that depend on the coin and
@@ -374,7 +381,7 @@ func Defaults(coin *cryptonote.Coin) *Config {
 		Redis: RedisConfig{Host: "127.0.0.1", Port: 6379, Prefix: coin.Name},
 		API: APIConfig{
 			Enabled: true, BindIP: "0.0.0.0", Port: 8117, UpdateInterval: 5,
-			CORSOrigins: []string{"*"}, RateLimit: 20, OfflineAfter: 600,
+			CORSOrigins: []string{"*"}, RateLimit: 20, OfflineAfter: 600, TrustedProxies: []string{},
 		},
 	}
 }

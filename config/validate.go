@@ -494,4 +494,11 @@ func (c *Config) checkAPI(ch *checks) {
 	}
 	nonNegative(ch, "api.rateLimit", a.RateLimit, "unlimited")
 	positive(ch, "api.offlineAfter", a.OfflineAfter)
+	for i, p := range a.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				ch.add(fmt.Sprintf("api.trustedProxies[%d]", i), "must be an IP address or a CIDR range such as 10.0.0.0/8, got %q", p)
+			}
+		}
+	}
 }

@@ -72,6 +72,10 @@ func switchable(err error) bool {
 	return IsTransport(err) || errors.Is(err, ErrNotReady) || errors.Is(err, ErrBadReply)
 }
 
+// Clients returns the daemons, most preferred first (for health checks of
+// each one).
+func (f *Failover) Clients() []Client { return slices.Clone(f.clients) }
+
 // Name lists the daemons behind the Failover.
 func (f *Failover) Name() string {
 	names := make([]string, len(f.clients))

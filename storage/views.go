@@ -348,3 +348,53 @@ func (s *Store) ChartSamples(ctx context.Context, since time.Time) ([]ChartSampl
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
 }
+
+// Accounts reads every address's money: balance, pending payment, paid and
+// fees paid (HSCAN, so Redis is never blocked by one big reply).
+func (s *Store) Accounts(ctx context.Context) (map[string]*Balance, error) {
+	out := map[string]*Balance{}
+	get := func(a string) *Balance {
+		if out[a] == nil {
+			out[a] = &Balance{}
+		}
+		return out[a]
+	}
+	for _, h := range []struct {
+		key string
+		set func(b *Balance, v string) error
+	}{
+		{s.k.balances, func(b *Balance, v string) (err error) { b.Balance, err = strconv.ParseInt(v, 10, 64); return }},
+		{s.k.payPending, func(b *Balance, v string) (err error) { b.PendingPayment, err = strconv.ParseUint(v, 10, 64); return }},
+		{s.k.paid, func(b *Balance, v string) (err error) { b.Paid, err = strconv.ParseUint(v, 10, 64); return }},
+		{s.k.paidFees, func(b *Balance, v string) (err error) { b.FeesPaid, err = strconv.ParseUint(v, 10, 64); return }},
+	} {
+		iter := s.rdb.HScan(ctx, h.key, 0, "", 1000).Iterator()
+		for iter.Next(ctx) {
+			addr := iter.Val()
+			if !iter.Next(ctx) {
+				break
+			}
+			if err := h.set(get(addr), iter.Val()); err != nil {
+				return nil, fmt.Errorf("storage: %s field %s: %q is not an amount", h.key, addr, iter.Val())
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// PaidTotal is what payouts delivered to miners in all, net of the fees
+// they paid.
+func (s *Store) PaidTotal(ctx context.Context) (uint64, error) {
+	acc, err := s.Accounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var sum uint64
+	for _, b := range acc {
+		sum += b.Sent()
+	}
+	return sum, nil
+}

@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+const checkTimeout = 3 * time.Second
+
+// getHealth is GET /health: 200 when Redis, at least one daemon and the
+// wallet (when configured) answer, 503 otherwise. Checks run live (cached
+// for a second, so a monitor hammering it costs nothing).
+func (s *Server) getHealth(c *gin.Context) {
+	h, _ := s.health.get(c.Request.Context(), "", s.checkHealth)
+	code := http.StatusOK
+	if h.Status != "ok" {
+		code = http.StatusServiceUnavailable
+	}
+	c.JSON(code, h)
+}
+
+func (s *Server) checkHealth(ctx context.Context) (*Health, error) {
+	h := &Health{Daemons: make([]Check, len(s.deps.Daemons))}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		h.Redis = timed(ctx, "redis", func(ctx context.Context) (uint64, error) { return 0, s.deps.Store.Ping(ctx) })
+		if h.Redis.OK {
+			if halted, err := s.deps.Store.HaltedPayments(ctx); err == nil {
+				h.PaymentsHalted = len(halted)
+			}
+		}
+	})
+	for i, d := range s.deps.Daemons {
+		wg.Go(func() {
+			h.Daemons[i] = timed(ctx, d.Name(), func(ctx context.Context) (uint64, error) {
+				info, err := d.Info(ctx)
+				if err != nil {
+					return 0, err
+				}
+				return info.Height, nil
+			})
+		})
+	}
+	if w := s.deps.Wallet; w != nil {
+		wg.Go(func() {
+			ch := timed(ctx, w.Name(), func(ctx context.Context) (uint64, error) { _, _, err := w.Balance(ctx); return 0, err })
+			h.Wallet = &ch
+		})
+	}
+	wg.Wait()
+	daemonUp := false
+	for _, d := range h.Daemons {
+		daemonUp = daemonUp || d.OK
+	}
+	h.Status = "ok"
+	if !h.Redis.OK || !daemonUp || (h.Wallet != nil && !h.Wallet.OK) {
+		h.Status = "unhealthy"
+	}
+	return h, nil
+}
+
+// timed runs one check under checkTimeout and reports it.
+func timed(ctx context.Context, name string, f func(context.Context) (uint64, error)) Check {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	start := time.Now()
+	height, err := f(ctx)
+	ch := Check{Name: name, OK: err == nil, LatencyMs: float64(time.Since(start).Microseconds()) / 1000, Height: height}
+	if err != nil {
+		ch.Error = err.Error()
+	}
+	return ch
+}

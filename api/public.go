@@ -1,0 +1,321 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"rxpool/storage"
+)
+
+const (
+	minerPayments = 20 // payments shown with a miner's stats
+	minerBlocks   = 50 // newest pool blocks scanned for a miner's part
+	maxLimit      = 100
+)
+
+// errUnknown: a valid address the pool has no record of.
+var errUnknown = errors.New("no shares, balance or payments recorded for this address")
+
+// snapshotOr503 returns the snapshot or answers 503 while there is none.
+func (s *Server) snapshotOr503(c *gin.Context) *snapshot {
+	sn := s.snap.Load()
+	if sn == nil {
+		fail(c, http.StatusServiceUnavailable, "statistics are not ready yet, try again in a few seconds")
+	}
+	return sn
+}
+
+// getStats is GET /stats, or a miner's stats with ?address=.
+func (s *Server) getStats(c *gin.Context) {
+	if _, ok := c.GetQuery("address"); ok {
+		if m := s.minerOr4xx(c); m != nil {
+			c.JSON(http.StatusOK, m)
+		}
+		return
+	}
+	if sn := s.snapshotOr503(c); sn != nil {
+		c.JSON(http.StatusOK, &sn.stats)
+	}
+}
+
+// address reads and validates ?address=; it answers 400 when invalid.
+func (s *Server) address(c *gin.Context) (string, bool) {
+	a := strings.TrimSpace(c.Query("address"))
+	if a == "" {
+		fail(c, http.StatusBadRequest, "missing address: add ?address=YOUR_ADDRESS")
+		return "", false
+	}
+	if _, err := s.deps.Coin.ParseAddress(a); err != nil {
+		fail(c, http.StatusBadRequest, "invalid address: "+err.Error())
+		return "", false
+	}
+	return a, true
+}
+
+// minerOr4xx returns the miner's stats, or answers 400/404/503.
+func (s *Server) minerOr4xx(c *gin.Context) *Miner {
+	addr, ok := s.address(c)
+	if !ok {
+		return nil
+	}
+	m, err := s.miners.get(c.Request.Context(), addr, func(ctx context.Context) (*Miner, error) { return s.miner(ctx, addr) })
+	switch {
+	case errors.Is(err, errUnknown):
+		fail(c, http.StatusNotFound, "unknown address: "+err.Error())
+		return nil
+	case err != nil:
+		s.internal(c, "miner stats", err)
+		return nil
+	}
+	return m
+}
+
+// miner reads everything about one address.
+func (s *Server) miner(ctx context.Context, addr string) (*Miner, error) {
+	st, now := s.deps.Store, s.now()
+	ms0, err := st.MinerStats(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	bal, err := st.Balance(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	imm, err := st.ImmatureBalances(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	if ms0.Accepted == 0 && ms0.Invalid == 0 && ms0.Rejected == 0 && bal == (storage.Balance{}) && len(imm) == 0 {
+		return nil, errUnknown
+	}
+	m := &Miner{
+		Address: addr, Updated: now.UnixMilli(), Balance: bal.Balance, PendingPayment: bal.PendingPayment,
+		Paid: bal.Sent(), FeesPaid: bal.FeesPaid, Hashrates: hashrates(ms0.Hashrate),
+		LastShare: ms(ms0.LastShare), Shares: shares(ms0.Counters), Threshold: s.cfg.Public.MinPayment,
+	}
+	m.Hashrate = m.Hashrates.M10
+	for _, i := range imm {
+		m.Immature += i.Amount
+	}
+	if th, err := st.Thresholds(ctx); err != nil {
+		return nil, err
+	} else if v, ok := th[addr]; ok {
+		m.Threshold, m.ThresholdCustom = v, true
+	}
+	if m.Workers, err = s.workers(ctx, addr, now); err != nil {
+		return nil, err
+	}
+	for _, w := range m.Workers {
+		if w.Offline {
+			m.WorkersOffline++
+		} else {
+			m.WorkersOnline++
+		}
+	}
+	pays, err := st.MinerPayments(ctx, addr, 0, minerPayments)
+	if err != nil {
+		return nil, err
+	}
+	m.Payments = minerPaymentList(pays)
+	if m.PaymentsTotal, err = st.MinerPaymentCount(ctx, addr); err != nil {
+		return nil, err
+	}
+	blocks, err := st.MinerBlocks(ctx, addr, minerBlocks)
+	if err != nil {
+		return nil, err
+	}
+	m.Blocks = make([]MinerBlock, len(blocks))
+	for i, b := range blocks {
+		m.Blocks[i] = MinerBlock{Height: b.Height, Hash: b.Hash, Time: ms(b.Time), Status: b.Status, Scheme: b.Scheme,
+			Share: b.Share(), Amount: b.Amount, Estimated: b.Estimated}
+		if b.Scheme == "solo" && b.Address == addr {
+			m.Blocks[i].Share = 100
+		}
+	}
+	series, err := st.HashrateSeries(ctx, storage.Scope{Address: addr}, chartStep)
+	if err != nil {
+		return nil, err
+	}
+	m.Charts.Hashrate = points(series)
+	return m, nil
+}
+
+func minerPaymentList(pays []storage.PaymentHistory) []MinerPayment {
+	out := make([]MinerPayment, len(pays))
+	for i, p := range pays {
+		out[i] = MinerPayment{ID: p.ID, Time: ms(p.Time), TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee}
+	}
+	return out
+}
+
+// workers reads an address's workers; offline = no share for OfflineAfter.
+func (s *Server) workers(ctx context.Context, addr string, now time.Time) ([]Worker, error) {
+	ws, err := s.deps.Store.WorkerStats(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Worker, len(ws))
+	for i, w := range ws {
+		hr := hashrates(w.Hashrate)
+		out[i] = Worker{
+			Name: w.Name, Hashrate: hr.M10, Hashrates: hr, LastShare: ms(w.LastShare), Accepted: w.Accepted,
+			Stale: w.Stale, Invalid: w.Invalid, Rejected: w.Rejected, Hashes: w.Hashes, Connections: w.Online,
+			Offline: w.LastShare.IsZero() || now.Sub(w.LastShare) > s.cfg.OfflineAfter,
+		}
+	}
+	return out, nil
+}
+
+// getWorkers is GET /workers?address=.
+func (s *Server) getWorkers(c *gin.Context) {
+	if m := s.minerOr4xx(c); m != nil {
+		c.JSON(http.StatusOK, Workers{Address: m.Address, OfflineAfter: int64(s.cfg.OfflineAfter / time.Second), Workers: m.Workers})
+	}
+}
+
+// paging reads ?page= (from 1) and ?limit= (1..100); it answers 400 when
+// either is not a number in range.
+func paging(c *gin.Context, defLimit int) (page, limit int, ok bool) {
+	page, limit = 1, defLimit
+	for _, q := range []struct {
+		name     string
+		v        *int
+		min, max int
+	}{{"page", &page, 1, 1_000_000}, {"limit", &limit, 1, maxLimit}} {
+		raw, set := c.GetQuery(q.name)
+		if !set {
+			continue
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < q.min || n > q.max {
+			fail(c, http.StatusBadRequest, "bad "+q.name+" "+strconv.Quote(raw)+": want a whole number from "+strconv.Itoa(q.min)+" to "+strconv.Itoa(q.max))
+			return 0, 0, false
+		}
+		*q.v = n
+	}
+	return page, limit, true
+}
+
+func pageOf(page, limit int, total int64) Page {
+	return Page{Page: page, Limit: limit, Total: total, Pages: (total + int64(limit) - 1) / int64(limit)}
+}
+
+// getBlocks is GET /blocks?page=&limit=.
+func (s *Server) getBlocks(c *gin.Context) {
+	page, limit, ok := paging(c, 20)
+	if !ok {
+		return
+	}
+	blocks, total, err := s.blockPage(c.Request.Context(), page, limit)
+	if err != nil {
+		s.internal(c, "blocks", err)
+		return
+	}
+	c.JSON(http.StatusOK, struct {
+		Blocks []Block `json:"blocks"`
+		Page
+	}{blocks, pageOf(page, limit, total)})
+}
+
+func (s *Server) blockPage(ctx context.Context, page, limit int) ([]Block, int64, error) {
+	st := s.deps.Store
+	total, err := st.BlockCount(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	recs, err := st.Blocks(ctx, (page-1)*limit, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	var height uint64
+	if sn := s.snap.Load(); sn != nil {
+		height = sn.stats.Network.Height
+	}
+	out := make([]Block, len(recs))
+	for i, b := range recs {
+		out[i] = s.block(b, height)
+	}
+	return out, total, nil
+}
+
+// getPayments is GET /payments?page=&limit=[&address=].
+func (s *Server) getPayments(c *gin.Context) {
+	page, limit, ok := paging(c, 20)
+	if !ok {
+		return
+	}
+	ctx, st := c.Request.Context(), s.deps.Store
+	if _, by := c.GetQuery("address"); by {
+		addr, ok := s.address(c)
+		if !ok {
+			return
+		}
+		pays, err := st.MinerPayments(ctx, addr, (page-1)*limit, limit)
+		if err != nil {
+			s.internal(c, "payments", err)
+			return
+		}
+		total, err := st.MinerPaymentCount(ctx, addr)
+		if err != nil {
+			s.internal(c, "payments", err)
+			return
+		}
+		c.JSON(http.StatusOK, struct {
+			Payments []MinerPayment `json:"payments"`
+			Page
+		}{minerPaymentList(pays), pageOf(page, limit, total)})
+		return
+	}
+	pays, total, err := st.SentPayments(ctx, (page-1)*limit, limit)
+	if err != nil {
+		s.internal(c, "payments", err)
+		return
+	}
+	out := make([]Payment, len(pays))
+	for i, p := range pays {
+		out[i] = Payment{ID: p.ID, Time: ms(p.Time), TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Destinations: p.Destinations}
+	}
+	c.JSON(http.StatusOK, struct {
+		Payments []Payment `json:"payments"`
+		Page
+	}{out, pageOf(page, limit, total)})
+}
+
+// getTop is GET /top?by=hashrate|hashes&limit=.
+func (s *Server) getTop(c *gin.Context) {
+	by := c.DefaultQuery("by", "hashrate")
+	_, limit, ok := paging(c, 10)
+	if !ok {
+		return
+	}
+	list, ok := s.top(c, by, limit)
+	if ok {
+		c.JSON(http.StatusOK, Top{By: by, Miners: list})
+	}
+}
+
+// top returns the first limit miners by hashrate or hashes (400 otherwise).
+func (s *Server) top(c *gin.Context, by string, limit int) ([]TopMiner, bool) {
+	if s.snapshotOr503(c) == nil {
+		return nil, false
+	}
+	s.slow.mu.Lock()
+	defer s.slow.mu.Unlock()
+	var l []TopMiner
+	switch by {
+	case "hashrate":
+		l = s.slow.byRate
+	case "hashes":
+		l = s.slow.byHashes
+	default:
+		fail(c, http.StatusBadRequest, "bad by "+strconv.Quote(by)+": want hashrate or hashes")
+		return nil, false
+	}
+	return append([]TopMiner{}, l[:min(limit, len(l))]...), true
+}
