@@ -95,19 +95,26 @@ func (r *rpc) fail(method string, err error) error {
 	return &Error{Daemon: r.name, Method: method, Err: err}
 }
 
+// do makes one request and reports it through httpx.Observe. label is the
+// RPC method or the REST path; both come from code, never from data, so
+// they are safe as metric labels.
 func (r *rpc) do(ctx context.Context, label, verb, path string, body []byte, jsonRPC bool) (fields, error) {
 	start := time.Now()
 	status, raw, err := r.roundTrip(ctx, verb, path, body)
+	var f fields
 	if err == nil {
-		var f fields
 		f, err = decodeReply(status, raw, jsonRPC, r.notReadyCode)
-		if err == nil {
-			return f, nil
-		}
 	}
-	r.log.WithFields(logrus.Fields{"method": label, "took": time.Since(start).Round(time.Millisecond)}).
+	took := time.Since(start)
+	if err == nil {
+		httpx.Observe(ctx, httpx.Call{Service: "daemon", Name: r.name, Method: label, Duration: took})
+		return f, nil
+	}
+	r.log.WithFields(logrus.Fields{"method": label, "took": took.Round(time.Millisecond)}).
 		Debugf("daemon call failed: %v", err)
-	return nil, r.fail(label, err)
+	err = r.fail(label, err)
+	httpx.Observe(ctx, httpx.Call{Service: "daemon", Name: r.name, Method: label, Duration: took, Err: err})
+	return nil, err
 }
 
 // roundTrip sends one request under the client's timeout and reads the

@@ -384,3 +384,18 @@ func (s *Server) SessionCount() int {
 	defer s.mu.Unlock()
 	return len(s.sessions)
 }
+
+// PortSessions returns the open connections per configured port number,
+// every configured port present (0 when idle) so a metric does not vanish.
+func (s *Server) PortSessions() map[int]int {
+	out := make(map[int]int, len(s.cfg.Ports))
+	for _, p := range s.cfg.Ports {
+		out[p.Port] = 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sess := range s.sessions {
+		out[sess.port.Port]++
+	}
+	return out
+}

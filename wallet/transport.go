@@ -3,6 +3,7 @@ package wallet
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -111,15 +112,86 @@ func splitBase(raw string) (base, user, password string) {
 
 // roundTrip sends one request and returns the status and the whole body.
 // An error means no complete reply: the wallet may or may not have acted.
+// Each request is reported through httpx.Observe (see observe).
 func (t *transport) roundTrip(ctx context.Context, verb, path string, header http.Header, body []byte) (int, []byte, error) {
+	start := time.Now()
 	status, raw, err := httpx.RoundTrip(ctx, t.http, t.timeout, verb, t.base+path, header, body, maxReply)
 	if errors.Is(err, httpx.ErrTooLong) {
-		return 0, nil, fmt.Errorf("%w: %v", ErrBadReply, err)
+		err = fmt.Errorf("%w: %v", ErrBadReply, err)
+	} else if err != nil {
+		err = t.noReply(ctx, err)
 	}
+	t.observe(ctx, path, body, status, raw, err, time.Since(start))
 	if err != nil {
-		return 0, nil, t.noReply(ctx, err)
+		return 0, nil, err
 	}
 	return status, raw, nil
+}
+
+// observe reports one request. The clients decide what a reply means
+// above this layer, so the verdict here is the wire-level one: no reply,
+// an HTTP status outside 2xx (but 404, which the Pastella API uses for
+// "no such transaction"), or a JSON-RPC error object.
+func (t *transport) observe(ctx context.Context, path string, body []byte, status int, raw []byte, err error, took time.Duration) {
+	method := callLabel(path, body)
+	switch {
+	case err != nil:
+		err = t.fail(method, err)
+	case path == jsonRPCPath && status == http.StatusOK:
+		var env struct {
+			Error *struct {
+				Code int `json:"code"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(raw, &env) == nil && env.Error != nil {
+			err = t.fail(method, fmt.Errorf("JSON-RPC error %d", env.Error.Code))
+		}
+	case (status < 200 || status > 299) && (status != http.StatusNotFound || path == jsonRPCPath):
+		err = t.fail(method, fmt.Errorf("HTTP %d", status))
+	}
+	httpx.Observe(ctx, httpx.Call{Service: "wallet", Name: t.name, Method: method, Duration: took, Err: err})
+}
+
+const jsonRPCPath = "/json_rpc"
+
+// callLabel names a request for metrics with bounded cardinality: the
+// JSON-RPC method for /json_rpc, else the path with every segment that
+// holds a value (a hash, a number) replaced by a placeholder.
+func callLabel(path string, body []byte) string {
+	path, _, _ = strings.Cut(path, "?")
+	if path == jsonRPCPath {
+		var req struct {
+			Method string `json:"method"`
+		}
+		if json.Unmarshal(body, &req) == nil && isWord(req.Method) {
+			return req.Method
+		}
+		return path
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		switch {
+		case validHash(seg):
+			segs[i] = ":hash"
+		case !isWord(seg) && seg != "":
+			segs[i] = ":id"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// isWord: a short name of letters, "_" and "-", as route segments and RPC
+// methods are; anything else (digits, hex, odd characters) is a value.
+func isWord(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 func (t *transport) noReply(ctx context.Context, err error) error {

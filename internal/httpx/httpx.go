@@ -1,5 +1,7 @@
 // Package httpx is the one HTTP round trip the daemon and wallet clients
-// share: a request with its own timeout, a JSON body, and a bounded reply.
+// share: a request with its own timeout, a JSON body, and a bounded reply;
+// and the context-scoped Observer through which those clients report each
+// call (for metrics), so that no package needs a global hook.
 package httpx
 
 import (
@@ -50,4 +52,33 @@ func RoundTrip(ctx context.Context, c *http.Client, timeout time.Duration, verb,
 		return 0, nil, fmt.Errorf("%w: more than %d bytes", ErrTooLong, max)
 	}
 	return resp.StatusCode, raw, nil
+}
+
+// Call describes one finished request to a backend service.
+type Call struct {
+	Service  string // "daemon" or "wallet"
+	Name     string // the client's configured name
+	Method   string // RPC method or normalised REST path: bounded, no ids
+	Duration time.Duration
+	Err      error // nil when the service answered successfully
+}
+
+// Observer receives every Call made under a context that carries it. It
+// runs on the caller's goroutine after the call, so it must be quick.
+type Observer func(Call)
+
+type observerKey struct{}
+
+// WithObserver returns a context whose calls are reported to o. The
+// observer travels with the context (not a global) so that tests and
+// several pools in one process do not see each other's calls.
+func WithObserver(ctx context.Context, o Observer) context.Context {
+	return context.WithValue(ctx, observerKey{}, o)
+}
+
+// Observe reports c to the Observer ctx carries, if any.
+func Observe(ctx context.Context, c Call) {
+	if o, _ := ctx.Value(observerKey{}).(Observer); o != nil {
+		o(c)
+	}
 }

@@ -1,0 +1,399 @@
+package metrics_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/sirupsen/logrus"
+
+	"rxpool/config"
+	"rxpool/daemon"
+	"rxpool/internal/httpx"
+	"rxpool/metrics"
+	"rxpool/randomx"
+	"rxpool/stratum"
+	"rxpool/stratum/proto"
+	"rxpool/wallet"
+	"rxpool/wallet/wallettest"
+)
+
+// series gathers the registry and returns the value of every series of
+// name, keyed by its labels as "k=v,k=v" ("" for none). Histograms give
+// their sample count.
+func series(t *testing.T, m *metrics.Metrics, name string) map[string]float64 {
+	t.Helper()
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		out := map[string]float64{}
+		for _, s := range f.GetMetric() {
+			var kv []string
+			for _, l := range s.GetLabel() {
+				kv = append(kv, l.GetName()+"="+l.GetValue())
+			}
+			sort.Strings(kv)
+			out[strings.Join(kv, ",")] = value(f.GetType(), s)
+		}
+		return out
+	}
+	return nil
+}
+
+func value(typ dto.MetricType, s *dto.Metric) float64 {
+	switch typ {
+	case dto.MetricType_COUNTER:
+		return s.GetCounter().GetValue()
+	case dto.MetricType_GAUGE:
+		return s.GetGauge().GetValue()
+	case dto.MetricType_HISTOGRAM:
+		return float64(s.GetHistogram().GetSampleCount())
+	}
+	return -1
+}
+
+// want checks one series' value.
+func want(t *testing.T, m *metrics.Metrics, name, labels string, v float64) {
+	t.Helper()
+	got, ok := series(t, m, name)[labels]
+	if !ok || got != v {
+		t.Errorf("%s{%s} = %v (present %v), want %v", name, labels, got, ok, v)
+	}
+}
+
+func TestSinkCountsAndPassesEverythingOn(t *testing.T) {
+	m := metrics.New()
+	mem := stratum.NewMemorySink()
+	s := m.Sink(mem)
+	ctx := context.Background()
+
+	for _, sh := range []stratum.Share{
+		{Scheme: stratum.SchemePPLNS, Difficulty: 100},
+		{Scheme: stratum.SchemePPLNS, Difficulty: 250},
+		{Scheme: stratum.SchemeSolo, Difficulty: 50, Stale: true},
+		{Scheme: stratum.SchemeProp, Difficulty: 7},
+	} {
+		if err := s.Share(&sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, msg := range []string{
+		proto.ErrMsgLowDifficulty, proto.ErrMsgLowDifficulty, proto.ErrMsgDuplicateShare,
+		proto.ErrMsgWrongResult, proto.ErrMsgBlockExpired, proto.ErrMsgInvalidJobID,
+		"Invalid submit params: something dynamic",
+	} {
+		s.Reject(&stratum.Rejection{Address: "a", Reason: msg})
+	}
+	if err := s.Block(ctx, &stratum.Block{Height: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Block(ctx, &stratum.Block{Height: 11, SubmitError: "rpc error -7: Block not accepted"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Block(ctx, &stratum.Block{Height: 12}); err != nil {
+		t.Fatal(err)
+	}
+	s.MinerConnected("a", "w", "1.2.3.4")
+	// Storage down: the share is not accepted and the error reaches stratum.
+	down := errors.New("redis down")
+	mem.ShareErr = down
+	if err := s.Share(&stratum.Share{Scheme: stratum.SchemePPLNS, Difficulty: 1000}); err != down {
+		t.Fatalf("Share error = %v, want %v", err, down)
+	}
+
+	want(t, m, "rxpool_shares_accepted_total", "scheme=pplns", 2)
+	want(t, m, "rxpool_shares_accepted_total", "scheme=solo", 1)
+	want(t, m, "rxpool_shares_accepted_total", "scheme=prop", 1)
+	want(t, m, "rxpool_shares_stale_total", "", 1)
+	want(t, m, "rxpool_share_difficulty_total", "", 407)
+	want(t, m, "rxpool_shares_storage_errors_total", "", 1)
+	want(t, m, "rxpool_shares_rejected_total", "reason=low_difficulty", 2)
+	want(t, m, "rxpool_shares_rejected_total", "reason=duplicate", 1)
+	want(t, m, "rxpool_shares_rejected_total", "reason=wrong_result", 1)
+	want(t, m, "rxpool_shares_rejected_total", "reason=block_expired", 1)
+	want(t, m, "rxpool_shares_rejected_total", "reason=invalid_job", 1)
+	want(t, m, "rxpool_shares_rejected_total", "reason=other", 1)
+	want(t, m, "rxpool_shares_rejected_total", "reason=busy", 0) // pre-created
+	want(t, m, "rxpool_blocks_submitted_total", "result=accepted", 2)
+	want(t, m, "rxpool_blocks_submitted_total", "result=rejected", 1)
+	want(t, m, "rxpool_blocks_storage_errors_total", "", 0)
+	var rejected float64
+	for _, v := range series(t, m, "rxpool_shares_rejected_total") {
+		rejected += v
+	}
+	if rejected != 7 {
+		t.Errorf("rejections sum to %v, want 7", rejected)
+	}
+
+	shares, rejects, blocks := mem.Snapshot()
+	if len(shares) != 4 || len(rejects) != 7 || len(blocks) != 3 || mem.Online["a.w"] != 1 {
+		t.Fatalf("passed on %d shares, %d rejections, %d blocks, online %v", len(shares), len(rejects), len(blocks), mem.Online)
+	}
+	if _, ok := s.(stratum.DifficultyObserver); ok {
+		t.Fatal("the wrapper of a MemorySink claims to observe the network difficulty")
+	}
+}
+
+func TestReasonCodesAreDistinct(t *testing.T) {
+	seen := map[string]string{}
+	for _, msg := range []string{
+		proto.ErrMsgUnauthenticated, proto.ErrMsgInvalidJobID, proto.ErrMsgBlockExpired,
+		proto.ErrMsgInvalidNonce, proto.ErrMsgNiceHashNonce, proto.ErrMsgInvalidResult,
+		proto.ErrMsgWrongResult, proto.ErrMsgDuplicateShare, proto.ErrMsgLowDifficulty,
+		proto.ErrMsgInvalidMethod, proto.ErrMsgParse, proto.ErrMsgLineTooLong, proto.ErrMsgBanned,
+		proto.ErrMsgTooManyConns, proto.ErrMsgNoAlgo, proto.ErrMsgBusy, proto.ErrMsgStorageDown,
+		proto.ErrMsgInvalidAddrPrefx,
+	} {
+		code := metrics.ReasonCode(msg)
+		if code == "other" || seen[code] != "" {
+			t.Errorf("%q → %q (also %q)", msg, code, seen[code])
+		}
+		seen[code] = msg
+	}
+	if got := metrics.ReasonCode("Invalid login params: x"); got != "other" {
+		t.Errorf("unknown text → %q, want other", got)
+	}
+}
+
+// observingSink stands in for storage, which sizes its PPLNS window by the
+// network difficulty.
+type observingSink struct {
+	*stratum.MemorySink
+	got []uint64
+}
+
+func (s *observingSink) SetNetworkDifficulty(d uint64) { s.got = append(s.got, d) }
+
+func TestSinkKeepsTheDifficultyObserver(t *testing.T) {
+	m := metrics.New()
+	inner := &observingSink{MemorySink: stratum.NewMemorySink()}
+	var s stratum.Sink = m.Sink(inner)
+	// The job manager finds the observer exactly this way.
+	obs, ok := s.(stratum.DifficultyObserver)
+	if !ok {
+		t.Fatal("the wrapper hides the sink's DifficultyObserver")
+	}
+	obs.SetNetworkDifficulty(123456)
+	obs.SetNetworkDifficulty(7)
+	if len(inner.got) != 2 || inner.got[0] != 123456 || inner.got[1] != 7 {
+		t.Fatalf("the wrapped sink saw %v", inner.got)
+	}
+	// Still counted and passed on.
+	if err := s.Share(&stratum.Share{Scheme: stratum.SchemeSolo, Difficulty: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if sh, _, _ := inner.Snapshot(); len(sh) != 1 {
+		t.Fatal("share not passed on")
+	}
+	want(t, m, "rxpool_shares_accepted_total", "scheme=solo", 1)
+}
+
+// fakeMonerod answers get_info and refuses submit_block, as monerod does.
+func fakeMonerod(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var req struct {
+			Method string `json:"method"`
+		}
+		_ = json.Unmarshal(raw, &req)
+		w.Header().Set("Content-Type", "application/json")
+		switch req.Method {
+		case "get_info":
+			_ = json.NewEncoder(w).Encode(map[string]any{"id": "0", "jsonrpc": "2.0", "result": map[string]any{
+				"status": "OK", "height": 100, "difficulty": 5000, "synchronized": true,
+				"top_block_hash": strings.Repeat("11", 32),
+			}})
+		default:
+			_ = json.NewEncoder(w).Encode(map[string]any{"id": "0", "jsonrpc": "2.0",
+				"error": map[string]any{"code": -7, "message": "Block not accepted"}})
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func quietLog() *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+func TestRPCObserverWithRealClients(t *testing.T) {
+	m := metrics.New()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	octx := httpx.WithObserver(ctx, m.RPCObserver())
+
+	d := daemon.NewMonero("node-a", fakeMonerod(t), 5*time.Second, quietLog())
+	for range 3 {
+		if _, err := d.Info(octx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.SubmitBlock(octx, []byte{1, 2, 3}); err == nil {
+		t.Fatal("submit_block refusal not reported")
+	}
+	if _, err := d.Info(ctx); err != nil { // no observer: not counted
+		t.Fatal(err)
+	}
+
+	f := wallettest.Start(t, wallettest.Options{})
+	w := wallet.NewPastella("pas", f.URL(), config.Secret(f.APIKey()), 5*time.Second, quietLog())
+	for _, h := range []string{strings.Repeat("ab", 32), strings.Repeat("cd", 32)} {
+		if _, err := w.Lookup(octx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	want(t, m, "rxpool_rpc_seconds", "method=get_info,name=node-a,service=daemon", 3)
+	want(t, m, "rxpool_rpc_errors_total", "method=get_info,name=node-a,service=daemon", 0)
+	want(t, m, "rxpool_rpc_seconds", "method=submit_block,name=node-a,service=daemon", 1)
+	want(t, m, "rxpool_rpc_errors_total", "method=submit_block,name=node-a,service=daemon", 1)
+	// Two lookups of different hashes share one series per route.
+	want(t, m, "rxpool_rpc_seconds", "method=/transactions/hash/:hash,name=pas,service=wallet", 4)
+	want(t, m, "rxpool_rpc_seconds", "method=/transactions/unconfirmed,name=pas,service=wallet", 2)
+	if n := len(series(t, m, "rxpool_rpc_seconds")); n != 4 {
+		t.Errorf("%d rpc series, want 4: %v", n, series(t, m, "rxpool_rpc_seconds"))
+	}
+}
+
+func TestVerifierObserver(t *testing.T) {
+	m := metrics.New()
+	obs := m.VerifierObserver()
+	obs(randomx.HashEvent{Priority: false, Fast: true, QueueWait: time.Millisecond, HashTime: 4 * time.Millisecond})
+	obs(randomx.HashEvent{Priority: false, Fast: false, QueueWait: 0, HashTime: 30 * time.Millisecond})
+	obs(randomx.HashEvent{Priority: true, Fast: true, QueueWait: 0, HashTime: 3 * time.Millisecond})
+	// Not hashed (the miner gave up): only the wait is recorded.
+	obs(randomx.HashEvent{Priority: false, QueueWait: 2 * time.Second, Err: context.Canceled})
+
+	want(t, m, "rxpool_verify_seconds", "mode=fast,priority=false", 1)
+	want(t, m, "rxpool_verify_seconds", "mode=light,priority=false", 1)
+	want(t, m, "rxpool_verify_seconds", "mode=fast,priority=true", 1)
+	want(t, m, "rxpool_verify_queue_seconds", "priority=false", 3)
+	want(t, m, "rxpool_verify_queue_seconds", "priority=true", 1)
+}
+
+func TestWatchVerifierWithARealVerifier(t *testing.T) {
+	m := metrics.New()
+	v := randomx.NewVerifier(randomx.VerifierConfig{Workers: 2, Mode: randomx.ModeLight, QueueSize: 16, Observer: m.VerifierObserver()}, quietLog())
+	defer v.Close()
+	m.WatchVerifier(v.Stats)
+	var seed [32]byte
+	if err := v.SetSeed(seed); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 3 {
+		if _, err := v.Hash(ctx, seed, []byte{byte(i), 1, 2, 3}, i == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(t, m, "rxpool_verifier_workers", "", 2)
+	want(t, m, "rxpool_verifier_queue_capacity", "", 16)
+	want(t, m, "rxpool_verifier_queue_depth", "", 0)
+	want(t, m, "rxpool_verifier_in_flight", "", 0)
+	want(t, m, "rxpool_verifier_hashes_total", "", 3)
+	want(t, m, "rxpool_verifier_fast_hashes_total", "", 0)
+	// The observer runs after the answer: wait for the last one.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		s := series(t, m, "rxpool_verify_seconds")
+		if s["mode=light,priority=false"] == 2 && s["mode=light,priority=true"] == 1 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want(t, m, "rxpool_verify_seconds", "mode=light,priority=false", 2)
+	want(t, m, "rxpool_verify_seconds", "mode=light,priority=true", 1)
+}
+
+func TestWatchStratum(t *testing.T) {
+	m := metrics.New()
+	ports := map[int]int{3333: 5, 5555: 0}
+	m.WatchStratum(func() map[int]int { return ports })
+	want(t, m, "rxpool_connections", "port=3333", 5)
+	want(t, m, "rxpool_connections", "port=5555", 0)
+	ports = map[int]int{3333: 1} // read at scrape time
+	want(t, m, "rxpool_connections", "port=3333", 1)
+	defer func() {
+		if recover() == nil {
+			t.Error("a second WatchStratum did not panic")
+		}
+	}()
+	m.WatchStratum(func() map[int]int { return nil })
+}
+
+func TestWatchPool(t *testing.T) {
+	m := metrics.New()
+	var snap metrics.PoolGauges
+	ready := false
+	m.WatchPool(func() (metrics.PoolGauges, bool) { return snap, ready })
+	if s := series(t, m, "rxpool_pool_hashrate"); s != nil {
+		t.Fatalf("exported %v before the first snapshot", s)
+	}
+	snap = metrics.PoolGauges{
+		Hashrate: 1234.5, Miners: 3, Workers: 7, Connections: 9,
+		BlocksFound: 20, BlocksPending: 2, BlocksConfirmed: 15, BlocksOrphaned: 3,
+		PaymentsSent: 40, PaymentsFailed: 1, PaymentsHalted: 1,
+		NetworkHeight: 123456, NetworkDifficulty: 987654321,
+	}
+	ready = true
+	for _, c := range []struct {
+		name, labels string
+		v            float64
+	}{
+		{"rxpool_pool_hashrate", "", 1234.5},
+		{"rxpool_pool_miners", "", 3},
+		{"rxpool_pool_workers", "", 7},
+		{"rxpool_pool_connections", "", 9},
+		{"rxpool_blocks_found", "", 20},
+		{"rxpool_blocks", "status=pending", 2},
+		{"rxpool_blocks", "status=confirmed", 15},
+		{"rxpool_blocks", "status=orphaned", 3},
+		{"rxpool_payments", "state=sent", 40},
+		{"rxpool_payments", "state=failed", 1},
+		{"rxpool_payments_halted", "", 1},
+		{"rxpool_network_height", "", 123456},
+		{"rxpool_network_difficulty", "", 987654321},
+	} {
+		want(t, m, c.name, c.labels, c.v)
+	}
+}
+
+func TestHandlerServesTheRegistry(t *testing.T) {
+	m := metrics.New()
+	s := m.Sink(stratum.NewMemorySink())
+	_ = s.Share(&stratum.Share{Scheme: stratum.SchemePPLNS, Difficulty: 5})
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{
+		`rxpool_shares_accepted_total{scheme="pplns"} 1`,
+		`rxpool_share_difficulty_total 5`,
+		`go_goroutines `,
+		`process_cpu_seconds_total `,
+	} {
+		if !strings.Contains(string(body), line) {
+			t.Errorf("scrape lacks %q", line)
+		}
+	}
+}
