@@ -6,9 +6,9 @@ BIN       := bin
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 # Debian packages the build and the tests need (real programs, never mocks).
-DEB_PACKAGES := librandomx-dev redis-server monero
+DEB_PACKAGES := librandomx-dev redis-server monero chromium
 
-.PHONY: all deps build test fmt-check vet unit bench fuzz clean
+.PHONY: all deps build frontend test fmt-check vet unit bench fuzz clean
 
 all: build
 
@@ -16,8 +16,13 @@ deps:
 	@scripts/deps.sh $(DEB_PACKAGES)
 	@$(GO) mod download
 
-build: deps
+build: deps frontend
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The web frontend (Vite + TypeScript) into frontend/dist, which the API
+# serves at / (api.frontend) and nginx serves in production.
+frontend:
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
@@ -31,7 +36,7 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout 40m ./...
 
-test: deps fmt-check vet unit
+test: deps fmt-check vet frontend unit
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
@@ -41,4 +46,4 @@ fuzz: deps
 	@scripts/fuzz.sh $(FUZZTIME)
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) frontend/dist artifacts
