@@ -13,8 +13,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"rxpool/api"
 	"rxpool/config"
 	"rxpool/daemon"
+	"rxpool/internal/httpx"
+	"rxpool/metrics"
 	"rxpool/randomx"
 	"rxpool/storage"
 	"rxpool/stratum"
@@ -37,13 +40,16 @@ func newDaemon(cfg *config.Config, log logrus.FieldLogger) *daemon.Failover {
 }
 
 // implemented lists the modules this build can run.
-var implemented = map[string]bool{config.ModuleStratum: true, config.ModuleBlockUnlocker: true, config.ModulePayments: true}
+var implemented = map[string]bool{config.ModuleStratum: true, config.ModuleAPI: true, config.ModuleBlockUnlocker: true, config.ModulePayments: true}
 
 // serve runs the enabled modules until SIGINT/SIGTERM, then shuts them down
 // in order: stratum stops taking shares, storage flushes what it buffered.
 func serve(cfg *config.Config, log *logrus.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	m := metrics.New()
+	// Every daemon and wallet call made under ctx reports its latency.
+	ctx = httpx.WithObserver(ctx, m.RPCObserver())
 
 	var run []string
 	for _, m := range cfg.Modules() {
@@ -96,8 +102,23 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 			}
 		}()
 	}
+	if cfg.API.Enabled {
+		srvAPI, err := newAPI(cfg, store, d, &srv, m, log)
+		if err != nil {
+			stop()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srvAPI.Run(ctx); err != nil {
+				log.Error(err)
+				stop()
+			}
+		}()
+	}
 	if cfg.Stratum.Enabled {
-		if err := runStratum(ctx, cfg, d, store, log, &srv); err != nil {
+		if err := runStratum(ctx, cfg, d, store, m, log, &srv); err != nil {
 			stop()
 			return err
 		}
@@ -108,8 +129,52 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 	return nil
 }
 
+// newAPI builds the HTTP API over the store and daemon(s); the wallet is
+// checked by /health and shown to the admin when this deployment pays.
+func newAPI(cfg *config.Config, store *storage.Store, d *daemon.Failover, srv *atomic.Pointer[stratum.Server], m *metrics.Metrics, log *logrus.Logger) (*api.Server, error) {
+	deps := api.Deps{Store: store, Coin: cfg.Coin, Daemon: d, Daemons: d.Clients(), Metrics: m.Handler(), Log: log.WithField("module", "api")}
+	if cfg.Payments.Enabled {
+		w, _, err := newWallet(cfg, log.WithField("module", "api"))
+		if err != nil {
+			return nil, err
+		}
+		deps.Wallet = w
+	}
+	if cfg.Stratum.Enabled {
+		deps.PortSessions = func() map[int]int {
+			if s := srv.Load(); s != nil {
+				return s.PortSessions()
+			}
+			return map[int]int{}
+		}
+	}
+	a, err := api.New(api.ConfigFrom(cfg), deps)
+	if err != nil {
+		return nil, err
+	}
+	m.WatchPool(func() (metrics.PoolGauges, bool) { return poolGauges(a) })
+	return a, nil
+}
+
+// poolGauges reads the pool-wide figures of the API's newest snapshot.
+func poolGauges(a *api.Server) (metrics.PoolGauges, bool) {
+	st, ok := a.Snapshot()
+	if !ok {
+		return metrics.PoolGauges{}, false
+	}
+	ps, halted, _ := a.PaymentState()
+	p := st.Pool
+	return metrics.PoolGauges{
+		Hashrate: p.Hashrate, Miners: p.Miners, Workers: p.Workers, Connections: p.Connections,
+		BlocksFound: uint64(p.BlocksFound), BlocksPending: uint64(p.BlocksPending),
+		BlocksConfirmed: p.BlocksConfirmed, BlocksOrphaned: p.BlocksOrphaned,
+		PaymentsSent: ps.Sent, PaymentsFailed: ps.Failed, PaymentsHalted: uint64(halted),
+		NetworkHeight: st.Network.Height, NetworkDifficulty: st.Network.Difficulty,
+	}, true
+}
+
 // runStratum serves miners until ctx ends.
-func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store *storage.Store, log *logrus.Logger, refresh *atomic.Pointer[stratum.Server]) error {
+func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store *storage.Store, m *metrics.Metrics, log *logrus.Logger, refresh *atomic.Pointer[stratum.Server]) error {
 	mode, err := randomx.ParseMode(cfg.RandomX.Mode)
 	if err != nil {
 		return err
@@ -121,17 +186,20 @@ func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store 
 	verifier := randomx.NewVerifier(randomx.VerifierConfig{
 		Workers: workers, QueueSize: cfg.RandomX.QueueSize, Mode: mode,
 		LargePages: cfg.RandomX.LargePages, DatasetThreads: cfg.RandomX.DatasetThreads,
+		Observer: m.VerifierObserver(),
 	}, log)
 	defer verifier.Close()
+	m.WatchVerifier(verifier.Stats)
 
 	scfg, err := stratum.ConfigFrom(cfg)
 	if err != nil {
 		return err
 	}
-	srv, err := stratum.NewServer(*scfg, d, verifier, store, log.WithField("module", "stratum"))
+	srv, err := stratum.NewServer(*scfg, d, verifier, m.Sink(store), log.WithField("module", "stratum"))
 	if err != nil {
 		return err
 	}
+	m.WatchStratum(srv.PortSessions)
 	if err := srv.Listen(ctx); err != nil {
 		return err
 	}
