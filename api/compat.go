@@ -5,7 +5,6 @@ package api
 // switching. Times are unix seconds there; amounts atomic units.
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -53,7 +52,7 @@ func (s *Server) nodeStatsAddress(c *gin.Context) {
 	if !ok {
 		return
 	}
-	m, err := s.miners.get(c.Request.Context(), addr, func(ctx context.Context) (*Miner, error) { return s.miner(ctx, addr) })
+	m, err := s.cachedMiner(c.Request.Context(), addr)
 	if errors.Is(err, errUnknown) {
 		c.JSON(http.StatusOK, gin.H{"error": "Not found"})
 		return

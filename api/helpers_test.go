@@ -68,7 +68,7 @@ const adminToken = "0123456789abcdef0123456789abcdef"
 
 // env is one API over a fresh prefix of the shared Redis.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   *config.Config
 	store *storage.Store
 	api   *Server
@@ -76,7 +76,7 @@ type env struct {
 }
 
 // newEnv builds the pool config (edit may change it), a Store and the API.
-func newEnv(t *testing.T, edit func(*config.Config)) *env {
+func newEnv(t testing.TB, edit func(*config.Config)) *env {
 	t.Helper()
 	raw := fmt.Sprintf(`{"coin":"monero","poolAddress":%q,"daemon":{"host":"127.0.0.1","port":%d},
 		"ports":{"3333":{"diff":5000,"desc":"Low end"},"5555":{"diff":50000,"desc":"High end","tls":true,"tlsCert":"c","tlsKey":"k"},
@@ -109,7 +109,7 @@ func newEnv(t *testing.T, edit func(*config.Config)) *env {
 	return &env{t: t, cfg: cfg, store: store, api: srv, http: hs}
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -122,7 +122,7 @@ func (e *env) refresh() {
 	e.api.slow.mu.Lock()
 	e.api.slow.at = time.Time{}
 	e.api.slow.mu.Unlock()
-	e.api.miners = newCache[*Miner](e.api.cfg.UpdateInterval, 100)
+	e.api.miners = newCache[*cachedMiner](e.api.cfg.UpdateInterval, 100)
 	if err := e.api.Refresh(ctxT(e.t)); err != nil {
 		e.t.Fatal(err)
 	}

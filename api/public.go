@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -35,12 +36,12 @@ func (s *Server) snapshotOr503(c *gin.Context) *snapshot {
 func (s *Server) getStats(c *gin.Context) {
 	if _, ok := c.GetQuery("address"); ok {
 		if m := s.minerOr4xx(c); m != nil {
-			c.JSON(http.StatusOK, m)
+			c.Data(http.StatusOK, jsonType, m.json)
 		}
 		return
 	}
 	if sn := s.snapshotOr503(c); sn != nil {
-		c.JSON(http.StatusOK, &sn.stats)
+		c.Data(http.StatusOK, jsonType, sn.json)
 	}
 }
 
@@ -58,13 +59,34 @@ func (s *Server) address(c *gin.Context) (string, bool) {
 	return a, true
 }
 
+const jsonType = "application/json; charset=utf-8"
+
+// cachedMiner is a miner's stats and their JSON, encoded once per build.
+type cachedMiner struct {
+	*Miner
+	json []byte
+}
+
+// cachedMiner returns an address's stats from the cache, building them
+// when missing or stale.
+func (s *Server) cachedMiner(ctx context.Context, addr string) (*cachedMiner, error) {
+	return s.miners.get(ctx, addr, func(ctx context.Context) (*cachedMiner, error) {
+		m, err := s.miner(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := json.Marshal(m)
+		return &cachedMiner{m, raw}, err
+	})
+}
+
 // minerOr4xx returns the miner's stats, or answers 400/404/503.
-func (s *Server) minerOr4xx(c *gin.Context) *Miner {
+func (s *Server) minerOr4xx(c *gin.Context) *cachedMiner {
 	addr, ok := s.address(c)
 	if !ok {
 		return nil
 	}
-	m, err := s.miners.get(c.Request.Context(), addr, func(ctx context.Context) (*Miner, error) { return s.miner(ctx, addr) })
+	m, err := s.cachedMiner(c.Request.Context(), addr)
 	switch {
 	case errors.Is(err, errUnknown):
 		fail(c, http.StatusNotFound, "unknown address: "+err.Error())
@@ -79,7 +101,7 @@ func (s *Server) minerOr4xx(c *gin.Context) *Miner {
 // miner reads everything about one address.
 func (s *Server) miner(ctx context.Context, addr string) (*Miner, error) {
 	st, now := s.deps.Store, s.now()
-	ms0, err := st.MinerStats(ctx, addr)
+	ms0, series, err := st.MinerStatsSeries(ctx, addr, chartStep)
 	if err != nil {
 		return nil, err
 	}
@@ -103,9 +125,9 @@ func (s *Server) miner(ctx context.Context, addr string) (*Miner, error) {
 	for _, i := range imm {
 		m.Immature += i.Amount
 	}
-	if th, err := st.Thresholds(ctx); err != nil {
+	if v, err := st.Threshold(ctx, addr); err != nil {
 		return nil, err
-	} else if v, ok := th[addr]; ok {
+	} else if v > 0 {
 		m.Threshold, m.ThresholdCustom = v, true
 	}
 	if m.Workers, err = s.workers(ctx, addr, now); err != nil {
@@ -137,10 +159,6 @@ func (s *Server) miner(ctx context.Context, addr string) (*Miner, error) {
 		if b.Scheme == "solo" && b.Address == addr {
 			m.Blocks[i].Share = 100
 		}
-	}
-	series, err := st.HashrateSeries(ctx, storage.Scope{Address: addr}, chartStep)
-	if err != nil {
-		return nil, err
 	}
 	m.Charts.Hashrate = points(series)
 	return m, nil

@@ -95,7 +95,7 @@ type Server struct {
 	log     logrus.FieldLogger
 	engine  *gin.Engine
 	snap    atomic.Pointer[snapshot]
-	miners  *cache[*Miner]
+	miners  *cache[*cachedMiner]
 	health  *cache[*Health]
 	limiter *limiter
 	slow    slowState // top miners and totals, rebuilt less often
@@ -121,7 +121,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, deps: deps, log: log, now: time.Now,
-		miners: newCache[*Miner](cfg.UpdateInterval, 20_000),
+		miners: newCache[*cachedMiner](cfg.UpdateInterval, 20_000),
 		health: newCache[*Health](time.Second, 1),
 	}
 	if cfg.RateLimit > 0 {

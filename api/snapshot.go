@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"sort"
 	"sync"
@@ -25,6 +26,7 @@ const (
 type snapshot struct {
 	at             time.Time
 	stats          Stats
+	json           []byte // stats encoded once, written to every /stats request
 	paymentStats   storage.PaymentStats
 	paymentsHalted int
 	totals         storage.Totals
@@ -143,6 +145,9 @@ func (s *Server) Refresh(ctx context.Context) error {
 	s.slow.mu.Lock()
 	p.TotalPaid = s.slow.totalPaid
 	s.slow.mu.Unlock()
+	if sn.json, err = json.Marshal(out); err != nil {
+		return err
+	}
 	s.snap.Store(sn)
 	return nil
 }

@@ -311,13 +311,24 @@ type MinerStats struct {
 
 // MinerStats reads an address's counters and hashrates.
 func (s *Store) MinerStats(ctx context.Context, addr string) (*MinerStats, error) {
+	st, _, err := s.minerRead(ctx, addr, 0)
+	return st, err
+}
+
+// minerRead reads an address's counters and buckets, and its hashrate
+// series in steps of step when step > 0.
+func (s *Store) minerRead(ctx context.Context, addr string, step time.Duration) (*MinerStats, []Point, error) {
 	m, b, now, err := s.statsRead(ctx, s.k.miner(addr), func(h int64) string { return s.k.minerHR(addr, h) })
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st := &MinerStats{Address: addr, Hashrate: rates(b[""], now)}
 	st.parse(m, "")
-	return st, nil
+	var ps []Point
+	if step > 0 {
+		ps = series(b[""], now, step)
+	}
+	return st, ps, nil
 }
 
 // WorkerStats are one worker's statistics.

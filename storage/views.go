@@ -70,13 +70,18 @@ func (s *Store) HashrateSeries(ctx context.Context, scope Scope, step time.Durat
 	if err != nil {
 		return nil, err
 	}
+	return series(b[name], now, step), nil
+}
+
+// series averages minute buckets over steps of step ending now.
+func series(b map[int64]uint64, now time.Time, step time.Duration) []Point {
 	stepMin := int64(step / time.Minute)
 	nowMin := now.Unix() / 60
 	// Steps end at the current minute, so the newest point is always the
 	// freshest data; the oldest step starts 24 h ago.
 	n := int64(maxWindow/time.Minute) / stepMin
 	sums := make([]uint64, n)
-	for m, h := range b[name] {
+	for m, h := range b {
 		i := n - 1 - (nowMin-m)/stepMin
 		if i >= 0 && i < n {
 			sums[i] += h
@@ -92,7 +97,32 @@ func (s *Store) HashrateSeries(ctx context.Context, scope Scope, step time.Durat
 		out[i] = Point{Time: end, Value: float64(sums[i]) / max(span.Seconds(), 1)}
 	}
 	out[n-1].Time = now
-	return out, nil
+	return out
+}
+
+// MinerStatsSeries is MinerStats plus the address's HashrateSeries, from
+// one read of the buckets.
+func (s *Store) MinerStatsSeries(ctx context.Context, addr string, step time.Duration) (*MinerStats, []Point, error) {
+	if step < time.Minute || step > maxWindow {
+		return nil, nil, fmt.Errorf("storage: series step %v outside [1m, %v]", step, maxWindow)
+	}
+	return s.minerRead(ctx, addr, step)
+}
+
+// Threshold is an address's own minimum payout, 0 when it has none.
+func (s *Store) Threshold(ctx context.Context, addr string) (uint64, error) {
+	v, err := s.rdb.HGet(ctx, s.k.thresholds, addr).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("storage: %s field %s: %q is not an amount", s.k.thresholds, addr, v)
+	}
+	return n, nil
 }
 
 // scopeKey picks the bucket key and the field-name part of a scope.
