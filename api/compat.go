@@ -92,53 +92,24 @@ func (s *Server) nodeStatsAddress(c *gin.Context) {
 
 // nodePayments is /get_payments[?address=]&page=&limit=.
 func (s *Server) nodePayments(c *gin.Context) {
-	page, limit, ok := paging(c, 20)
+	pool, mine, addr, pg, ok := s.pagedPayments(c)
 	if !ok {
 		return
 	}
-	ctx, st := c.Request.Context(), s.deps.Store
-	var out []nodePayment
-	var total int64
-	if a, by := c.GetQuery("address"); by && a != "" {
-		addr, ok := s.address(c)
-		if !ok {
-			return
-		}
-		pays, err := st.MinerPayments(ctx, addr, (page-1)*limit, limit)
-		if err == nil {
-			total, err = st.MinerPaymentCount(ctx, addr)
-		}
-		if err != nil {
-			s.internal(c, "payments", err)
-			return
-		}
-		for _, p := range pays {
-			out = append(out, nodePayment{TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Timestamp: p.Time.Unix(), Address: addr})
-		}
-	} else {
-		pays, n, err := st.SentPayments(ctx, (page-1)*limit, limit)
-		if err != nil {
-			s.internal(c, "payments", err)
-			return
-		}
-		total = n
-		for _, p := range pays {
-			out = append(out, nodePayment{TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Timestamp: p.Time.Unix()})
-		}
+	out := []nodePayment{}
+	for _, p := range pool {
+		out = append(out, nodePayment{TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Timestamp: sec(p.Time)})
 	}
-	pg := pageOf(page, limit, total)
-	c.JSON(http.StatusOK, gin.H{"payments": nonNil(out), "total": total, "page": page, "limit": limit, "totalPages": pg.Pages})
+	for _, p := range mine {
+		out = append(out, nodePayment{TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Timestamp: sec(p.Time), Address: addr})
+	}
+	c.JSON(http.StatusOK, gin.H{"payments": out, "total": pg.Total, "page": pg.Page, "limit": pg.Limit, "totalPages": pg.Pages})
 }
 
 // nodeBlocks is /get_blocks?page=&limit=.
 func (s *Server) nodeBlocks(c *gin.Context) {
-	page, limit, ok := paging(c, 20)
+	blocks, pg, ok := s.pagedBlocks(c)
 	if !ok {
-		return
-	}
-	blocks, total, err := s.blockPage(c.Request.Context(), page, limit)
-	if err != nil {
-		s.internal(c, "blocks", err)
 		return
 	}
 	out := make([]nodeBlock, len(blocks))
@@ -146,8 +117,7 @@ func (s *Server) nodeBlocks(c *gin.Context) {
 		out[i] = nodeBlock{Height: b.Height, Type: b.Scheme, Miner: b.Finder, Hash: b.Hash, Timestamp: sec(b.Time),
 			Difficulty: b.Difficulty, Effort: b.Effort, Status: b.Status, Reward: b.Reward}
 	}
-	pg := pageOf(page, limit, total)
-	c.JSON(http.StatusOK, gin.H{"blocks": out, "total": total, "page": page, "limit": limit, "totalPages": pg.Pages})
+	c.JSON(http.StatusOK, gin.H{"blocks": out, "total": pg.Total, "page": pg.Page, "limit": pg.Limit, "totalPages": pg.Pages})
 }
 
 // nodeTop is /get_top10miners?sortBy=hashes|hashrate&limit=.
@@ -166,11 +136,4 @@ func (s *Server) nodeTop(c *gin.Context) {
 		out[i] = gin.H{"miner": m.Address, "hashrate": m.Hashrate, "lastShare": sec(m.LastShare), "hashes": m.Hashes}
 	}
 	c.JSON(http.StatusOK, gin.H{"miners": out, "sortBy": by, "excludeInactive": true, "total": len(out)})
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }

@@ -226,30 +226,31 @@ func pageOf(page, limit int, total int64) Page {
 
 // getBlocks is GET /blocks?page=&limit=.
 func (s *Server) getBlocks(c *gin.Context) {
-	page, limit, ok := paging(c, 20)
-	if !ok {
-		return
+	if blocks, pg, ok := s.pagedBlocks(c); ok {
+		c.JSON(http.StatusOK, struct {
+			Blocks []Block `json:"blocks"`
+			Page
+		}{blocks, pg})
 	}
-	blocks, total, err := s.blockPage(c.Request.Context(), page, limit)
-	if err != nil {
-		s.internal(c, "blocks", err)
-		return
-	}
-	c.JSON(http.StatusOK, struct {
-		Blocks []Block `json:"blocks"`
-		Page
-	}{blocks, pageOf(page, limit, total)})
 }
 
-func (s *Server) blockPage(ctx context.Context, page, limit int) ([]Block, int64, error) {
-	st := s.deps.Store
+// pagedBlocks reads the page of blocks the request asks for; false when it
+// answered an error instead.
+func (s *Server) pagedBlocks(c *gin.Context) ([]Block, Page, bool) {
+	page, limit, ok := paging(c, 20)
+	if !ok {
+		return nil, Page{}, false
+	}
+	ctx, st := c.Request.Context(), s.deps.Store
 	total, err := st.BlockCount(ctx)
 	if err != nil {
-		return nil, 0, err
+		s.internal(c, "blocks", err)
+		return nil, Page{}, false
 	}
 	recs, err := st.Blocks(ctx, (page-1)*limit, limit)
 	if err != nil {
-		return nil, 0, err
+		s.internal(c, "blocks", err)
+		return nil, Page{}, false
 	}
 	var height uint64
 	if sn := s.snap.Load(); sn != nil {
@@ -259,50 +260,60 @@ func (s *Server) blockPage(ctx context.Context, page, limit int) ([]Block, int64
 	for i, b := range recs {
 		out[i] = s.block(b, height)
 	}
-	return out, total, nil
+	return out, pageOf(page, limit, total), true
 }
 
 // getPayments is GET /payments?page=&limit=[&address=].
 func (s *Server) getPayments(c *gin.Context) {
-	page, limit, ok := paging(c, 20)
-	if !ok {
-		return
-	}
-	ctx, st := c.Request.Context(), s.deps.Store
-	if _, by := c.GetQuery("address"); by {
-		addr, ok := s.address(c)
-		if !ok {
-			return
-		}
-		pays, err := st.MinerPayments(ctx, addr, (page-1)*limit, limit)
-		if err != nil {
-			s.internal(c, "payments", err)
-			return
-		}
-		total, err := st.MinerPaymentCount(ctx, addr)
-		if err != nil {
-			s.internal(c, "payments", err)
-			return
-		}
+	pool, mine, _, pg, ok := s.pagedPayments(c)
+	switch {
+	case !ok:
+	case mine != nil:
 		c.JSON(http.StatusOK, struct {
 			Payments []MinerPayment `json:"payments"`
 			Page
-		}{minerPaymentList(pays), pageOf(page, limit, total)})
-		return
+		}{mine, pg})
+	default:
+		c.JSON(http.StatusOK, struct {
+			Payments []Payment `json:"payments"`
+			Page
+		}{pool, pg})
 	}
-	pays, total, err := st.SentPayments(ctx, (page-1)*limit, limit)
+}
+
+// pagedPayments reads the page of payments the request asks for: the
+// pool's, or with ?address= that miner's (mine is then non-nil). False
+// when it answered an error instead.
+func (s *Server) pagedPayments(c *gin.Context) (pool []Payment, mine []MinerPayment, addr string, pg Page, ok bool) {
+	page, limit, ok := paging(c, 20)
+	if !ok {
+		return nil, nil, "", Page{}, false
+	}
+	ctx, st := c.Request.Context(), s.deps.Store
+	var total int64
+	var err error
+	if _, by := c.GetQuery("address"); by {
+		if addr, ok = s.address(c); !ok {
+			return nil, nil, "", Page{}, false
+		}
+		var hist []storage.PaymentHistory
+		if hist, err = st.MinerPayments(ctx, addr, (page-1)*limit, limit); err == nil {
+			total, err = st.MinerPaymentCount(ctx, addr)
+		}
+		mine = minerPaymentList(hist)
+	} else {
+		var sent []storage.SentPayment
+		sent, total, err = st.SentPayments(ctx, (page-1)*limit, limit)
+		pool = make([]Payment, len(sent))
+		for i, p := range sent {
+			pool[i] = Payment{ID: p.ID, Time: ms(p.Time), TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Destinations: p.Destinations}
+		}
+	}
 	if err != nil {
 		s.internal(c, "payments", err)
-		return
+		return nil, nil, "", Page{}, false
 	}
-	out := make([]Payment, len(pays))
-	for i, p := range pays {
-		out[i] = Payment{ID: p.ID, Time: ms(p.Time), TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Destinations: p.Destinations}
-	}
-	c.JSON(http.StatusOK, struct {
-		Payments []Payment `json:"payments"`
-		Page
-	}{out, pageOf(page, limit, total)})
+	return pool, mine, addr, pageOf(page, limit, total), true
 }
 
 // getTop is GET /top?by=hashrate|hashes&limit=.

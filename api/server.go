@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -272,7 +273,8 @@ func (s *Server) admin(c *gin.Context) {
 func (s *Server) noRoute(c *gin.Context) {
 	p := c.Request.URL.Path
 	if s.cfg.Frontend != "" && (c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead) && !strings.HasPrefix(p, "/api/") {
-		name := filepath.Join(s.cfg.Frontend, filepath.FromSlash(pathClean(p)))
+		// Cleaned as an absolute path first, so ".." cannot leave the directory.
+		name := filepath.Join(s.cfg.Frontend, filepath.FromSlash(path.Clean("/"+p)))
 		if st, err := os.Stat(name); err == nil && !st.IsDir() {
 			c.File(name)
 			return
@@ -284,13 +286,6 @@ func (s *Server) noRoute(c *gin.Context) {
 	}
 	fail(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+p+" (see docs/api.md)")
 }
-
-// pathClean keeps a request path inside the served directory.
-func pathClean(p string) string {
-	return strings.TrimPrefix(filepathClean("/"+p), "/")
-}
-
-func filepathClean(p string) string { return filepath.ToSlash(filepath.Clean(p)) }
 
 // fail answers {"error": msg}.
 func fail(c *gin.Context, status int, msg string) {
