@@ -84,7 +84,7 @@ type Config struct {
 
 	// InstanceID tells apart stratum processes sharing one Redis: it goes into
 	// the extra nonce so their block templates never collide. 0 = derive one
-	// at run time.
+	// at start-up from a counter in Redis.
 	InstanceID uint32 `json:"instanceId"`
 
 	Log LogConfig `json:"log"`

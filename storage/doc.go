@@ -76,6 +76,9 @@
 //	{p}:payments:lease        STRING the lease holder's fencing token, with a TTL (PX)
 //	{p}:payments:fence        STRING last fencing token handed out (only grows)
 //	{p}:thresholds            HASH  address → the miner's own minimum payout
+//	{p}:unlocker:lease        STRING the unlocker lease holder's token, with a TTL (PX)
+//	{p}:unlocker:fence        STRING last unlocker token handed out
+//	{p}:stratum:instances     STRING last stratum instance id handed out (INCR)
 //
 // Every journal script checks the caller's token is the current lease, so a
 // payments process that lost its lease cannot write; the operator's

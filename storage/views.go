@@ -428,3 +428,19 @@ func (s *Store) PaidTotal(ctx context.Context) (uint64, error) {
 	}
 	return sum, nil
 }
+
+// NextInstanceID hands out a stratum instance id that no other process
+// sharing this Redis got before (INCR; 0 is skipped). The id goes into every
+// miner's extra nonce, so two stratum processes never give out the same
+// block template work.
+func (s *Store) NextInstanceID(ctx context.Context) (uint32, error) {
+	for {
+		n, err := s.rdb.Incr(ctx, s.k.tag+":stratum:instances").Result()
+		if err != nil {
+			return 0, fmt.Errorf("storage: allocating a stratum instance id: %w", err)
+		}
+		if id := uint32(n); id != 0 {
+			return id, nil
+		}
+	}
+}

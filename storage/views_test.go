@@ -124,4 +124,37 @@ var viewCases = []storeCase{
 			t.Fatal("a negative offset must be an error")
 		}
 	}},
+	{name: "LeasesAndInstanceIDs", fn: func(t *testing.T, s *Store) {
+		ctx := ctxT(t)
+		seen := map[uint32]bool{}
+		for i := 0; i < 50; i++ {
+			id, err := s.NextInstanceID(ctx)
+			if err != nil || id == 0 || seen[id] {
+				t.Fatalf("instance id %d (%v) repeated or zero", id, err)
+			}
+			seen[id] = true
+		}
+		a, err := s.AcquireLease(ctx, LeaseUnlocker, time.Minute)
+		if err != nil || a == 0 {
+			t.Fatalf("first acquire: %d %v", a, err)
+		}
+		if b, err := s.AcquireLease(ctx, LeaseUnlocker, time.Minute); err != nil || b != 0 {
+			t.Fatalf("second acquire while held: %d %v, want 0", b, err)
+		}
+		// Leases of different names are independent; the payments one keeps
+		// the keys its journal scripts check.
+		p, err := s.AcquirePaymentsLease(ctx, time.Minute)
+		if err != nil || p == 0 {
+			t.Fatalf("payments lease: %d %v", p, err)
+		}
+		if ok, err := s.RenewLease(ctx, LeaseUnlocker, a+1, time.Minute); err != nil || ok {
+			t.Fatalf("renew with a wrong token: %v %v", ok, err)
+		}
+		if err := s.ReleaseLease(ctx, LeaseUnlocker, a); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := s.AcquireLease(ctx, LeaseUnlocker, time.Minute); err != nil || c <= a {
+			t.Fatalf("after release: token %d (%v), want > %d (fencing tokens only grow)", c, err, a)
+		}
+	}},
 }

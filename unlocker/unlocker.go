@@ -20,6 +20,9 @@ type Store interface {
 	BlockWeights(ctx context.Context, hash string) (map[string]uint64, error)
 	CreditBlock(ctx context.Context, hash string, credits map[string]uint64, fee uint64, feeAddress, finder string, finderReward, reward uint64) (bool, error)
 	OrphanBlock(ctx context.Context, hash string) (bool, error)
+	AcquireLease(ctx context.Context, name string, ttl time.Duration) (uint64, error)
+	RenewLease(ctx context.Context, name string, token uint64, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name string, token uint64) error
 }
 
 // Daemon is the part of the daemon client the unlocker uses.
@@ -60,13 +63,36 @@ type Result struct {
 	Confirmed, Orphaned, Waiting, Refused int
 }
 
-// Run settles blocks every Interval until ctx ends.
+// Run settles blocks every Interval until ctx ends, while it holds the
+// unlocker lease: with several unlocker processes on one Redis, one works
+// and the others wait to take over. (Crediting is idempotent anyway, guarded
+// by the block's status in one script, so even a holder that lost its lease
+// mid-pass cannot credit a block twice; the lease saves the double work.)
 func (u *Unlocker) Run(ctx context.Context) {
 	t := time.NewTicker(u.cfg.Interval)
 	defer t.Stop()
+	ttl := max(3*u.cfg.Interval, 30*time.Second)
+	var token uint64
+	waiting := false
+	defer func() {
+		if token != 0 {
+			u.store.ReleaseLease(context.WithoutCancel(ctx), storage.LeaseUnlocker, token)
+		}
+	}()
 	for {
-		if _, err := u.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			u.log.Errorf("unlocker pass: %v", err)
+		token = u.holdLease(ctx, token, ttl)
+		switch {
+		case token == 0 && !waiting && ctx.Err() == nil:
+			u.log.Info("unlocker: another unlocker process holds the lease; waiting to take over")
+			waiting = true
+		case token != 0:
+			if waiting {
+				u.log.Infof("unlocker: took over the lease (token %d)", token)
+				waiting = false
+			}
+			if _, err := u.RunOnce(ctx); err != nil && ctx.Err() == nil {
+				u.log.Errorf("unlocker pass: %v", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -74,6 +100,30 @@ func (u *Unlocker) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// holdLease renews the lease held with token, or tries to take it; it
+// returns the token held now (0: none).
+func (u *Unlocker) holdLease(ctx context.Context, token uint64, ttl time.Duration) uint64 {
+	if token != 0 {
+		ok, err := u.store.RenewLease(ctx, storage.LeaseUnlocker, token, ttl)
+		if err == nil && ok {
+			return token
+		}
+		if err != nil {
+			u.log.Warnf("unlocker: renewing the lease: %v", err)
+			return 0
+		}
+		u.log.Warn("unlocker: lease lost (this process stalled longer than its TTL)")
+	}
+	tok, err := u.store.AcquireLease(ctx, storage.LeaseUnlocker, ttl)
+	if err != nil {
+		if ctx.Err() == nil {
+			u.log.Warnf("unlocker: taking the lease: %v", err)
+		}
+		return 0
+	}
+	return tok
 }
 
 // RunOnce looks at every pending candidate once. A block is judged only

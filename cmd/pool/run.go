@@ -195,6 +195,14 @@ func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store 
 	if err != nil {
 		return err
 	}
+	if cfg.InstanceID == 0 {
+		// Distinct from every other stratum process on this Redis, so their
+		// extra nonces never collide.
+		if scfg.InstanceID, err = store.NextInstanceID(ctx); err != nil {
+			return err
+		}
+	}
+	log.Infof("stratum instance id %d", scfg.InstanceID)
 	srv, err := stratum.NewServer(*scfg, d, verifier, m.Sink(store), log.WithField("module", "stratum"))
 	if err != nil {
 		return err
