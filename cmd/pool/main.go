@@ -27,7 +27,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit | payments ...]")
 		fmt.Fprintln(stderr, "  (no command)  run the modules the config enables")
-		fmt.Fprintln(stderr, "  check         validate the config and print what would run")
+		fmt.Fprintln(stderr, "  check [-offline]  validate the config, print what would run, reach Redis, daemons, wallet")
 		fmt.Fprintln(stderr, "  audit         check the ledger invariants in Redis; exit 1 on any violation")
 		fmt.Fprintln(stderr, "  payments      list, show, resolve payment records; block or unblock addresses")
 		fs.PrintDefaults()
@@ -42,8 +42,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch fs.Arg(0) {
 	case "check":
-		printSummary(stdout, cfg)
-		return 0
+		cfs := flag.NewFlagSet("check", flag.ContinueOnError)
+		cfs.SetOutput(stderr)
+		offline := cfs.Bool("offline", false, "only validate the file; do not reach Redis, daemons or the wallet")
+		if err := cfs.Parse(fs.Args()[1:]); err != nil {
+			return 2
+		}
+		return check(cfg, *offline, stdout, stderr)
 	case "audit":
 		return audit(cfg, stdout, stderr)
 	case "payments":

@@ -14,7 +14,7 @@ import (
 
 func TestCheckAcceptsTheExample(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run([]string{"-config", "../../config.json.example", "check"}, &out, &errOut)
+	code := run([]string{"-config", "../../config.json.example", "check", "-offline"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr: %s", code, errOut.String())
 	}
@@ -77,4 +77,37 @@ func poolCLI(t *testing.T, cfg string) func(want int, args ...string) string {
 		}
 		return out.String() + errOut.String()
 	}
+}
+
+// TestCheckReachesServices: `pool check` reaches Redis, the daemon and the
+// wallet and says what works; a daemon that is down or a wallet whose
+// address is not the pool's makes it fail with exit status 1.
+func TestCheckReachesServices(t *testing.T) {
+	rds := testenv.NewRedis(t)
+	md := testenv.NewMonerod(t, testenv.MonerodOptions{})
+	w := testenv.NewWallet(t, md, "pool")
+	cfg := func(poolAddr string) string {
+		return fmt.Sprintf(`{"coin":"monero","poolAddress":%q,"daemon":{"host":"127.0.0.1","port":%d},
+			"walletApi":{"host":"127.0.0.1","port":%d},"payments":{"enabled":true},
+			"ports":{"3333":{"diff":1000,"desc":"test"}},"redis":{"socket":%q}}`, poolAddr, md.RPCPort, w.Port, rds.Socket)
+	}
+	out := poolCLI(t, cfg(w.Address))(0, "check")
+	for _, want := range []string{"ok   redis unix:", "ok   daemon", "block template for the pool address ok", "ok   wallet", "check passed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out = poolCLI(t, cfg(testenv.MoneroAddress(t, 3)))(1, "check")
+	if !strings.Contains(out, "FAIL wallet") || !strings.Contains(out, "is not poolAddress") {
+		t.Errorf("a wallet of another address passed:\n%s", out)
+	}
+	md.Stop()
+	rds.Stop()
+	out = poolCLI(t, cfg(w.Address))(1, "check")
+	for _, want := range []string{"FAIL redis", "FAIL daemon", "check FAILED"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("with redis and the daemon down, output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("check with services down:\n%s", out)
 }
