@@ -6,9 +6,9 @@ BIN       := bin
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 # Debian packages the build and the tests need (real programs, never mocks).
-DEB_PACKAGES := librandomx-dev redis-server monero chromium
+DEB_PACKAGES := librandomx-dev redis-server monero chromium nginx
 
-.PHONY: all deps build frontend test fmt-check vet unit bench fuzz clean
+.PHONY: all deps build frontend devnet test fmt-check vet unit bench fuzz clean
 
 all: build
 
@@ -18,6 +18,11 @@ deps:
 
 build: deps frontend
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The pool for real on a local regtest chain: Redis, monerod, two wallets,
+# the pool with every module and a miner; state in .devnet/ (reused).
+devnet: build
+	$(BIN)/devnet -dir .devnet
 
 # The web frontend (Vite + TypeScript) into frontend/dist, which the API
 # serves at / (api.frontend) and nginx serves in production.

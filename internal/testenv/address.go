@@ -19,18 +19,35 @@ func MoneroAddress(t testing.TB, k int) string {
 // miners as they need without a wallet.
 func Address(t testing.TB, coin *cryptonote.Coin, k int) string {
 	t.Helper()
-	point := func(b int) [32]byte {
+	a, err := MakeAddress(coin, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// MakeAddress is Address for callers without a testing.TB (the devnet).
+func MakeAddress(coin *cryptonote.Coin, k int) (string, error) {
+	point := func(b int) ([32]byte, error) {
 		var sc [32]byte
 		sc[0], sc[1] = byte(b), byte(b>>8)
 		s, err := edwards25519.NewScalar().SetCanonicalBytes(sc[:])
 		if err != nil {
-			t.Fatal(err)
+			return [32]byte{}, err
 		}
-		return [32]byte(new(edwards25519.Point).ScalarBaseMult(s).Bytes())
+		return [32]byte(new(edwards25519.Point).ScalarBaseMult(s).Bytes()), nil
 	}
-	a, err := coin.NewAddress("mainnet", cryptonote.AddressStandard, point(k+1), point(k+1000), [8]byte{})
+	spend, err := point(k + 1)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return a.Text
+	view, err := point(k + 1000)
+	if err != nil {
+		return "", err
+	}
+	a, err := coin.NewAddress("mainnet", cryptonote.AddressStandard, spend, view, [8]byte{})
+	if err != nil {
+		return "", err
+	}
+	return a.Text, nil
 }

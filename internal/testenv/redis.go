@@ -14,9 +14,10 @@ import (
 // Redis is a private redis-server listening only on a unix socket, so test
 // packages can run in parallel without fighting over TCP ports.
 type Redis struct {
-	Socket string // unix socket path
-	Dir    string // working directory (socket, log)
-	proc   *process
+	Socket  string // unix socket path
+	Dir     string // working directory (socket, log)
+	proc    *process
+	persist bool // append-only file on
 }
 
 // StartRedis starts redis-server in dir (created if needed) with persistence
@@ -29,6 +30,16 @@ func StartRedis(dir string) (*Redis, error) {
 	return r, r.Start()
 }
 
+// StartPersistentRedis is StartRedis with an append-only file in dir, so a
+// second start finds the data again (the devnet keeps its state).
+func StartPersistentRedis(dir string) (*Redis, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	r := &Redis{Socket: filepath.Join(dir, "redis.sock"), Dir: dir, persist: true}
+	return r, r.Start()
+}
+
 // Start (re)starts the server on the same socket; tests use it to bring
 // Redis back after Stop.
 func (r *Redis) Start() error {
@@ -38,7 +49,7 @@ func (r *Redis) Start() error {
 		"--unixsocketperm", "700",
 		"--dir", r.Dir,
 		"--save", "",
-		"--appendonly", "no",
+		"--appendonly", map[bool]string{false: "no", true: "yes"}[r.persist],
 		"--daemonize", "no",
 		"--loglevel", "warning",
 	}
