@@ -112,6 +112,7 @@ type summary struct {
 	BlocksOrphaned      uint64  `json:"blocks_orphaned"`
 	PaymentsSent        uint64  `json:"payments_sent"`
 	MinerCredited       uint64  `json:"miner_credited"`        // Σ credited to the miner's address
+	ExpectedCredit      uint64  `json:"expected_credit"`       // Σ (reward − pool fee) of the confirmed blocks: the miner is their only participant
 	MinerPaid           uint64  `json:"miner_paid"`            // received, per the pool's ledger
 	MinerFeesPaid       uint64  `json:"miner_fees_paid"`       // its part of the network fees
 	MinerBalance        int64   `json:"miner_balance"`         // still owed
@@ -204,12 +205,23 @@ func (n *net) untilPaid(ctx context.Context, say func(string, ...any)) (*summary
 		return nil, err
 	}
 	sum.BlocksFound, sum.BlocksConfirmed, sum.BlocksOrphaned = uint64(found), tot.Confirmed, tot.Orphaned
+	blocks, err := store.Blocks(ctx, 0, int(found))
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range blocks {
+		if b.Status == storage.StatusConfirmed {
+			sum.ExpectedCredit += b.Reward - b.Fee
+		}
+	}
 	out, aerr := exec.CommandContext(ctx, n.o.poolBin, "-config", n.config, "audit").CombinedOutput()
 	sum.AuditPassed = aerr == nil
 	say("audit:\n%s", out)
 	switch {
 	case !sum.AuditPassed:
 		return sum, fmt.Errorf("pool audit failed: %v", aerr)
+	case sum.MinerCredited != sum.ExpectedCredit:
+		return sum, fmt.Errorf("the miner was credited %d; its confirmed blocks paid %d after the pool fee", sum.MinerCredited, sum.ExpectedCredit)
 	case sum.MinerWalletReceived != sum.MinerPaid:
 		return sum, fmt.Errorf("the miner's wallet received %d, the pool recorded %d as paid to it", sum.MinerWalletReceived, sum.MinerPaid)
 	}
