@@ -108,6 +108,7 @@ type Config struct {
 	PPLNS         PPLNSConfig           `json:"pplns"`
 	Redis         RedisConfig           `json:"redis"`
 	API           APIConfig             `json:"api"`
+	Metrics       MetricsConfig         `json:"metrics"`
 }
 
 // LogConfig selects the log level, format and destination.
@@ -316,6 +317,16 @@ type APIConfig struct {
 	Frontend string `json:"frontend"`
 }
 
+// MetricsConfig is a listener serving only Prometheus /metrics, for
+// processes without the API module (a stratum-only process has the share
+// and verifier metrics no other process has). With the API module on,
+// /metrics is also served on the API port.
+type MetricsConfig struct {
+	Enabled bool   `json:"enabled"`
+	BindIP  string `json:"bindIp"`
+	Port    int    `json:"port"`
+}
+
 // coinPaymentDefaults holds the payment amounts that depend on the coin and
 // cannot be derived from its profile.
 var coinPaymentDefaults = map[string]struct{ minPayment, denomination, transferFee uint64 }{
@@ -378,7 +389,8 @@ func Defaults(coin *cryptonote.Coin) *Config {
 		PPLNS: PPLNSConfig{Window: 2},
 		// The prefix is the lower-case profile name, unlike the Node pool's
 		// "Pastella:", so the two never write into each other's keys.
-		Redis: RedisConfig{Host: "127.0.0.1", Port: 6379, Prefix: coin.Name},
+		Redis:   RedisConfig{Host: "127.0.0.1", Port: 6379, Prefix: coin.Name},
+		Metrics: MetricsConfig{BindIP: "127.0.0.1", Port: 9117},
 		API: APIConfig{
 			Enabled: true, BindIP: "0.0.0.0", Port: 8117, UpdateInterval: 5,
 			CORSOrigins: []string{"*"}, RateLimit: 20, OfflineAfter: 600, TrustedProxies: []string{},

@@ -147,6 +147,16 @@ func (c *Config) problems() []error {
 	c.checkUnlocker(ch)
 	c.checkRedis(ch)
 	c.checkAPI(ch)
+	if m := c.Metrics; m.Enabled {
+		ch.bindIP("metrics.bindIp", m.BindIP)
+		ch.port("metrics.port", m.Port)
+		if c.API.Enabled && m.Port == c.API.Port {
+			ch.add("metrics.port", "same port as api.port (the API serves /metrics already; turn metrics off or pick another port)")
+		}
+		if _, clash := c.Ports[strconv.Itoa(m.Port)]; clash && c.Stratum.Enabled {
+			ch.add("metrics.port", "same port as a stratum port")
+		}
+	}
 	if len(c.Modules()) == 0 {
 		ch.add("", "no module is enabled: set stratum.enabled, api.enabled, blockUnlocker.enabled or payments.enabled to true")
 	}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -102,6 +106,16 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 			}
 		}()
 	}
+	if mc := cfg.Metrics; mc.Enabled {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serveMetrics(ctx, net.JoinHostPort(mc.BindIP, strconv.Itoa(mc.Port)), m, log); err != nil {
+				log.Error(err)
+				stop()
+			}
+		}()
+	}
 	if cfg.API.Enabled {
 		srvAPI, err := newAPI(cfg, store, d, &srv, m, log)
 		if err != nil {
@@ -154,6 +168,28 @@ func newAPI(cfg *config.Config, store *storage.Store, d *daemon.Failover, srv *a
 	}
 	m.WatchPool(func() (metrics.PoolGauges, bool) { return poolGauges(a) })
 	return a, nil
+}
+
+// serveMetrics serves /metrics alone on addr until ctx ends.
+func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, log logrus.FieldLogger) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	log.Infof("metrics serving http://%s/metrics", ln.Addr())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
 }
 
 // poolGauges reads the pool-wide figures of the API's newest snapshot.

@@ -22,7 +22,7 @@ func TestPoolBinaryServesMetrics(t *testing.T) {
 	rds := testenv.NewRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	ports := make([]int, 2)
+	ports := make([]int, 3)
 	for i := range ports {
 		p, err := testenv.FreePort()
 		if err != nil {
@@ -30,15 +30,16 @@ func TestPoolBinaryServesMetrics(t *testing.T) {
 		}
 		ports[i] = p
 	}
-	stratumPort, apiPort := ports[0], ports[1]
+	stratumPort, apiPort, metricsPort := ports[0], ports[1], ports[2]
 	cfg := fmt.Sprintf(`{"coin":"monero","poolAddress":%q,"daemon":{"host":"127.0.0.1","port":%d},
 		"ports":{"%d":{"diff":1,"desc":"test"}},"varDiff":{"minDiff":1},
 		"stratum":{"enabled":true,"bindIp":"127.0.0.1","blockRefreshInterval":500},
 		"randomx":{"mode":"light","workers":1},
 		"blockUnlocker":{"enabled":false},"payments":{"enabled":false},
 		"redis":{"socket":%q},
-		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0}}`,
-		testenv.MoneroAddress(t, 0), md.RPCPort, stratumPort, rds.Socket, apiPort)
+		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0},
+		"metrics":{"enabled":true,"bindIp":"127.0.0.1","port":%d}}`,
+		testenv.MoneroAddress(t, 0), md.RPCPort, stratumPort, rds.Socket, apiPort, metricsPort)
 	pool := startPool(t, ctx, cfg)
 	base := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	pool.waitOK(t, base+"/health", time.Minute)
@@ -86,6 +87,11 @@ func TestPoolBinaryServesMetrics(t *testing.T) {
 		case want >= 0 && series != `rxpool_verify_seconds_count{mode="light",priority="false"}` && got != want:
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
+	}
+	// The metrics-only listener serves the same registry.
+	alone := scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	if alone[`rxpool_shares_accepted_total{scheme="pplns"}`] != m[`rxpool_shares_accepted_total{scheme="pplns"}`] {
+		t.Errorf("metrics listener: accepted %v, API port %v", alone[`rxpool_shares_accepted_total{scheme="pplns"}`], m[`rxpool_shares_accepted_total{scheme="pplns"}`])
 	}
 	if n := sumPrefix(m, `rxpool_rpc_seconds_count{method="get_block_template"`); n < 1 {
 		t.Errorf("no get_block_template call observed: %v", n)
