@@ -6,7 +6,7 @@ BIN       := bin
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
 # Debian packages the build and the tests need (real programs, never mocks).
-DEB_PACKAGES := librandomx-dev redis-server monero chromium nginx
+DEB_PACKAGES := librandomx-dev redis-server monero chromium nginx systemd
 
 .PHONY: all deps build frontend devnet test fmt-check vet unit bench fuzz clean
 

@@ -9,6 +9,7 @@
 //	            (rxpool.conf) or HTTPS with certbot (rxpool-tls.conf), both
 //	            including rxpool-locations.conf
 //	logrotate/  rotation of log.file with SIGHUP
+//	devnet/     the pool configuration `make devnet` (cmd/devnet) starts from
 //
 // The tests run systemd-analyze verify and security on every unit,
 // systemd-sysusers and systemd-tmpfiles on a scratch root, `pool check` on

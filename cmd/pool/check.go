@@ -62,12 +62,19 @@ func check(cfg *config.Config, offline bool, stdout, stderr io.Writer) int {
 	}
 
 	if cfg.Payments.Enabled {
-		w, _, err := newWallet(cfg, log)
+		w, open, err := newWallet(cfg, log)
 		msg := ""
 		if err == nil {
 			cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 			var addr string
-			if addr, err = w.PrimaryAddress(cctx); err == nil {
+			// A wallet API with no wallet open yet (before the pool's first
+			// start, after a restart) is opened as the payments module would.
+			if addr, err = w.PrimaryAddress(cctx); err != nil {
+				if oerr := open(cctx); oerr == nil {
+					addr, err = w.PrimaryAddress(cctx)
+				}
+			}
+			if err == nil {
 				var total, unlocked uint64
 				if total, unlocked, err = w.Balance(cctx); err == nil {
 					msg = fmt.Sprintf("balance %d, unlocked %d (atomic units)", total, unlocked)
