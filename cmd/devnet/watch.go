@@ -125,13 +125,18 @@ type summary struct {
 func (n *net) untilPaid(ctx context.Context, say func(string, ...any)) (*summary, error) {
 	start := time.Now()
 	last := time.Time{}
+	// A reused devnet's miner wallet may hold earlier payouts: wait for a new one.
+	before, _, err := n.minerWallet.Balance(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for {
 		s, err := n.status(ctx)
 		if err == nil && time.Since(last) >= 15*time.Second {
 			say("%s", s)
 			last = time.Now()
 		}
-		if err == nil && s.Received > 0 {
+		if err == nil && s.Received > before {
 			break
 		}
 		select {
