@@ -73,7 +73,14 @@ var (
 	ErrHalted = errors.New("payments: halted on a payment whose outcome is unknown")
 	// ErrWrongWallet: the wallet's primary address is not the pool address.
 	ErrWrongWallet = errors.New("payments: the wallet is not the pool's wallet")
+	// ErrWalletUnavailable: the wallet did not answer a call made before
+	// paying (its address, its balance): nothing was paid or recorded for
+	// the payees left, their balances stay, and the next run tries again.
+	ErrWalletUnavailable = errors.New("payments: wallet unavailable")
 )
+
+// pauseReminder is how often a pause that goes on is logged again.
+const pauseReminder = 10 * time.Minute
 
 // Processor pays balances; Run it in one process (the lease makes a second
 // one wait).
@@ -199,6 +206,7 @@ func (p *Processor) serve(ctx context.Context, tok uint64) error {
 	go p.keepLease(lctx, cancel, tok)
 	next := time.NewTimer(0)
 	defer next.Stop()
+	var pausedAt, pauseLogged time.Time // while the wallet is unavailable
 	for {
 		select {
 		case <-lctx.Done():
@@ -206,10 +214,30 @@ func (p *Processor) serve(ctx context.Context, tok uint64) error {
 		case <-next.C:
 		}
 		res, err := p.pass(lctx, tok)
+		walletDown := errors.Is(err, ErrWalletUnavailable) && lctx.Err() == nil
+		if !pausedAt.IsZero() && !walletDown && lctx.Err() == nil {
+			p.log.Infof("payments: resumed: wallet %s answers again (paused %v)", p.w.Name(), time.Since(pausedAt).Round(time.Second))
+			pausedAt = time.Time{}
+		}
 		switch {
 		case errors.Is(err, storage.ErrFenced):
 			cancel(err)
 			return err
+		case walletDown:
+			if res.Records > 0 || res.Recovered > 0 {
+				p.log.Infof("payments: run: %s", res)
+			}
+			why := strings.TrimPrefix(err.Error(), ErrWalletUnavailable.Error()+": ")
+			switch now := time.Now(); {
+			case pausedAt.IsZero():
+				pausedAt, pauseLogged = now, now
+				p.log.Errorf("payments: PAUSED, wallet unavailable: %s; nothing is paid and balances stay as they are until the wallet answers; trying again every %v", why, p.cfg.Interval)
+			case now.Sub(pauseLogged) >= pauseReminder:
+				pauseLogged = now
+				p.log.Errorf("payments: still PAUSED after %v, wallet unavailable: %s", now.Sub(pausedAt).Round(time.Second), why)
+			default:
+				p.log.Debugf("payments: still paused, wallet unavailable: %s", why)
+			}
 		case err != nil && lctx.Err() == nil:
 			p.log.Errorf("payments: run: %v (%s)", err, res)
 		case res.Records > 0 || res.Recovered > 0:
@@ -256,7 +284,7 @@ func (p *Processor) pass(ctx context.Context, tok uint64) (Result, error) {
 	}
 	addr, err := p.w.PrimaryAddress(ctx)
 	if err != nil {
-		return res, fmt.Errorf("wallet primary address: %w", err)
+		return res, fmt.Errorf("%w: %w", ErrWalletUnavailable, err)
 	}
 	if addr != p.cfg.PoolAddress {
 		return res, fmt.Errorf("%w: its primary address is %s, poolAddress is %s; refusing to pay", ErrWrongWallet, addr, p.cfg.PoolAddress)
@@ -306,7 +334,7 @@ func (p *Processor) pass(ctx context.Context, tok uint64) (Result, error) {
 func (p *Processor) funded(ctx context.Context, batch []payee, res *Result) (bool, error) {
 	_, unlocked, err := p.w.Balance(ctx)
 	if err != nil {
-		return false, fmt.Errorf("wallet balance: %w", err)
+		return false, fmt.Errorf("%w: %w", ErrWalletUnavailable, err)
 	}
 	need := total(batch)
 	if !p.cfg.MinerPayFee {

@@ -6,8 +6,12 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
@@ -637,4 +641,81 @@ func TestStaleProcessCannotWrite(t *testing.T) {
 	}
 	mustAudit(t, e.store)
 	checkLedger(t, e.store, e.w.relayedTxs())
+}
+
+// TestWalletDownPausesOnce: while the wallet does not answer, every run
+// fails before paying and nothing is recorded; the pause is logged once
+// (repeats at debug), the return of the wallet is logged, and the due
+// balances are then paid once.
+func TestWalletDownPausesOnce(t *testing.T) {
+	rds := testenv.NewRedis(t)
+	e := newEnv(t, rds, 2)
+	e.cfg.Interval = 20 * time.Millisecond
+	e.fundEach(200_000, 300_000)
+	down := &downWallet{fakeWallet: e.w}
+	down.down.Store(true)
+	log := testLogger(t)
+	hook := logtest.NewLocal(log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { New(e.cfg, e.store, down, log).Run(ctx); close(done) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	defer stop()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for down.calls.Load() < 5 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := down.calls.Load(); n < 5 {
+		t.Fatalf("%d runs with the wallet down", n)
+	}
+	if recs, err := e.store.Payments(context.Background(), 0, 10); err != nil || len(recs) != 0 {
+		t.Fatalf("records with the wallet down: %v, %v", recs, err)
+	}
+	if b := e.balance(e.addrs[0]); b.Balance != 200_000 || b.PendingPayment != 0 {
+		t.Fatalf("balance with the wallet down: %+v", b)
+	}
+	down.down.Store(false)
+	for e.balance(e.addrs[1]).Paid != 300_000 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	var paused, resumed, runErrors int
+	for _, en := range hook.AllEntries() {
+		switch {
+		case strings.HasPrefix(en.Message, "payments: PAUSED, wallet unavailable: wallet fake: get_address: "):
+			if en.Level != logrus.ErrorLevel {
+				t.Errorf("pause logged at %v", en.Level)
+			}
+			paused++
+		case strings.HasPrefix(en.Message, "payments: resumed: wallet fake answers again"):
+			resumed++
+		case strings.HasPrefix(en.Message, "payments: run: ") && en.Level <= logrus.ErrorLevel:
+			runErrors++
+		}
+	}
+	if paused != 1 || resumed != 1 || runErrors != 0 {
+		t.Fatalf("logged %d pauses, %d resumptions, %d run errors; want one pause, one resumption, no run errors", paused, resumed, runErrors)
+	}
+	if b := e.balance(e.addrs[1]); b.Paid != 300_000 || len(e.w.relayedTxs()) != 1 {
+		t.Fatalf("after the wallet came back: %+v, %d transactions", b, len(e.w.relayedTxs()))
+	}
+	mustAudit(t, e.store)
+	checkLedger(t, e.store, e.w.relayedTxs())
+}
+
+// downWallet does not answer PrimaryAddress while down is set.
+type downWallet struct {
+	*fakeWallet
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (d *downWallet) PrimaryAddress(ctx context.Context) (string, error) {
+	if d.down.Load() {
+		d.calls.Add(1)
+		return "", errors.New(`wallet fake: get_address: no reply: dial tcp 127.0.0.1:1: connect: connection refused`)
+	}
+	return d.fakeWallet.PrimaryAddress(ctx)
 }

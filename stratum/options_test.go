@@ -156,3 +156,88 @@ func TestDualStackListener(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestShutdownAnswersSharesInVerification stops the server while a share
+// is being verified: the share is still verified, recorded and answered
+// before the connection closes, so a miner never has a share recorded that
+// it was not told about, nor one refused only because the pool stopped.
+func TestShutdownAnswersSharesInVerification(t *testing.T) {
+	gate := &gateHasher{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	p := newTestPool(t, poolOptions{netDiff: unreachable, wrapHasher: func(h Hasher) Hasher { gate.Hasher = h; return gate }})
+	c := p.dial()
+	sid, job := c.login(minerAddr, "w")
+	nonce, h := p.hash(job, 1)
+	c.send(fmt.Sprintf(`{"id":2,"jsonrpc":"2.0","method":"submit","params":{"id":%q,"job_id":%q,"nonce":%q,"result":%q,"algo":"rx/0"}}`,
+		sid, job.JobID, nonce, hex.EncodeToString(h[:])))
+	<-gate.entered
+	stopped := p.stop()
+	select {
+	case <-stopped:
+		t.Fatal("Run returned while a share was being verified")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(gate.release)
+	if got := c.reply(); got != fmt.Sprintf(okLine, 2) {
+		t.Fatalf("the share in verification at shutdown: %s", got)
+	}
+	c.expectClosed()
+	<-stopped
+	if shares, _, _ := p.sink.Snapshot(); len(shares) != 1 {
+		t.Fatalf("%d shares recorded, want the one answered", len(shares))
+	}
+	// No new connection is served once the server stopped.
+	if conn, err := net.DialTimeout("tcp", p.addr, time.Second); err == nil {
+		conn.Close()
+		t.Fatal("the port still accepts connections after Run returned")
+	}
+}
+
+// TestShutdownGraceBoundsVerification: a verification that does not end
+// is cancelled ShutdownGrace after shutdown began, and Run returns.
+func TestShutdownGraceBoundsVerification(t *testing.T) {
+	gate := &gateHasher{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	p := newTestPool(t, poolOptions{netDiff: unreachable, mutate: func(c *Config) { c.ShutdownGrace = 200 * time.Millisecond },
+		wrapHasher: func(h Hasher) Hasher { gate.Hasher = h; return gate }})
+	c := p.dial()
+	sid, job := c.login(minerAddr, "w")
+	nonce, h := p.hash(job, 1)
+	c.send(fmt.Sprintf(`{"id":2,"jsonrpc":"2.0","method":"submit","params":{"id":%q,"job_id":%q,"nonce":%q,"result":%q,"algo":"rx/0"}}`,
+		sid, job.JobID, nonce, hex.EncodeToString(h[:])))
+	<-gate.entered
+	start := time.Now()
+	select {
+	case <-p.stop():
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after the shutdown grace")
+	}
+	t.Logf("Run returned %v after shutdown began", time.Since(start).Round(time.Millisecond))
+	// The share was not checked: the miner is told so, or the connection
+	// closed before the answer could be written; nothing was recorded.
+	if line := c.readLine(); line != "" && line != errLine("2", proto.ErrMsgBusy) {
+		t.Fatalf("got %s", line)
+	}
+	if shares, _, _ := p.sink.Snapshot(); len(shares) != 0 {
+		t.Fatalf("%d shares recorded", len(shares))
+	}
+}
+
+// gateHasher holds each Hash until release is closed (or its ctx ends),
+// signalling entered when one starts.
+type gateHasher struct {
+	Hasher
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateHasher) Hash(ctx context.Context, seed [32]byte, blob []byte, prio bool) ([32]byte, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return [32]byte{}, ctx.Err()
+	}
+	return g.Hasher.Hash(ctx, seed, blob, prio)
+}

@@ -62,6 +62,10 @@ type Config struct {
 	BlockRefresh    time.Duration
 	TemplateRefresh time.Duration
 	Banning         Banning
+	// ShutdownGrace is how long Run waits at shutdown for requests being
+	// handled (a share in verification) to be answered before it closes
+	// the connections anyway (default 5 s).
+	ShutdownGrace time.Duration
 }
 
 // ConfigFrom derives the server configuration from the pool configuration,
@@ -134,6 +138,9 @@ func (c *Config) setDefaults() {
 	if c.DefaultScheme == "" {
 		c.DefaultScheme = SchemePPLNS
 	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 5 * time.Second
+	}
 }
 
 // Server is the stratum server: its listeners, sessions and job manager.
@@ -149,9 +156,14 @@ type Server struct {
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
 	perIP     map[string]int
+	draining  bool // shutting down: no new sessions
 	listeners []net.Listener
-	ctx       context.Context
-	wg        sync.WaitGroup
+	ctx       context.Context // Run's: ends when the server is asked to stop
+	// work bounds share verification. It outlives ctx by up to
+	// ShutdownGrace, so a share being verified when the server is stopped
+	// is still answered (and recorded) rather than refused as busy.
+	work context.Context
+	wg   sync.WaitGroup
 }
 
 // NewServer prepares a server; Run starts it.
@@ -230,10 +242,17 @@ func (s *Server) Addrs() []net.Addr {
 // hook (SIGUSR1).
 func (s *Server) Refresh() { s.jobs.Trigger() }
 
-// Run serves until ctx ends, then closes every connection and waits for
-// block submissions in flight. Listen must have succeeded.
+// Run serves until ctx ends, then shuts down gracefully: the listeners
+// close, every session stops reading new requests, the requests being
+// handled are answered (a share in verification is verified, recorded and
+// answered), and then the connections close. A session still busy after
+// ShutdownGrace has its verification cancelled and its connection closed.
+// Run returns once every session and block submission in flight is done.
+// Listen must have succeeded.
 func (s *Server) Run(ctx context.Context) error {
-	s.ctx = ctx
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	s.ctx, s.work = ctx, work
 	go s.jobs.run(ctx)
 	for i, l := range s.listeners {
 		s.wg.Add(1)
@@ -245,11 +264,25 @@ func (s *Server) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.closeListeners()
 	s.mu.Lock()
+	s.draining = true
 	for sess := range s.sessions {
-		sess.conn.Close()
+		sess.stopReading()
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.ShutdownGrace):
+		s.log.Warnf("stratum: %d connections still busy %v after shutdown began; closing them", s.SessionCount(), s.cfg.ShutdownGrace)
+		stopWork()
+		s.mu.Lock()
+		for sess := range s.sessions {
+			sess.conn.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
 	s.jobs.wg.Wait()
 	return nil
 }
@@ -289,11 +322,24 @@ func (s *Server) serve(conn net.Conn, p Port) {
 	}
 	sess := newSession(s, conn, p, ip)
 	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		conn.Close()
+		s.release(ip)
+		return
+	}
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
 	sess.run()
 	s.mu.Lock()
 	delete(s.sessions, sess)
+	s.mu.Unlock()
+	s.release(ip)
+}
+
+// release gives back the per-IP connection slot admit took.
+func (s *Server) release(ip string) {
+	s.mu.Lock()
 	if s.perIP[ip]--; s.perIP[ip] <= 0 {
 		delete(s.perIP, ip)
 	}

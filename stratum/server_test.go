@@ -44,6 +44,9 @@ type testPool struct {
 	log    *logrus.Logger
 	vmOnce sync.Once
 	vm     *randomx.VM
+	// stop cancels Run's context and returns a channel closed when Run
+	// has returned.
+	stop func() <-chan struct{}
 }
 
 func quietLogger(t *testing.T) *logrus.Logger {
@@ -112,7 +115,8 @@ func newTestPool(t *testing.T, o poolOptions) *testPool {
 	done := make(chan struct{})
 	go func() { srv.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &testPool{t: t, srv: srv, sink: sink, daemon: md, addr: srv.Addrs()[0].String(), log: log}
+	return &testPool{t: t, srv: srv, sink: sink, daemon: md, addr: srv.Addrs()[0].String(), log: log,
+		stop: func() <-chan struct{} { cancel(); return done }}
 }
 
 // hash computes the RandomX hash of a job blob with nonce, as a miner would.

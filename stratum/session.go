@@ -45,6 +45,7 @@ type session struct {
 	jobHead  int
 	firstJob uint64 // seq of the first job this session got
 	closed   bool
+	draining bool // the server is shutting down: read no more requests
 }
 
 func newSession(s *Server, conn net.Conn, p Port, ip string) *session {
@@ -62,7 +63,9 @@ func (sess *session) run() {
 	defer sess.finish()
 	cfg := &sess.srv.cfg
 	r := bufio.NewReaderSize(sess.conn, cfg.MaxLineLength)
-	_ = sess.conn.SetReadDeadline(time.Now().Add(cfg.LoginTimeout))
+	if !sess.armRead(cfg.LoginTimeout) {
+		return
+	}
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -80,8 +83,32 @@ func (sess *session) run() {
 		if sess.loggedIn() == nil {
 			timeout = cfg.LoginTimeout
 		}
-		_ = sess.conn.SetReadDeadline(time.Now().Add(timeout))
+		if !sess.armRead(timeout) {
+			return // shutting down, and this request is answered
+		}
 	}
+}
+
+// armRead sets the deadline of the next read; it reports false once the
+// server is shutting down. It and stopReading take sess.mu, so a deadline
+// set here can never undo theirs.
+func (sess *session) armRead(timeout time.Duration) bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.draining {
+		return false
+	}
+	_ = sess.conn.SetReadDeadline(time.Now().Add(timeout))
+	return true
+}
+
+// stopReading ends the session after the request being handled, if any,
+// is answered: a read waiting for the next request returns at once.
+func (sess *session) stopReading() {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	sess.draining = true
+	_ = sess.conn.SetReadDeadline(time.Now())
 }
 
 func (sess *session) finish() {
@@ -357,7 +384,7 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 
 	blob := slices.Clone(job.blob)
 	copy(blob[t.tmpl.NonceOffset():], nonce[:])
-	ctx, cancel := context.WithTimeout(sess.srv.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(sess.srv.work, 30*time.Second)
 	hash, err := sess.srv.hasher.Hash(ctx, t.seed, blob, isBlock)
 	cancel()
 	if err != nil {

@@ -38,12 +38,21 @@ const (
 
 // Monero is a client for monero-wallet-rpc (JSON-RPC at /json_rpc,
 // optional digest auth). It is safe for concurrent use.
+//
+// A wallet opened with OpenWallet is opened again when the RPC answers that
+// no wallet is open (-13), as monero-wallet-rpc --wallet-dir does after a
+// restart; the call is then made once more, except relay_tx, whose -13
+// stays a refusal for the payments journal to settle.
 type Monero struct {
 	t        *transport
 	priority atomic.Uint32
 
-	mu      sync.Mutex
-	network string // the wallet's network, from its primary address
+	mu       sync.Mutex
+	network  string        // the wallet's network, from its primary address
+	file     string        // the wallet OpenWallet opened, "" for none
+	password config.Secret // its password
+
+	reopenMu sync.Mutex // one reopen at a time
 }
 
 var _ Wallet = (*Monero)(nil)
@@ -88,9 +97,33 @@ func (m *Monero) OpenWallet(ctx context.Context, filename string, password confi
 	m.t.secrets.add(password)
 	err := m.call(ctx, "open_wallet", map[string]any{"filename": filename, "password": password.Reveal()}, nil)
 	if err == nil {
+		m.mu.Lock()
+		m.file, m.password = filename, password
+		m.mu.Unlock()
 		m.t.log.WithField("file", filename).Info("wallet opened")
 	}
 	return err
+}
+
+// reopen opens the wallet OpenWallet opened again, after the RPC said no
+// wallet is open; it reports whether the wallet is open now.
+func (m *Monero) reopen(ctx context.Context) bool {
+	m.mu.Lock()
+	file, password := m.file, m.password
+	m.mu.Unlock()
+	if file == "" {
+		return false
+	}
+	m.reopenMu.Lock()
+	defer m.reopenMu.Unlock()
+	err := m.callOnce(ctx, "open_wallet", map[string]any{"filename": file, "password": password.Reveal()}, nil)
+	log := m.t.log.WithField("file", file)
+	if err != nil {
+		log.Errorf("the wallet RPC has no wallet open (restarted?) and opening it again failed: %v", err)
+		return false
+	}
+	log.Warn("the wallet RPC had no wallet open (restarted?): wallet opened again")
+	return true
 }
 
 // PrimaryAddress returns the address of account 0 (get_address).
@@ -351,8 +384,23 @@ func settledRank(s TxState) int {
 
 // call makes one JSON-RPC call. A JSON-RPC error object comes back as
 // *APIError (-13 also matches ErrNotOpen), 401 as ErrAuth; anything else
-// that is not a result is ambiguous.
+// that is not a result is ambiguous. On -13 the wallet OpenWallet opened
+// is opened again and the call repeated, except relay_tx: a relay refused
+// for want of a wallet is settled by the payments journal, never retried
+// here.
 func (m *Monero) call(ctx context.Context, method string, params, out any) error {
+	err := m.callOnce(ctx, method, params, out)
+	if err == nil || method == "open_wallet" || !errors.Is(err, ErrNotOpen) {
+		return err
+	}
+	if !m.reopen(ctx) || method == "relay_tx" {
+		return err
+	}
+	return m.callOnce(ctx, method, params, out)
+}
+
+// callOnce makes one JSON-RPC call, as call describes, without reopening.
+func (m *Monero) callOnce(ctx context.Context, method string, params, out any) error {
 	if params == nil {
 		params = struct{}{}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,4 +159,63 @@ func moneroAddr(t *testing.T, i uint64) string {
 		t.Fatal(err)
 	}
 	return a.Text
+}
+
+// TestMoneroReopensItsWalletAfterARestart: monero-wallet-rpc restarted
+// with --wallet-dir comes back with no wallet open (-13). The wallet
+// OpenWallet opened is opened again and the call repeated, except a relay,
+// whose -13 stays a refusal; without an OpenWallet there is nothing to
+// reopen and -13 is returned as it is.
+func TestMoneroReopensItsWalletAfterARestart(t *testing.T) {
+	addr := moneroAddr(t, 1)
+	var (
+		mu     sync.Mutex
+		open   bool
+		called []string
+	)
+	w := stubRPC(t, func(w http.ResponseWriter, method string) {
+		mu.Lock()
+		defer mu.Unlock()
+		called = append(called, method)
+		switch {
+		case method == "open_wallet":
+			open = true
+			rpcResult(w, map[string]any{})
+		case !open:
+			rpcError(w, -13, "No wallet file")
+		case method == "get_address":
+			rpcResult(w, map[string]any{"address": addr})
+		default:
+			rpcError(w, -1, "unexpected "+method)
+		}
+	})
+	restart := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		open, called = false, nil
+	}
+	calls := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(called, ",")
+	}
+
+	// Nothing opened through this client: -13 as it is.
+	if _, err := w.PrimaryAddress(ctxT(t)); !errors.Is(err, wallet.ErrNotOpen) || calls() != "get_address" {
+		t.Fatalf("before OpenWallet: %v, calls %s", err, calls())
+	}
+	if err := w.OpenWallet(ctxT(t), "pool", "secret"); err != nil {
+		t.Fatal(err)
+	}
+
+	restart()
+	if got, err := w.PrimaryAddress(ctxT(t)); err != nil || got != addr || calls() != "get_address,open_wallet,get_address" {
+		t.Fatalf("after a restart: %q, %v, calls %s", got, err, calls())
+	}
+
+	restart()
+	err := w.Relay(ctxT(t), &wallet.Prepared{TxHash: strings.Repeat("ab", 32), Handle: "00"})
+	if !wallet.IsRefused(err) || !errors.Is(err, wallet.ErrNotOpen) || calls() != "relay_tx,open_wallet" {
+		t.Fatalf("relay after a restart: %v, calls %s; want a refusal, the wallet reopened, no second relay", err, calls())
+	}
 }

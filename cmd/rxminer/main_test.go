@@ -340,3 +340,17 @@ func TestSummaryText(t *testing.T) {
 		}
 	}
 }
+
+// TestShareOfAnEarlierConnectionIsDropped: a share found on a job of an
+// earlier connection (handed over while the session reconnected) is not
+// submitted on the new one, where its job id may name another job.
+func TestShareOfAnEarlierConnectionIsDropped(t *testing.T) {
+	tl := newTally(0)
+	s := newSession(0, &sessionConfig{logf: t.Logf}, tl, nil)
+	s.conn = 2
+	// A submit would dereference the nil connection.
+	s.handleShare(context.Background(), nil, share{work: &work{jobID: "1", conn: 1}, meets: true})
+	if n := tl.sent.Load() + tl.found.Load(); n != 0 {
+		t.Fatalf("a share of connection 1 was counted on connection 2 (sent+found %d)", n)
+	}
+}

@@ -19,6 +19,7 @@ type work struct {
 	seed     [32]byte
 	nicehash bool // iterate the low 24 nonce bits, keep blob[42]
 	received time.Time
+	conn     uint64 // the session's connection the job came on
 }
 
 func newWork(w *client.Work, extNiceHash bool) *work {

@@ -57,6 +57,7 @@ type session struct {
 	inflight  sync.WaitGroup // submits and keepalives waiting for replies
 	held      []heldShare    // --bad stale
 	malformed atomic.Int64   // malformed lines whose reply is still due
+	conn      uint64         // counts connections; jobs carry the one they came on
 }
 
 type heldShare struct {
@@ -111,6 +112,7 @@ func (s *session) connect(ctx context.Context, addr string) (loggedIn bool, err 
 		return false, fmt.Errorf("login: %w", err)
 	}
 	s.t.logins.Add(1)
+	s.conn++
 	// Stop hashing before waiting for replies, and wait before closing.
 	defer s.unanswered()
 	defer s.inflight.Wait()
@@ -166,12 +168,14 @@ func (s *session) newJob(j *proto.Job, niceHash bool) {
 	}
 	s.t.jobs.Add(1)
 	now := time.Now()
+	wk := newWork(w, niceHash)
+	wk.conn = s.conn
 	for i := range s.held {
 		if s.held[i].replaced.IsZero() {
 			s.held[i].replaced = now
 		}
 	}
-	s.src.setJob(newWork(w, niceHash))
+	s.src.setJob(wk)
 }
 
 // roll picks whether this share turns bad.
@@ -183,6 +187,13 @@ func (s *session) roll() badKind {
 }
 
 func (s *session) handleShare(ctx context.Context, conn *client.Conn, sh share) {
+	if sh.work.conn != s.conn {
+		// Found on a job of an earlier connection, handed over while the
+		// session reconnected: the job id may name another job now (a
+		// restarted pool counts its jobs from 1 again), so it is dropped,
+		// as xmrig drops a result for another client's job.
+		return
+	}
 	if !sh.meets { // the miss requested for lowdiff
 		s.submit(ctx, conn, sh, badLowDiff)
 		return

@@ -17,6 +17,7 @@ type Wallet struct {
 	Port    int
 	Name    string
 	Address string // primary address of the open wallet
+	daemon  *Monerod
 	proc    *process
 }
 
@@ -30,34 +31,62 @@ func StartWallet(d *Monerod, dir, name string) (*Wallet, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Wallet{Dir: mustAbs(dir), Port: port, Name: name}
+	w := &Wallet{Dir: mustAbs(dir), Port: port, Name: name, daemon: d}
+	if err := w.launch(); err != nil {
+		return nil, err
+	}
+	if err := w.openOrCreate(context.Background()); err != nil {
+		w.Stop()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Restart starts the RPC server again after Stop, on the same port and
+// wallet directory. With open it opens the wallet as StartWallet does;
+// without, the server comes up with no wallet open, as
+// `monero-wallet-rpc --wallet-dir` does after a restart, and the client
+// must open the wallet itself.
+func (w *Wallet) Restart(open bool) error {
+	if w.proc != nil && !w.proc.exited() {
+		return fmt.Errorf("monero-wallet-rpc on port %d is still running", w.Port)
+	}
+	if err := w.launch(); err != nil {
+		return err
+	}
+	if open {
+		if err := w.openOrCreate(context.Background()); err != nil {
+			w.Stop()
+			return err
+		}
+	}
+	return nil
+}
+
+// launch starts monero-wallet-rpc on w.Port and waits until it answers.
+func (w *Wallet) launch() error {
 	args := []string{
 		"--wallet-dir", w.Dir,
 		"--disable-rpc-login", "--trusted-daemon", "--no-dns", "--non-interactive",
-		"--rpc-bind-ip", "127.0.0.1", "--rpc-bind-port", strconv.Itoa(port),
-		"--daemon-address", d.Address(),
+		"--rpc-bind-ip", "127.0.0.1", "--rpc-bind-port", strconv.Itoa(w.Port),
+		"--daemon-address", w.daemon.Address(),
 		"--shared-ringdb-dir", filepath.Join(w.Dir, "ringdb"),
 		"--log-level", "0",
 	}
 	p, err := startProcess("monero-wallet-rpc", filepath.Join(w.Dir, "wallet-rpc.out"), args, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	w.proc = p
-	ctx := context.Background()
 	err = p.waitUntil(60*time.Second, "RPC get_version", func() error {
-		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return w.Call(c, "get_version", nil, nil)
 	})
-	if err == nil {
-		err = w.openOrCreate(ctx)
-	}
 	if err != nil {
-		w.Stop()
-		return nil, err
+		p.stop(0)
 	}
-	return w, nil
+	return err
 }
 
 func (w *Wallet) openOrCreate(ctx context.Context) error {
