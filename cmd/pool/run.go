@@ -271,6 +271,8 @@ func handleSignals(ctx context.Context, log *logrus.Logger, srv *atomic.Pointer[
 			case syscall.SIGHUP:
 				if err := config.ReopenLog(log); err != nil {
 					log.Errorf("reopening log file: %v", err)
+				} else {
+					log.Info("log file reopened (SIGHUP)")
 				}
 			}
 		}

@@ -7,16 +7,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"rxpool/internal/testenv"
 )
 
-// poolProc is the pool binary running with a test's configuration.
+// poolProc is the pool binary running with a test's configuration. It can
+// be signalled, stopped and started again with the same configuration and
+// log (stop/start), as an operator's service manager would.
 type poolProc struct {
-	log    string
-	exited chan struct{}
+	log    string // stdout and stderr of every run, appended
+	config string // the configuration file
+	bin    string
+	ctx    context.Context
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the current run ended
+	waitErr error         // the current run's exit, once exited is closed
 }
 
 // startPool writes cfg, starts `pool -config` and stops it (SIGINT) at
@@ -28,21 +38,10 @@ func startPool(t *testing.T, ctx context.Context, cfg string) *poolProc {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &poolProc{log: filepath.Join(dir, "pool.log"), exited: make(chan struct{})}
-	logFile, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, testenv.BuildBinary(t, "rxpool/cmd/pool"), "-config", path)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(p.exited) }()
+	p := &poolProc{log: filepath.Join(dir, "pool.log"), config: path, bin: testenv.BuildBinary(t, "rxpool/cmd/pool"), ctx: ctx}
+	p.start(t)
 	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		<-p.exited
-		logFile.Close()
+		p.stop(os.Interrupt, time.Minute)
 		if t.Failed() {
 			out, _ := os.ReadFile(p.log)
 			t.Logf("pool log:\n%s", out)
@@ -51,15 +50,99 @@ func startPool(t *testing.T, ctx context.Context, cfg string) *poolProc {
 	return p
 }
 
+// start runs the pool (again), appending to its log. The previous run must
+// have ended.
+func (p *poolProc) start(t *testing.T) {
+	t.Helper()
+	logFile, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(p.ctx, p.bin, "-config", p.config)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	p.mu.Lock()
+	p.cmd, p.exited, p.waitErr = cmd, exited, nil
+	p.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logFile.Close()
+		p.mu.Lock()
+		p.waitErr = err
+		p.mu.Unlock()
+		close(exited)
+	}()
+}
+
+// done is closed when the current run of the pool has ended.
+func (p *poolProc) done() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exited
+}
+
+// running reports whether the current run is still going.
+func (p *poolProc) running() bool {
+	select {
+	case <-p.done():
+		return false
+	default:
+		return true
+	}
+}
+
+// signal sends sig to the running pool.
+func (p *poolProc) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signalling the pool (%v): %v", sig, err)
+	}
+}
+
+// stop sends sig and waits up to timeout for the pool to exit, then kills
+// it. It returns the run's exit error (nil for status 0), or an error
+// saying it had to be killed.
+func (p *poolProc) stop(sig os.Signal, timeout time.Duration) error {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	select {
+	case <-exited:
+	default:
+		_ = cmd.Process.Signal(sig)
+		select {
+		case <-exited:
+		case <-time.After(timeout):
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("the pool did not exit within %v of %v: killed", timeout, sig)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waitErr
+}
+
+// output is everything the pool wrote to stdout and stderr so far.
+func (p *poolProc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
 // waitOK polls url until it answers 200; it fails at once if the pool
 // exited.
 func (p *poolProc) waitOK(t *testing.T, url string, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, "200 from "+url, func() error {
-		select {
-		case <-p.exited:
+		if !p.running() {
 			t.Fatalf("the pool exited while waiting for %s", url)
-		default:
 		}
 		resp, err := http.Get(url)
 		if err != nil {
