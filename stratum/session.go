@@ -26,6 +26,29 @@ import (
 // jobsKept is how many recent jobs a session remembers for submits.
 const jobsKept = 8
 
+// readBuffer is a connection's read buffer: login and submit lines fit.
+const readBuffer = 512
+
+// readLine reads one line ending in '\n' of at most max bytes. A line that
+// does not fit r's buffer is copied into a slice of its own, which is not
+// kept, so only connections sending long lines pay for them. A line over
+// max is bufio.ErrBufferFull.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return line, err
+	}
+	long := append([]byte(nil), line...)
+	for errors.Is(err, bufio.ErrBufferFull) && len(long) <= max {
+		line, err = r.ReadSlice('\n')
+		long = append(long, line...)
+	}
+	if len(long) > max {
+		return nil, bufio.ErrBufferFull
+	}
+	return long, err
+}
+
 // session is one miner connection.
 type session struct {
 	srv  *Server
@@ -62,12 +85,14 @@ func appendErr(dst []byte, id json.RawMessage, msg string) []byte {
 func (sess *session) run() {
 	defer sess.finish()
 	cfg := &sess.srv.cfg
-	r := bufio.NewReaderSize(sess.conn, cfg.MaxLineLength)
+	// A small buffer: an idle connection holds it for hours, and requests
+	// fit in it; longer lines (up to MaxLineLength) are assembled apart.
+	r := bufio.NewReaderSize(sess.conn, min(readBuffer, cfg.MaxLineLength))
 	if !sess.armRead(cfg.LoginTimeout) {
 		return
 	}
 	for {
-		line, err := r.ReadSlice('\n')
+		line, err := readLine(r, cfg.MaxLineLength)
 		if errors.Is(err, bufio.ErrBufferFull) {
 			sess.send(appendErr(nil, nil, proto.ErrMsgLineTooLong))
 			sess.log.Warnf("closing connection: line longer than %d bytes", cfg.MaxLineLength)
