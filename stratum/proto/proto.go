@@ -160,8 +160,39 @@ func AppendError(dst []byte, id json.RawMessage, code int, message string) []byt
 }
 
 // AppendJob appends a "job" notification line (with '\n') to dst.
+//
+// It is on the path that pushes a new block's jobs to every connection, so
+// it writes the line by hand; its output is exactly encoding/json's (the
+// tests compare them), which it falls back to for strings that would need
+// escaping (never the hex and ids the pool sends).
 func AppendJob(dst []byte, job *Job) ([]byte, error) {
-	return appendLine(dst, Notification{JSONRPC: "2.0", Method: MethodJob, Params: job})
+	if !plain(job.Blob) || !plain(job.JobID) || !plain(job.Target) || !plain(job.Algo) || !plain(job.SeedHash) {
+		return appendLine(dst, Notification{JSONRPC: "2.0", Method: MethodJob, Params: job})
+	}
+	dst = append(dst, `{"jsonrpc":"2.0","method":"job","params":{"blob":"`...)
+	dst = append(dst, job.Blob...)
+	dst = append(dst, `","job_id":"`...)
+	dst = append(dst, job.JobID...)
+	dst = append(dst, `","target":"`...)
+	dst = append(dst, job.Target...)
+	dst = append(dst, `","algo":"`...)
+	dst = append(dst, job.Algo...)
+	dst = append(dst, `","height":`...)
+	dst = strconv.AppendUint(dst, job.Height, 10)
+	dst = append(dst, `,"seed_hash":"`...)
+	dst = append(dst, job.SeedHash...)
+	return append(dst, "\"}}\n"...), nil
+}
+
+// plain reports whether encoding/json writes s unchanged between quotes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // AppendRequest appends a request line with an integer id (what xmrig sends).

@@ -2,6 +2,7 @@ package proto
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -35,4 +36,42 @@ func TestReplyShapesMatchWhatXmrigParses(t *testing.T) {
 	if got, want := string(req), `{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"x","pass":"y","agent":"","algo":["rx/0"]}}`+"\n"; got != want {
 		t.Fatalf("request\n got %s\nwant %s", got, want)
 	}
+}
+
+// TestAppendJobIsEncodingJSON: the hand-written job line equals what
+// encoding/json writes, for the pool's hex fields and for strings that need
+// escaping (the fallback).
+func TestAppendJobIsEncodingJSON(t *testing.T) {
+	for _, j := range []Job{
+		{Blob: strings.Repeat("0a", 76), JobID: "1f", Target: "b88d0600", Algo: Algo, Height: 3_123_456, SeedHash: strings.Repeat("ab", 32)},
+		{Blob: "", JobID: "", Target: "", Algo: "", Height: 0, SeedHash: ""},
+		{Blob: `a"b\c`, JobID: "<&>", Target: "é", Algo: "\n", Height: 1 << 63, SeedHash: "x"},
+	} {
+		got, err := AppendJob([]byte("prefix"), &j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(Notification{JSONRPC: "2.0", Method: MethodJob, Params: &j})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != "prefix"+string(want)+"\n" {
+			t.Errorf("AppendJob:\n%s\nencoding/json:\n%s", got, want)
+		}
+	}
+}
+
+func BenchmarkAppendJob(b *testing.B) {
+	j := Job{Blob: strings.Repeat("0a", 76), JobID: "1f2e3d", Target: "b88d0600", Algo: Algo, Height: 3_123_456, SeedHash: strings.Repeat("ab", 32)}
+	buf := make([]byte, 0, 512)
+	b.Run("hand", func(b *testing.B) {
+		for b.Loop() {
+			buf, _ = AppendJob(buf[:0], &j)
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			buf, _ = appendLine(buf[:0], Notification{JSONRPC: "2.0", Method: MethodJob, Params: &j})
+		}
+	})
 }
