@@ -53,11 +53,22 @@ type blockTemplate struct {
 	reward   uint64 // the pool's outputs in this template's coinbase
 	txRoot   cryptonote.Hash
 	fetched  time.Time
-	// staleAt is when a newer chain tip replaced this template (unix nanos;
-	// 0 while it builds on the current tip). Shares within the grace
-	// window after it are still credited, never submitted as blocks.
+	// tip is shared by every template built on the same chain tip (a
+	// template refreshed for new transactions keeps its predecessor's), so
+	// when the tip moves, all their jobs go stale together.
+	tip *tipState
+}
+
+// tipState is one chain tip as the pool saw it.
+type tipState struct {
+	// staleAt is when a newer tip replaced it (unix nanos; 0 while it is
+	// current). Shares within the grace window after it are still
+	// credited, never submitted as blocks.
 	staleAt atomic.Int64
 }
+
+// staleAt is when the template's tip was replaced (0: it is current).
+func (t *blockTemplate) staleAt() int64 { return t.tip.staleAt.Load() }
 
 // Job is one job handed to one miner.
 type Job struct {
@@ -279,9 +290,14 @@ func (m *jobManager) ensureSeed(seed [32]byte) error {
 func (m *jobManager) publish(t *blockTemplate) {
 	m.mu.Lock()
 	prev := m.current
+	newTip := prev == nil || prev.prevHash != t.prevHash
+	if newTip {
+		t.tip = &tipState{}
+	} else {
+		t.tip = prev.tip
+	}
 	m.current = t
 	m.mu.Unlock()
-	newTip := prev == nil || prev.prevHash != t.prevHash
 	if obs, ok := m.sink.(DifficultyObserver); ok {
 		nd, fits := t.netDiff.Uint64()
 		if !fits {
@@ -291,7 +307,7 @@ func (m *jobManager) publish(t *blockTemplate) {
 	}
 	if newTip {
 		if prev != nil {
-			prev.staleAt.Store(time.Now().UnixNano())
+			prev.tip.staleAt.Store(time.Now().UnixNano())
 		}
 		m.log.Infof("new block template: height %d, network difficulty %s, reward %d", t.height, t.netDiff.Big(), t.reward)
 	}

@@ -196,7 +196,10 @@ func (s *Server) Listen(ctx context.Context) error {
 	if err := s.jobs.waitFirst(ctx); err != nil {
 		return err
 	}
-	lc := net.ListenConfig{Control: reusePort}
+	// No TCP keepalive probes: every 15 s per socket (Go's default) is
+	// thousands of timers and packets a second with many idle miners, and a
+	// silent peer is closed by the read deadline (minerTimeout) anyway.
+	lc := net.ListenConfig{Control: reusePort, KeepAlive: -1}
 	for _, p := range s.cfg.Ports {
 		addr := net.JoinHostPort(s.cfg.BindIP, strconv.Itoa(p.Port))
 		l, err := lc.Listen(ctx, "tcp", addr)
@@ -295,14 +298,20 @@ func (s *Server) closeListeners() {
 
 func (s *Server) accept(l net.Listener, p Port) {
 	defer s.wg.Done()
+	var lastWarn time.Time
 	for {
 		conn, err := l.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Warnf("accept on %s: %v", l.Addr(), err)
-			time.Sleep(50 * time.Millisecond) // e.g. out of file descriptors
+			// E.g. out of file descriptors: say so once a minute, not every
+			// 50 ms while it lasts.
+			if now := time.Now(); now.Sub(lastWarn) >= time.Minute {
+				s.log.Warnf("accept on %s: %v (repeats are not logged for a minute)", l.Addr(), err)
+				lastWarn = now
+			}
+			time.Sleep(50 * time.Millisecond)
 			continue
 		}
 		s.wg.Add(1)

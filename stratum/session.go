@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -55,7 +56,9 @@ type session struct {
 	conn net.Conn
 	port Port
 	ip   string
-	log  logrus.FieldLogger
+	// who is the logged-in miner, for log lines: readable without mu, so
+	// code holding mu can log. (An idle connection keeps no log entry.)
+	who atomic.Pointer[Miner]
 
 	writeMu sync.Mutex
 
@@ -72,7 +75,7 @@ type session struct {
 }
 
 func newSession(s *Server, conn net.Conn, p Port, ip string) *session {
-	return &session{srv: s, conn: conn, port: p, ip: ip, log: s.log.WithField("ip", ip)}
+	return &session{srv: s, conn: conn, port: p, ip: ip}
 }
 
 // appendErr appends an error reply line with code -1, as xmrig expects.
@@ -95,13 +98,13 @@ func (sess *session) run() {
 		line, err := readLine(r, cfg.MaxLineLength)
 		if errors.Is(err, bufio.ErrBufferFull) {
 			sess.send(appendErr(nil, nil, proto.ErrMsgLineTooLong))
-			sess.log.Warnf("closing connection: line longer than %d bytes", cfg.MaxLineLength)
+			sess.logger().Warnf("closing connection: line longer than %d bytes", cfg.MaxLineLength)
 			return
 		}
 		if err != nil {
 			return // EOF, timeout (idle or no login in time) or closed
 		}
-		if sess.handle(line) {
+		if sess.handleApart(line) {
 			return
 		}
 		timeout := cfg.MinerTimeout
@@ -112,6 +115,16 @@ func (sess *session) run() {
 			return // shutting down, and this request is answered
 		}
 	}
+}
+
+// handleApart runs handle on a goroutine of its own and waits for it. A
+// request's deep call chains (JSON, addresses, logging, verification) grow
+// that goroutine's stack, which is freed when it ends; the reading
+// goroutine, which waits for hours on an idle connection, keeps a small one.
+func (sess *session) handleApart(line []byte) bool {
+	done := make(chan bool, 1)
+	go func() { done <- sess.handle(line) }()
+	return <-done
 }
 
 // armRead sets the deadline of the next read; it reports false once the
@@ -147,6 +160,15 @@ func (sess *session) finish() {
 	}
 }
 
+// logger is the server's logger with this connection's IP and miner.
+func (sess *session) logger() logrus.FieldLogger {
+	f := logrus.Fields{"ip": sess.ip}
+	if m := sess.who.Load(); m != nil {
+		f["miner"], f["worker"] = m.Address.Text, m.Worker
+	}
+	return sess.srv.log.WithFields(f)
+}
+
 func (sess *session) loggedIn() *Miner {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
@@ -167,7 +189,7 @@ func (sess *session) send(b []byte) {
 func (sess *session) reply(id json.RawMessage, result any) {
 	b, err := proto.AppendResult(nil, id, result)
 	if err != nil {
-		sess.log.Errorf("encoding reply: %v", err)
+		sess.logger().Errorf("encoding reply: %v", err)
 		return
 	}
 	sess.send(b)
@@ -251,7 +273,7 @@ func (sess *session) login(id, params json.RawMessage) bool {
 	if m.FixedDiff > 0 {
 		sess.vd.p = &VarDiff{} // fixed difficulty turns vardiff off
 	}
-	sess.log = sess.log.WithFields(logrus.Fields{"miner": m.Address.Text, "worker": m.Worker})
+	sess.who.Store(m)
 	sess.mu.Unlock()
 
 	job, err := sess.nextJob()
@@ -264,7 +286,7 @@ func (sess *session) login(id, params json.RawMessage) bool {
 		ID: sess.id, Job: job, Status: proto.StatusOK,
 		Extensions: []string{proto.ExtAlgo, proto.ExtKeepalive},
 	})
-	sess.log.Debugf("login: scheme %s, difficulty %d, agent %q", m.Scheme, diff, p.Agent)
+	sess.logger().Debugf("login: scheme %s, difficulty %d, agent %q", m.Scheme, diff, p.Agent)
 	return false
 }
 
@@ -315,7 +337,7 @@ func (sess *session) pushJob() {
 	}
 	job, err := sess.nextJob()
 	if err != nil {
-		sess.log.Warnf("no job to push: %v", err)
+		sess.logger().Warnf("no job to push: %v", err)
 		return
 	}
 	b, err := proto.AppendJob(nil, job)
@@ -384,7 +406,7 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 	}
 	t := job.tmpl
 	now := time.Now()
-	staleAt := t.staleAt.Load()
+	staleAt := t.staleAt()
 	stale := staleAt != 0
 	if stale && now.Sub(time.Unix(0, staleAt)) > sess.srv.cfg.GraceWindow {
 		return sess.reject(id, m, proto.ErrMsgBlockExpired, false)
@@ -417,7 +439,7 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 		delete(job.nonces, n) // not checked: the miner may send it again
 		sess.mu.Unlock()
 		if !errors.Is(err, randomx.ErrQueueFull) {
-			sess.log.Errorf("share verification: %v", err)
+			sess.logger().Errorf("share verification: %v", err)
 		}
 		sess.fail(id, proto.ErrMsgBusy)
 		return false
@@ -441,7 +463,7 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 		Stale: stale, Time: now,
 	})
 	if err != nil {
-		sess.log.Errorf("share not recorded: %v", err)
+		sess.logger().Errorf("share not recorded: %v", err)
 		sess.fail(id, proto.ErrMsgStorageDown)
 		return false
 	}
@@ -470,7 +492,7 @@ func (sess *session) retarget(now time.Time) {
 	}
 	next, changed := sess.vd.retarget(now, sess.diff)
 	if changed {
-		sess.log.Debugf("vardiff: %d -> %d", sess.diff, next)
+		sess.logger().Debugf("vardiff: %d -> %d", sess.diff, next)
 		sess.diff = next
 	}
 	sess.mu.Unlock()

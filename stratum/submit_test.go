@@ -178,11 +178,21 @@ func TestRejections(t *testing.T) {
 	}
 }
 
-func TestStaleSharesAndNewTipPush(t *testing.T) {
+func TestStaleSharesAndNewTipPush(t *testing.T) { staleSharesAfterNewTip(t, false) }
+
+// TestStaleAfterTemplateRefresh: the miner's job comes from a template that
+// a refresh on the same tip (for new transactions) replaced; when the tip
+// moves, that job goes stale too (it once stayed valid forever).
+func TestStaleAfterTemplateRefresh(t *testing.T) { staleSharesAfterNewTip(t, true) }
+
+func staleSharesAfterNewTip(t *testing.T, refreshed bool) {
 	// A low network difficulty so monerod's generateblocks can extend the
 	// chain; the only shares sent are for the replaced tip, never blocks.
 	p := newTestPool(t, poolOptions{netDiff: 2, portDiff: 1, mutate: func(c *Config) {
 		c.GraceWindow = 3 * time.Second
+		if refreshed {
+			c.TemplateRefresh = 200 * time.Millisecond
+		}
 	}})
 	c := p.dial()
 	sid, job := c.login(minerAddr, "w")
@@ -190,6 +200,11 @@ func TestStaleSharesAndNewTipPush(t *testing.T) {
 	// Hash first, so timing depends only on the pool (machines are busy).
 	n1, h1 := p.hash(&old, 1)
 	n2, h2 := p.hash(&old, 2)
+	if refreshed {
+		// Templates on the same tip are fetched again every 200 ms: the
+		// login job's template is no longer the current one.
+		time.Sleep(time.Second)
+	}
 
 	// Another miner extends the chain: the pool must push a new job.
 	if _, err := p.daemon.GenerateBlocks(t.Context(), 1, minerAddr, nil); err != nil {

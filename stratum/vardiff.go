@@ -37,11 +37,17 @@ const varDiffWindow = 64
 // the estimate, so the difficulty comes down instead of waiting forever.
 type varDiff struct {
 	p            *VarDiff
-	times        [varDiffWindow]time.Time
-	diffs        [varDiffWindow]uint64
+	w            *shareWindow // allocated with the first share: idle miners hold none
 	n, head      int
 	since        time.Time // start of the estimate window
 	lastRetarget time.Time
+}
+
+// shareWindow holds the last varDiffWindow shares' times (unix nanos) and
+// difficulties.
+type shareWindow struct {
+	times [varDiffWindow]int64
+	diffs [varDiffWindow]uint64
 }
 
 func newVarDiff(p *VarDiff, now time.Time) *varDiff {
@@ -50,14 +56,17 @@ func newVarDiff(p *VarDiff, now time.Time) *varDiff {
 
 // share records an accepted share of difficulty diff.
 func (v *varDiff) share(now time.Time, diff uint64) {
+	if v.w == nil {
+		v.w = &shareWindow{}
+	}
 	if v.n == varDiffWindow {
 		// The oldest share leaves the window; the window now starts at it.
-		v.since = v.times[v.head]
+		v.since = time.Unix(0, v.w.times[v.head])
 	} else {
 		v.n++
 	}
-	v.times[v.head] = now
-	v.diffs[v.head] = diff
+	v.w.times[v.head] = now.UnixNano()
+	v.w.diffs[v.head] = diff
 	v.head = (v.head + 1) % varDiffWindow
 }
 
@@ -74,7 +83,7 @@ func (v *varDiff) retarget(now time.Time, cur uint64) (uint64, bool) {
 	}
 	var hashes float64
 	for i := 0; i < v.n; i++ {
-		hashes += float64(v.diffs[i])
+		hashes += float64(v.w.diffs[i])
 	}
 	if v.n == 0 {
 		if elapsed < target*(1+v.p.Variance) {

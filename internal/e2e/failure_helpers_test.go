@@ -158,7 +158,7 @@ func waitHealth(t *testing.T, p *poolProc, base string, timeout time.Duration, w
 }
 
 // waitLog waits until the pool's output contains s.
-func waitLog(t *testing.T, p *poolProc, s string, timeout time.Duration) {
+func waitLog(t testing.TB, p *poolProc, s string, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, fmt.Sprintf("%q in the pool log", s), func() error {
 		if !strings.Contains(p.output(), s) {

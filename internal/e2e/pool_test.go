@@ -21,6 +21,7 @@ type poolProc struct {
 	log    string // stdout and stderr of every run, appended
 	config string // the configuration file
 	bin    string
+	args   []string // more arguments after -config FILE
 	ctx    context.Context
 
 	mu      sync.Mutex
@@ -29,16 +30,16 @@ type poolProc struct {
 	waitErr error         // the current run's exit, once exited is closed
 }
 
-// startPool writes cfg, starts `pool -config` and stops it (SIGINT) at
-// cleanup, printing its log when the test failed.
-func startPool(t *testing.T, ctx context.Context, cfg string) *poolProc {
+// startPool writes cfg, starts `pool -config FILE args...` and stops it
+// (SIGINT) at cleanup, printing its log when the test failed.
+func startPool(t testing.TB, ctx context.Context, cfg string, args ...string) *poolProc {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pool.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &poolProc{log: filepath.Join(dir, "pool.log"), config: path, bin: testenv.BuildBinary(t, "rxpool/cmd/pool"), ctx: ctx}
+	p := &poolProc{log: filepath.Join(dir, "pool.log"), config: path, bin: testenv.BuildBinary(t, "rxpool/cmd/pool"), args: args, ctx: ctx}
 	p.start(t)
 	t.Cleanup(func() {
 		p.stop(os.Interrupt, time.Minute)
@@ -52,13 +53,13 @@ func startPool(t *testing.T, ctx context.Context, cfg string) *poolProc {
 
 // start runs the pool (again), appending to its log. The previous run must
 // have ended.
-func (p *poolProc) start(t *testing.T) {
+func (p *poolProc) start(t testing.TB) {
 	t.Helper()
 	logFile, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(p.ctx, p.bin, "-config", p.config)
+	cmd := exec.CommandContext(p.ctx, p.bin, append([]string{"-config", p.config}, p.args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -96,7 +97,7 @@ func (p *poolProc) running() bool {
 }
 
 // signal sends sig to the running pool.
-func (p *poolProc) signal(t *testing.T, sig os.Signal) {
+func (p *poolProc) signal(t testing.TB, sig os.Signal) {
 	t.Helper()
 	p.mu.Lock()
 	cmd := p.cmd
@@ -130,6 +131,13 @@ func (p *poolProc) stop(sig os.Signal, timeout time.Duration) error {
 	return p.waitErr
 }
 
+// pid is the running pool's process id.
+func (p *poolProc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
+}
+
 // output is everything the pool wrote to stdout and stderr so far.
 func (p *poolProc) output() string {
 	b, _ := os.ReadFile(p.log)
@@ -138,7 +146,7 @@ func (p *poolProc) output() string {
 
 // waitOK polls url until it answers 200; it fails at once if the pool
 // exited.
-func (p *poolProc) waitOK(t *testing.T, url string, timeout time.Duration) {
+func (p *poolProc) waitOK(t testing.TB, url string, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, "200 from "+url, func() error {
 		if !p.running() {
@@ -157,7 +165,7 @@ func (p *poolProc) waitOK(t *testing.T, url string, timeout time.Duration) {
 }
 
 // waitFor polls ready until it succeeds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, ready func() error) {
+func waitFor(t testing.TB, timeout time.Duration, what string, ready func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
