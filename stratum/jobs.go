@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -116,12 +117,19 @@ type jobManager struct {
 }
 
 func newJobManager(d Daemon, h Hasher, sink Sink, log logrus.FieldLogger, addr *cryptonote.Address, instanceID uint32, refresh, txRefresh time.Duration) *jobManager {
-	return &jobManager{
+	m := &jobManager{
 		daemon: d, hasher: h, sink: sink, log: log,
 		poolAddress: addr.Text, coinAddress: addr, instanceID: instanceID,
 		refresh: refresh, txRefresh: txRefresh,
 		trigger: make(chan struct{}, 1),
 	}
+	// Job ids start at a random point, so a share a miner carries across a
+	// pool restart names an unknown job ("Invalid job id") instead of
+	// colliding with a new job and counting as invalid.
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	m.jobSeq.Store(uint64(binary.LittleEndian.Uint32(r[:])) << 16)
+	return m
 }
 
 // Trigger asks for an immediate tip check (block-notify hooks, a found block).

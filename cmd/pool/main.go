@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"github.com/sirupsen/logrus"
 
@@ -24,6 +25,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pool", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "config.json", "configuration file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for performance work)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit | payments ...]")
 		fmt.Fprintln(stderr, "  (no command)  run the modules the config enables")
@@ -58,6 +60,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
+		}
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				fmt.Fprintln(stderr, "cpuprofile:", err)
+				return 1
+			}
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 		if err := serve(cfg, log); err != nil {
 			log.Error(err)

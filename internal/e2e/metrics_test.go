@@ -110,8 +110,17 @@ func scrape(t *testing.T, url string) map[string]float64 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("%s: %d %s", url, resp.StatusCode, b)
 	}
+	out, err := parseMetrics(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// parseMetrics reads a Prometheus text exposition into series → value.
+func parseMetrics(r io.Reader) (map[string]float64, error) {
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -121,11 +130,11 @@ func scrape(t *testing.T, url string) map[string]float64 {
 		i := strings.LastIndexByte(line, ' ')
 		v, err := strconv.ParseFloat(line[i+1:], 64)
 		if err != nil {
-			t.Fatalf("bad metrics line %q", line)
+			return out, fmt.Errorf("bad metrics line %q", line)
 		}
 		out[line[:i]] = v
 	}
-	return out
+	return out, sc.Err()
 }
 
 func sumPrefix(m map[string]float64, prefix string) float64 {
