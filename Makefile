@@ -43,8 +43,10 @@ unit:
 
 test: deps fmt-check vet frontend unit
 
+# Micro-benchmarks; the whole-pool load benchmarks (internal/e2e, tens of
+# minutes) have their own commands in BENCHMARKS.md.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $$($(GO) list ./... | grep -v /internal/e2e)
 
 # Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run).
 fuzz: deps
