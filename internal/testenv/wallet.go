@@ -207,6 +207,21 @@ func NewRegtest(t testing.TB, opts RegtestOptions) *Regtest {
 		if err := d.Restart(opts.Difficulty); err != nil {
 			t.Fatalf("testenv: restarting monerod at difficulty %d: %v", opts.Difficulty, err)
 		}
+		// The wallet answers -38 "no connection to daemon" until it has
+		// reconnected to the restarted daemon: wait for that here, so tests
+		// start with a wallet that works.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for {
+			err := w.Refresh(ctx)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("testenv: the wallet did not reconnect to the restarted daemon: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	return &Regtest{Daemon: d, Wallet: w}
 }
