@@ -27,6 +27,7 @@ import (
 	"rxpool/config"
 	"rxpool/cryptonote"
 	"rxpool/daemon"
+	"rxpool/internal/httpx"
 	"rxpool/storage"
 	"rxpool/wallet"
 )
@@ -156,16 +157,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve is Run on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go s.refreshLoop(ctx)
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
 	s.log.Infof("api serving http://%s", ln.Addr())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := httpx.Serve(ctx, ln, s.engine); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	return nil

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -244,18 +246,14 @@ func (s *Server) refreshSlow(ctx context.Context, now time.Time) error {
 	for i, m := range act {
 		all[i] = TopMiner{Address: m.Address, Hashrate: m.Hashrate, Hashes: m.Hashes, LastShare: ms(m.LastShare)}
 	}
-	top := func(less func(a, b TopMiner) bool) []TopMiner {
-		l := append([]TopMiner(nil), all...)
-		sort.Slice(l, func(i, j int) bool {
-			if less(l[i], l[j]) != less(l[j], l[i]) {
-				return less(l[i], l[j])
-			}
-			return l[i].Address < l[j].Address
-		})
+	// Largest first, ties by address, so the order is stable across rebuilds.
+	top := func(desc func(a, b TopMiner) int) []TopMiner {
+		l := slices.Clone(all)
+		slices.SortFunc(l, func(a, b TopMiner) int { return cmp.Or(desc(a, b), strings.Compare(a.Address, b.Address)) })
 		return l[:min(len(l), topMax)]
 	}
-	byRate := top(func(a, b TopMiner) bool { return a.Hashrate > b.Hashrate })
-	byHashes := top(func(a, b TopMiner) bool { return a.Hashes > b.Hashes })
+	byRate := top(func(a, b TopMiner) int { return cmp.Compare(b.Hashrate, a.Hashrate) })
+	byHashes := top(func(a, b TopMiner) int { return cmp.Compare(b.Hashes, a.Hashes) })
 	s.slow.mu.Lock()
 	s.slow.at, s.slow.byRate, s.slow.byHashes, s.slow.totalPaid = now, byRate, byHashes, paid
 	s.slow.mu.Unlock()

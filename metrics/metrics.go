@@ -18,7 +18,7 @@ package metrics
 import (
 	"context"
 	"net/http"
-	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -246,15 +246,27 @@ func (s *observingSink) SetNetworkDifficulty(d uint64) { s.obs.SetNetworkDifficu
 // VerifierObserver returns the hook for randomx.VerifierConfig.Observer:
 // it records queue wait for every request and hash time for those hashed.
 func (m *Metrics) VerifierObserver() func(randomx.HashEvent) {
+	// Each series is resolved once, on its first use (so only series that
+	// happen are exported): the observer runs on a verifier worker after
+	// every share, where label lookups would hash strings each time.
+	var queue [2]func() prometheus.Observer
+	var hash [2][2]func() prometheus.Observer // [priority][fast]
+	for p, prio := range []string{"false", "true"} {
+		queue[p] = sync.OnceValue(func() prometheus.Observer { return m.verifyQueue.WithLabelValues(prio) })
+		for f, mode := range []string{"light", "fast"} {
+			hash[p][f] = sync.OnceValue(func() prometheus.Observer { return m.verifyHash.WithLabelValues(prio, mode) })
+		}
+	}
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
 	return func(ev randomx.HashEvent) {
-		prio := strconv.FormatBool(ev.Priority)
-		m.verifyQueue.WithLabelValues(prio).Observe(ev.QueueWait.Seconds())
+		queue[b(ev.Priority)]().Observe(ev.QueueWait.Seconds())
 		if ev.Err == nil && ev.HashTime > 0 {
-			mode := "light"
-			if ev.Fast {
-				mode = "fast"
-			}
-			m.verifyHash.WithLabelValues(prio, mode).Observe(ev.HashTime.Seconds())
+			hash[b(ev.Priority)][b(ev.Fast)]().Observe(ev.HashTime.Seconds())
 		}
 	}
 }

@@ -433,30 +433,39 @@ func (b Balance) Sent() uint64 { return b.Paid - min(b.FeesPaid, b.Paid) }
 
 // Balance reads an address's balance, pending payout and paid total.
 func (s *Store) Balance(ctx context.Context, addr string) (Balance, error) {
+	fields := s.balanceFields()
 	pipe := s.rdb.Pipeline()
-	bal := pipe.HGet(ctx, s.k.balances, addr)
-	pend := pipe.HGet(ctx, s.k.payPending, addr)
-	paid := pipe.HGet(ctx, s.k.paid, addr)
-	fees := pipe.HGet(ctx, s.k.paidFees, addr)
+	cmds := make([]*redis.StringCmd, len(fields))
+	for i, f := range fields {
+		cmds[i] = pipe.HGet(ctx, f.key, addr)
+	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Balance{}, err
 	}
 	var b Balance
 	var errs []error
-	for _, f := range []struct {
-		cmd *redis.StringCmd
-		set func(string) error
-	}{
-		{bal, func(v string) (err error) { b.Balance, err = strconv.ParseInt(v, 10, 64); return }},
-		{pend, func(v string) (err error) { b.PendingPayment, err = strconv.ParseUint(v, 10, 64); return }},
-		{paid, func(v string) (err error) { b.Paid, err = strconv.ParseUint(v, 10, 64); return }},
-		{fees, func(v string) (err error) { b.FeesPaid, err = strconv.ParseUint(v, 10, 64); return }},
-	} {
-		if v, err := f.cmd.Result(); err == nil {
-			errs = append(errs, f.set(v))
+	for i, f := range fields {
+		if v, err := cmds[i].Result(); err == nil {
+			errs = append(errs, f.set(&b, v))
 		}
 	}
 	return b, errors.Join(errs...)
+}
+
+// balanceField is one hash holding a part of every address's Balance.
+type balanceField struct {
+	key string
+	set func(b *Balance, v string) error
+}
+
+// balanceFields lists the hashes Balance and Accounts read.
+func (s *Store) balanceFields() []balanceField {
+	return []balanceField{
+		{s.k.balances, func(b *Balance, v string) (err error) { b.Balance, err = strconv.ParseInt(v, 10, 64); return }},
+		{s.k.payPending, func(b *Balance, v string) (err error) { b.PendingPayment, err = strconv.ParseUint(v, 10, 64); return }},
+		{s.k.paid, func(b *Balance, v string) (err error) { b.Paid, err = strconv.ParseUint(v, 10, 64); return }},
+		{s.k.paidFees, func(b *Balance, v string) (err error) { b.FeesPaid, err = strconv.ParseUint(v, 10, 64); return }},
+	}
 }
 
 // Totals are the operator totals, in atomic units and block counts.

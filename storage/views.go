@@ -7,7 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
+	"math/bits"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,7 +189,7 @@ func (s *Store) MinerBlocks(ctx context.Context, addr string, scan int) ([]Miner
 			}
 		case StatusPending:
 			mb.Estimated = true
-			if b.TotalWeight > 0 {
+			if b.TotalWeight > 0 && w <= b.TotalWeight { // a part of the whole; mulDiv needs it
 				mb.Amount = mulDiv(b.Reward, w, b.TotalWeight)
 			}
 		}
@@ -198,9 +198,11 @@ func (s *Store) MinerBlocks(ctx context.Context, addr string, scan int) ([]Miner
 	return out, nil
 }
 
+// mulDiv is floor(a × b / c) for b ≤ c (so the quotient fits 64 bits).
 func mulDiv(a, b, c uint64) uint64 {
-	r := new(big.Int).Mul(new(big.Int).SetUint64(a), new(big.Int).SetUint64(b))
-	return r.Quo(r, new(big.Int).SetUint64(c)).Uint64()
+	hi, lo := bits.Mul64(a, b)
+	q, _ := bits.Div64(hi, lo, c)
+	return q
 }
 
 // MinerSummary is one line of a miners table.
@@ -389,15 +391,7 @@ func (s *Store) Accounts(ctx context.Context) (map[string]*Balance, error) {
 		}
 		return out[a]
 	}
-	for _, h := range []struct {
-		key string
-		set func(b *Balance, v string) error
-	}{
-		{s.k.balances, func(b *Balance, v string) (err error) { b.Balance, err = strconv.ParseInt(v, 10, 64); return }},
-		{s.k.payPending, func(b *Balance, v string) (err error) { b.PendingPayment, err = strconv.ParseUint(v, 10, 64); return }},
-		{s.k.paid, func(b *Balance, v string) (err error) { b.Paid, err = strconv.ParseUint(v, 10, 64); return }},
-		{s.k.paidFees, func(b *Balance, v string) (err error) { b.FeesPaid, err = strconv.ParseUint(v, 10, 64); return }},
-	} {
+	for _, h := range s.balanceFields() {
 		iter := s.rdb.HScan(ctx, h.key, 0, "", 1000).Iterator()
 		for iter.Next(ctx) {
 			addr := iter.Val()

@@ -169,6 +169,21 @@ func (sess *session) logger() logrus.FieldLogger {
 	return sess.srv.log.WithFields(f)
 }
 
+// debugf logs at debug level, building the log entry only when debug
+// logging is on (it runs at every login and retarget).
+func (sess *session) debugf(format string, args ...any) {
+	var l *logrus.Logger
+	switch v := sess.srv.log.(type) {
+	case *logrus.Entry:
+		l = v.Logger
+	case *logrus.Logger:
+		l = v
+	}
+	if l == nil || l.IsLevelEnabled(logrus.DebugLevel) {
+		sess.logger().Debugf(format, args...)
+	}
+}
+
 func (sess *session) loggedIn() *Miner {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
@@ -286,7 +301,7 @@ func (sess *session) login(id, params json.RawMessage) bool {
 		ID: sess.id, Job: job, Status: proto.StatusOK,
 		Extensions: []string{proto.ExtAlgo, proto.ExtKeepalive},
 	})
-	sess.logger().Debugf("login: scheme %s, difficulty %d, agent %q", m.Scheme, diff, p.Agent)
+	sess.debugf("login: scheme %s, difficulty %d, agent %q", m.Scheme, diff, p.Agent)
 	return false
 }
 
@@ -492,7 +507,7 @@ func (sess *session) retarget(now time.Time) {
 	}
 	next, changed := sess.vd.retarget(now, sess.diff)
 	if changed {
-		sess.logger().Debugf("vardiff: %d -> %d", sess.diff, next)
+		sess.debugf("vardiff: %d -> %d", sess.diff, next)
 		sess.diff = next
 	}
 	sess.mu.Unlock()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -43,9 +42,6 @@ func newDaemon(cfg *config.Config, log logrus.FieldLogger) *daemon.Failover {
 	return daemon.NewFailover(clients, 10*time.Second, log)
 }
 
-// implemented lists the modules this build can run.
-var implemented = map[string]bool{config.ModuleStratum: true, config.ModuleAPI: true, config.ModuleBlockUnlocker: true, config.ModulePayments: true}
-
 // serve runs the enabled modules until SIGINT/SIGTERM, then shuts them down
 // in order: stratum stops taking shares, storage flushes what it buffered.
 func serve(cfg *config.Config, log *logrus.Logger) error {
@@ -55,17 +51,7 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 	// Every daemon and wallet call made under ctx reports its latency.
 	ctx = httpx.WithObserver(ctx, m.RPCObserver())
 
-	var run []string
-	for _, m := range cfg.Modules() {
-		if implemented[m] {
-			run = append(run, m)
-		} else {
-			log.Warnf("module %s is enabled but not part of this build yet; it does not run", m)
-		}
-	}
-	if len(run) == 0 {
-		return fmt.Errorf("none of the enabled modules %v is implemented in this build", cfg.Modules())
-	}
+	run := cfg.Modules() // validation ensures at least one
 
 	storage.RouteRedisLogs(log.WithField("module", "storage"))
 	store, err := storage.New(cfg.Redis, cfg.Coin, log.WithField("module", "storage"), storage.WithPPLNSWindow(cfg.PPLNS.Window))
@@ -174,19 +160,12 @@ func newAPI(cfg *config.Config, store *storage.Store, d *daemon.Failover, srv *a
 func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, log logrus.FieldLogger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
 	log.Infof("metrics serving http://%s/metrics", ln.Addr())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := httpx.Serve(ctx, ln, mux); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil

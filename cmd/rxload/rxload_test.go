@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,29 +31,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and for the goroutines
-// os/exec copies worker stderr with.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runCmd runs rxload in-process and decodes its JSON output into out.
 func runCmd(t *testing.T, ctx context.Context, out any, args ...string) {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	start := time.Now()
 	code := run(ctx, args, nil, &stdout, &stderr)
 	t.Logf("rxload %s: exit %d in %v\nstderr:\n%s", args[0], code, time.Since(start).Round(time.Millisecond), stderr.String())
@@ -280,7 +260,7 @@ func TestFlags(t *testing.T) {
 		{"idle", "-o", "h:1", "-u", "x", "extra"},
 		{"-mine-block", "h:1"},
 	} {
-		var out, errb syncBuffer
+		var out, errb testenv.SyncBuffer
 		if code := run(context.Background(), args, nil, &out, &errb); code != 2 {
 			t.Errorf("%q: exit %d, want 2\n%s", args, code, errb.String())
 		}

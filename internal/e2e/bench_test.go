@@ -174,24 +174,6 @@ func BenchmarkPoolThroughput(b *testing.B) {
 	}
 }
 
-// artifactsDir is $RXPOOL_ARTIFACTS/sub, or artifacts/sub in the
-// repository: kept after the run (profiles, screenshots).
-func artifactsDir(b testing.TB, sub string) string {
-	dir := os.Getenv("RXPOOL_ARTIFACTS")
-	if dir == "" {
-		root, err := filepath.Abs("../..")
-		if err != nil {
-			b.Fatal(err)
-		}
-		dir = filepath.Join(root, "artifacts")
-	}
-	dir = filepath.Join(dir, sub)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	return dir
-}
-
 // procCPU is a process's user + system CPU time (from /proc).
 func procCPU(b *testing.B, pid int) time.Duration {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

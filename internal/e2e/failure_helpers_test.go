@@ -78,6 +78,28 @@ func daemonJSON(md *testenv.Monerod) string {
 	return fmt.Sprintf(`"daemon":{"host":"127.0.0.1","port":%d,"timeout":3000}`, md.RPCPort)
 }
 
+// waitRedisMatches waits until Redis counts exactly the shares the miner
+// saw accepted (storage writes them in batches).
+func waitRedisMatches(t *testing.T, rdb *redis.Client, accepted uint64) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "exactly the accepted shares in Redis", func() error {
+		if got, _ := poolCounters(t, rdb); got != accepted {
+			return fmt.Errorf("Redis counts %d accepted shares, the miner saw %d accepted", got, accepted)
+		}
+		return nil
+	})
+}
+
+// onlyRejected fails for every rejection other than allowed.
+func onlyRejected(t *testing.T, sum minerSummary, allowed string) {
+	t.Helper()
+	for reason, n := range sum.RejectedBy {
+		if reason != allowed {
+			t.Errorf("%d shares rejected: %q", n, reason)
+		}
+	}
+}
+
 // poolCounters reads the pool-wide share counters (<prefix>:pool).
 func poolCounters(t *testing.T, rdb *redis.Client) (accepted, rejected uint64) {
 	t.Helper()
@@ -186,7 +208,7 @@ type minerSummary struct {
 type minerProc struct {
 	cmd    *exec.Cmd
 	stdout bytes.Buffer
-	stderr syncBuffer
+	stderr testenv.SyncBuffer
 	done   chan struct{}
 	err    error
 }
@@ -244,24 +266,6 @@ func (m *minerProc) exited() bool {
 	default:
 		return false
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func tail(s string, n int) string {

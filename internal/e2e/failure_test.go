@@ -98,20 +98,11 @@ func TestDaemonDownAndBack(t *testing.T) {
 	t.Logf("rxminer: %+v", sum)
 	// Shares for the old tip sent within the grace window are accepted
 	// (stale); anything else refused is a failure.
-	for reason, n := range sum.RejectedBy {
-		if reason != proto.ErrMsgBlockExpired {
-			t.Errorf("%d shares rejected: %q", n, reason)
-		}
-	}
+	onlyRejected(t, sum, proto.ErrMsgBlockExpired)
 	if sum.Jobs < 2 || sum.Logins != 1 {
 		t.Errorf("rxminer saw %d jobs in %d logins; want the new job on the one connection", sum.Jobs, sum.Logins)
 	}
-	waitFor(t, 10*time.Second, "every accepted share in Redis", func() error {
-		if got, _ := poolCounters(t, rdb); got != sum.Accepted {
-			return fmt.Errorf("Redis counts %d accepted shares, the miner %d", got, sum.Accepted)
-		}
-		return nil
-	})
+	waitRedisMatches(t, rdb, sum.Accepted)
 }
 
 // TestDaemonFailover: with two daemons configured, stopping the first
@@ -178,20 +169,11 @@ func TestDaemonFailover(t *testing.T) {
 
 	sum := miner.stop(t)
 	t.Logf("rxminer: %+v", sum)
-	for reason, n := range sum.RejectedBy {
-		if reason != proto.ErrMsgBlockExpired { // an old-tip share after the grace window
-			t.Errorf("%d shares rejected: %q", n, reason)
-		}
-	}
+	onlyRejected(t, sum, proto.ErrMsgBlockExpired)
 	if sum.Failed != 0 || sum.Logins != 1 || sum.Jobs < 2 {
 		t.Errorf("rxminer: %d failed, %d logins, %d jobs; want none failed, one connection, the second daemon's job", sum.Failed, sum.Logins, sum.Jobs)
 	}
-	waitFor(t, 10*time.Second, "every accepted share in Redis", func() error {
-		if got, _ := poolCounters(t, rdb); got != sum.Accepted {
-			return fmt.Errorf("Redis counts %d accepted shares, the miner %d", got, sum.Accepted)
-		}
-		return nil
-	})
+	waitRedisMatches(t, rdb, sum.Accepted)
 }
 
 // TestWalletDownAndBack: the payments module runs with monero-wallet-rpc;
@@ -360,20 +342,11 @@ func TestRedisDownAndBack(t *testing.T) {
 	if sum.RejectedBy[proto.ErrMsgStorageDown] == 0 {
 		t.Errorf("no share was refused with %q while Redis was down", proto.ErrMsgStorageDown)
 	}
-	for reason, n := range sum.RejectedBy {
-		if reason != proto.ErrMsgStorageDown {
-			t.Errorf("%d shares rejected: %q", n, reason)
-		}
-	}
+	onlyRejected(t, sum, proto.ErrMsgStorageDown)
 	if sum.Failed != 0 || sum.Logins != 1 {
 		t.Errorf("rxminer: %d failed (%v), %d logins; want every share answered on one connection", sum.Failed, sum.FailedBy, sum.Logins)
 	}
-	waitFor(t, 10*time.Second, "exactly the accepted shares in Redis", func() error {
-		if got, _ := poolCounters(t, rdb); got != sum.Accepted {
-			return fmt.Errorf("Redis counts %d accepted shares, the miner saw %d accepted", got, sum.Accepted)
-		}
-		return nil
-	})
+	waitRedisMatches(t, rdb, sum.Accepted)
 }
 
 // TestSIGTERMFlushesShares: rxminer mines without pause while the pool is
@@ -449,12 +422,7 @@ func TestSIGTERMFlushesShares(t *testing.T) {
 	if strings.Contains(out, "final flush") || strings.Contains(out, "not written at close") {
 		t.Error("storage did not flush at SIGTERM (see the log)")
 	}
-	waitFor(t, 10*time.Second, "exactly the accepted shares in Redis", func() error {
-		if got, _ := poolCounters(t, rdb); got != sum.Accepted {
-			return fmt.Errorf("Redis counts %d accepted shares, the miner saw %d accepted", got, sum.Accepted)
-		}
-		return nil
-	})
+	waitRedisMatches(t, rdb, sum.Accepted)
 }
 
 // TestSIGHUPReopensLogFile: with log.file set, a rotation as

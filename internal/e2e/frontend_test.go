@@ -37,14 +37,7 @@ func TestFrontendInChromium(t *testing.T) {
 			t.Fatalf("%s is missing: run `make deps`", bin)
 		}
 	}
-	artifacts := os.Getenv("RXPOOL_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = filepath.Join(root, "artifacts")
-	}
-	artifacts = filepath.Join(artifacts, "browser")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	artifacts := artifactsDir(t, "browser")
 
 	rds := testenv.NewRedis(t)
 	md := testenv.NewMonerod(t, testenv.MonerodOptions{})

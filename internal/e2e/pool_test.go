@@ -179,3 +179,21 @@ func waitFor(t testing.TB, timeout time.Duration, what string, ready func() erro
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// artifactsDir is $RXPOOL_ARTIFACTS/sub, or artifacts/sub in the
+// repository: kept after the run (profiles, screenshots).
+func artifactsDir(b testing.TB, sub string) string {
+	dir := os.Getenv("RXPOOL_ARTIFACTS")
+	if dir == "" {
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			b.Fatal(err)
+		}
+		dir = filepath.Join(root, "artifacts")
+	}
+	dir = filepath.Join(dir, sub)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
@@ -81,4 +82,20 @@ func Observe(ctx context.Context, c Call) {
 	if o, _ := ctx.Value(observerKey{}).(Observer); o != nil {
 		o(c)
 	}
+}
+
+// Serve serves handler on ln until ctx ends, then shuts the server down
+// gracefully (requests in flight get 5 s). It returns nil after a shutdown.
+func Serve(ctx context.Context, ln net.Listener, handler http.Handler) error {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
