@@ -427,3 +427,38 @@ func poolAudit(t *testing.T, p *poolProc) {
 		t.Fatalf("pool audit: %v\n%s", err, out)
 	}
 }
+
+// miningRig is the failure tests' pool: stratum and API on a regtest
+// daemon whose difficulty no share reaches, with its own Redis.
+type miningRig struct {
+	md         *testenv.Monerod
+	rds        *testenv.Redis
+	rdb        *redis.Client
+	ctx        context.Context
+	pool       *poolProc
+	base, addr string // the API's URL, the stratum address
+}
+
+// newMiningRig starts the rig; prepare, when set, runs on Redis before the
+// pool starts. It returns once the API is healthy and stratum answers.
+func newMiningRig(t *testing.T, prepare func(ctx context.Context, rdb *redis.Client) error) *miningRig {
+	t.Helper()
+	r := &miningRig{md: testenv.NewMonerod(t, testenv.MonerodOptions{FixedDifficulty: highDiff}), rds: testenv.NewRedis(t)}
+	r.rdb = r.rds.Client()
+	t.Cleanup(func() { r.rdb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	r.ctx = ctx
+	if prepare != nil {
+		if err := prepare(ctx, r.rdb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ports := freePorts(t, 2)
+	r.pool = startPool(t, ctx, miningConfig(t, daemonJSON(r.md), ports[0], ports[1], r.rds.Socket))
+	r.base = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	r.addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	r.pool.waitOK(t, r.base+"/health", time.Minute)
+	waitStratum(t, r.pool, r.addr, time.Minute)
+	return r
+}

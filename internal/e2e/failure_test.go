@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 	"rxpool/stratum/client"
@@ -33,18 +35,8 @@ const highDiff = 1_000_000_000
 // when monerod comes back on the same port with a chain that moved on,
 // the miners get a job at the new height and /health is 200 again.
 func TestDaemonDownAndBack(t *testing.T) {
-	md := testenv.NewMonerod(t, testenv.MonerodOptions{FixedDifficulty: highDiff})
-	rds := testenv.NewRedis(t)
-	rdb := rds.Client()
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	ports := freePorts(t, 2)
-	pool := startPool(t, ctx, miningConfig(t, daemonJSON(md), ports[0], ports[1], rds.Socket))
-	base := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	pool.waitOK(t, base+"/health", time.Minute)
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	waitStratum(t, pool, addr, time.Minute)
+	r := newMiningRig(t, nil)
+	md, rdb, ctx, pool, base, addr := r.md, r.rdb, r.ctx, r.pool, r.base, r.addr
 	startHeight, err := md.Height(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -285,23 +277,12 @@ func TestWalletDownAndBack(t *testing.T) {
 // and /health is 200. In the end Redis holds exactly the shares the miner
 // saw accepted: none is lost, none that was refused is counted.
 func TestRedisDownAndBack(t *testing.T) {
-	md := testenv.NewMonerod(t, testenv.MonerodOptions{FixedDifficulty: highDiff})
-	rds := testenv.NewRedis(t)
-	rdb := rds.Client()
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
 	// A pool's Redis keeps its data across a restart (testenv's runs
 	// without persistence): save on shutdown, load on start.
-	if err := rdb.ConfigSet(ctx, "save", "3600 1").Err(); err != nil {
-		t.Fatal(err)
-	}
-	ports := freePorts(t, 2)
-	pool := startPool(t, ctx, miningConfig(t, daemonJSON(md), ports[0], ports[1], rds.Socket))
-	base := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	pool.waitOK(t, base+"/health", time.Minute)
-	waitStratum(t, pool, addr, time.Minute)
+	r := newMiningRig(t, func(ctx context.Context, rdb *redis.Client) error {
+		return rdb.ConfigSet(ctx, "save", "3600 1").Err()
+	})
+	rds, rdb, pool, base, addr := r.rds, r.rdb, r.pool, r.base, r.addr
 	miner := startMiner(t, addr, "rig")
 	waitAccepted(t, rdb, 3, time.Minute, "shares before Redis stops")
 
@@ -357,18 +338,8 @@ func TestRedisDownAndBack(t *testing.T) {
 // shares equals the accepted shares in Redis.
 func TestSIGTERMFlushesShares(t *testing.T) {
 	const restarts = 3
-	md := testenv.NewMonerod(t, testenv.MonerodOptions{FixedDifficulty: highDiff})
-	rds := testenv.NewRedis(t)
-	rdb := rds.Client()
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	ports := freePorts(t, 2)
-	pool := startPool(t, ctx, miningConfig(t, daemonJSON(md), ports[0], ports[1], rds.Socket))
-	base := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	pool.waitOK(t, base+"/health", time.Minute)
-	waitStratum(t, pool, addr, time.Minute)
+	r := newMiningRig(t, nil)
+	rdb, pool, base, addr := r.rdb, r.pool, r.base, r.addr
 	miner := startMiner(t, addr, "rig")
 
 	var earlier uint64 // accepted shares recorded by the pool's earlier runs
