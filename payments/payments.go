@@ -215,7 +215,9 @@ func (p *Processor) serve(ctx context.Context, tok uint64) error {
 		}
 		res, err := p.pass(lctx, tok)
 		walletDown := errors.Is(err, ErrWalletUnavailable) && lctx.Err() == nil
-		if !pausedAt.IsZero() && !walletDown && lctx.Err() == nil {
+		// A pass that completed heard from the wallet, even if ctx ended
+		// just after (shutdown right after the payment went out).
+		if !pausedAt.IsZero() && (err == nil || !walletDown && lctx.Err() == nil) {
 			p.log.Infof("payments: resumed: wallet %s answers again (paused %v)", p.w.Name(), time.Since(pausedAt).Round(time.Second))
 			pausedAt = time.Time{}
 		}
