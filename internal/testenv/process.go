@@ -75,11 +75,22 @@ func startProcess(name, logPath string, args []string, env []string) (*process, 
 	if err != nil {
 		return nil, err
 	}
+	return startProgram(name, bin, logPath, args, env)
+}
+
+// startProgram starts the program at path bin (name is for messages).
+func startProgram(name, bin, logPath string, args []string, env []string) (*process, error) {
+	return startProgramIn("", name, bin, logPath, args, env)
+}
+
+// startProgramIn is startProgram with working directory dir ("" = ours).
+func startProgramIn(dir, name, bin, logPath string, args []string, env []string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), env...)
