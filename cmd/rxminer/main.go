@@ -64,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	var (
 		c         config
 		pools     listFlag
+		logins    listFlag
 		mode      = fs.String("mode", "light", "RandomX mode: light (256 MiB, fast start) or fast (2 GiB dataset, ~8x the hashrate)")
 		bad       = fs.String("bad", "", "send bad shares of this kind: "+joinKinds())
 		useTLS    = fs.Bool("tls", false, "connect with TLS (no certificate check, as xmrig)")
@@ -72,11 +73,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		maxShares = fs.Uint("max-shares", 0, "stop after this many submissions were answered (0: no limit)")
 	)
 	fs.Var(&pools, "o", "pool host:port (stratum+ssl:// for TLS); repeat or comma-separate for failover")
-	fs.StringVar(&c.session.login.Login, "u", "x", "login: wallet address, optionally solo:/prop: prefix and .DIFF suffix")
+	fs.Var(&logins, "u", "login: wallet address, optionally solo:/prop: prefix and .DIFF suffix (default x); repeat or\n"+
+		"comma-separate to mine for several logins in one process (one RandomX dataset): session i logs in as login i mod n")
 	fs.StringVar(&c.session.login.Pass, "p", "x", "password (the pool's worker name)")
 	fs.StringVar(&c.session.login.RigID, "rig-id", "", "rig id sent at login")
 	fs.IntVar(&c.threads, "t", runtime.NumCPU(), "hash threads in all (spread over the sessions)")
-	fs.IntVar(&c.sessions, "sessions", 1, "parallel logins")
+	fs.IntVar(&c.sessions, "sessions", 1, "parallel logins (unless given: one per -u login)")
 	fs.StringVar(&c.session.dial.TLSFingerprint, "tls-fingerprint", "", "pin the pool certificate's SHA-256 (64 hex)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
 	fs.BoolVar(&c.session.keepalive, "keepalive", false, "send keepalived even when the pool does not list the extension")
@@ -102,6 +104,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	c.session.pools = pools
+	if len(logins) == 0 {
+		logins = listFlag{"x"}
+	}
+	c.session.logins = logins
+	if !flagGiven(fs, "sessions") {
+		c.sessions = len(logins)
+	}
 	c.session.login.Agent = *agent
 	c.session.login.Algo = []string{proto.Algo}
 	c.session.bad = badKind(*bad)
@@ -122,10 +131,19 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--bad-rate %v: want 0..1", c.session.badRate)
 	case c.threads < 0 || c.sessions < 1:
 		return nil, errors.New("-t must be ≥ 0 and --sessions ≥ 1")
+	case c.sessions < len(logins):
+		return nil, fmt.Errorf("%d logins need at least as many --sessions, not %d", len(logins), c.sessions)
 	case c.session.keepaliveEvery <= 0 || c.session.retryPause < 0:
 		return nil, errors.New("--keepalive-interval must be > 0 and --retry-pause ≥ 0")
 	}
 	return &c, nil
+}
+
+// flagGiven reports whether the command line set the flag.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 func joinKinds() string {

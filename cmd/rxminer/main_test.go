@@ -234,6 +234,30 @@ func TestMinerHonest(t *testing.T) {
 	}
 }
 
+// Several logins in one process: each session logs in as its own login,
+// and accepted shares are counted by login.
+func TestMinerSeveralLogins(t *testing.T) {
+	pool := newTestPool(t, 2)
+	code, s, logs := runMiner(t, context.Background(), "-o", pool.addr(), "-u", "4addrA,solo:4addrB", "-u", "prop:4addrC",
+		"-t", "3", "--max-shares", "30")
+	var byLogin uint64
+	for _, n := range s.AcceptedBy {
+		byLogin += n
+	}
+	if code != 0 || s.Sessions != 3 || s.Logins != 3 || s.Accepted != 30 || byLogin != 30 || len(s.AcceptedBy) != 3 {
+		t.Fatalf("exit %d, summary %+v\n%s", code, s, logs)
+	}
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	got := map[string]bool{}
+	for _, lp := range pool.logins {
+		got[lp.Login] = true
+	}
+	if len(got) != 3 || !got["4addrA"] || !got["solo:4addrB"] || !got["prop:4addrC"] {
+		t.Fatalf("logins %v", got)
+	}
+}
+
 func TestMinerBadShares(t *testing.T) {
 	cases := []struct {
 		kind      badKind
@@ -315,7 +339,7 @@ func TestFlags(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{}, {"-o", "a:1", "--mode", "medium"}, {"-o", "a:1", "--bad", "evil"}, {"-o", "a:1", "--bad-rate", "2"},
-		{"-o", "a:1", "extra"}, {"-o", "a:1", "--sessions", "0"},
+		{"-o", "a:1", "extra"}, {"-o", "a:1", "--sessions", "0"}, {"-o", "a:1", "-u", "a,b", "--sessions", "1"},
 	} {
 		if code := run(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
 			t.Errorf("%q: exit %d", args, code)

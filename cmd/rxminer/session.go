@@ -33,8 +33,9 @@ var badKinds = []badKind{badMalformed, badDuplicate, badStale, badLowDiff, badRe
 
 // sessionConfig is what every session of a run shares.
 type sessionConfig struct {
-	pools          []string // tried in turn from the session's own start
-	login          client.LoginParams
+	pools          []string           // tried in turn from the session's own start
+	logins         []string           // session i logs in as logins[i mod len]
+	login          client.LoginParams // everything of the login but the login itself
 	dial           client.Options
 	keepalive      bool // send keepalived even if the pool did not ask
 	keepaliveEvery time.Duration
@@ -106,7 +107,7 @@ func (s *session) connect(ctx context.Context, addr string) (loggedIn bool, err 
 		return false, err
 	}
 	defer conn.Close()
-	if _, err := conn.Login(ctx, s.cfg.login); err != nil {
+	if _, err := conn.Login(ctx, s.loginParams()); err != nil {
 		s.t.loginErrors.Add(1)
 		s.t.setErr(err)
 		return false, fmt.Errorf("login: %w", err)
@@ -158,6 +159,16 @@ func (s *session) connect(ctx context.Context, addr string) (loggedIn bool, err 
 			}
 		}
 	}
+}
+
+// login is the session's own of the configured logins.
+func (s *session) login() string { return s.cfg.logins[s.id%len(s.cfg.logins)] }
+
+// loginParams is the login request of the session.
+func (s *session) loginParams() client.LoginParams {
+	p := s.cfg.login
+	p.Login = s.login()
+	return p
 }
 
 func (s *session) newJob(j *proto.Job, niceHash bool) {
@@ -263,6 +274,7 @@ func (s *session) submit(ctx context.Context, conn *client.Conn, sh share, kind 
 		err := conn.SubmitHex(sctx, sh.work.jobID, nonce, result)
 		s.t.result(err)
 		if err == nil {
+			s.t.acceptedFor(s.login())
 			for _, f := range onAccept {
 				f()
 			}

@@ -30,6 +30,7 @@ type tally struct {
 	mu         sync.Mutex
 	rejectedBy map[string]uint64
 	failedBy   map[string]uint64
+	acceptedBy map[string]uint64 // by login
 	badSent    map[string]uint64
 	lastErr    string
 }
@@ -37,7 +38,7 @@ type tally struct {
 func newTally(maxShares uint64) *tally {
 	return &tally{start: time.Now(), maxShares: maxShares, limit: make(chan struct{}),
 		lat: client.NewLatency(), rejectedBy: map[string]uint64{}, failedBy: map[string]uint64{},
-		badSent: map[string]uint64{}}
+		badSent: map[string]uint64{}, acceptedBy: map[string]uint64{}}
 }
 
 // reserve counts one submission about to be sent, refusing once
@@ -73,6 +74,14 @@ func (t *tally) result(err error) {
 		t.mu.Unlock()
 		t.setErr(err)
 	}
+}
+
+// acceptedFor counts an accepted share by the login it was mined for, so
+// a run with several logins can be checked against the pool's books.
+func (t *tally) acceptedFor(login string) {
+	t.mu.Lock()
+	t.acceptedBy[login]++
+	t.mu.Unlock()
 }
 
 func (t *tally) reject(msg string) {
@@ -119,6 +128,7 @@ type summary struct {
 	Found         uint64            `json:"shares_found"` // meeting the target
 	Sent          uint64            `json:"shares_sent"`  // submissions incl. bad ones
 	Accepted      uint64            `json:"accepted"`
+	AcceptedBy    map[string]uint64 `json:"accepted_by_login"`
 	Rejected      uint64            `json:"rejected"`
 	RejectedBy    map[string]uint64 `json:"rejected_by"`
 	Failed        uint64            `json:"failed"` // no answer: timeout, closed, protocol error
@@ -153,7 +163,7 @@ func (t *tally) summary() summary {
 	defer t.mu.Unlock()
 	s := summary{
 		ElapsedS: el.Seconds(), Hashes: t.hashes.Load(), Found: t.found.Load(), Sent: t.sent.Load(),
-		Accepted: t.accepted.Load(), Rejected: t.rejected.Load(), RejectedBy: maps.Clone(t.rejectedBy),
+		Accepted: t.accepted.Load(), AcceptedBy: maps.Clone(t.acceptedBy), Rejected: t.rejected.Load(), RejectedBy: maps.Clone(t.rejectedBy),
 		Failed: t.failed.Load(), FailedBy: maps.Clone(t.failedBy), BadSent: maps.Clone(t.badSent),
 		Jobs: t.jobs.Load(), JobErrors: t.jobErrors.Load(), Logins: t.logins.Load(),
 		LoginErrors: t.loginErrors.Load(), ConnectErrors: t.connectErrors.Load(),
