@@ -64,7 +64,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	var (
 		c         config
 		pools     listFlag
-		logins    listFlag
+		loginList = fs.String("u", "x", "login: wallet address, optionally solo:/prop: prefix and .DIFF suffix; a comma list mines\n"+
+			"for several logins in one process (one RandomX dataset): session i logs in as login i mod n")
 		mode      = fs.String("mode", "light", "RandomX mode: light (256 MiB, fast start) or fast (2 GiB dataset, ~8x the hashrate)")
 		bad       = fs.String("bad", "", "send bad shares of this kind: "+joinKinds())
 		useTLS    = fs.Bool("tls", false, "connect with TLS (no certificate check, as xmrig)")
@@ -73,8 +74,6 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		maxShares = fs.Uint("max-shares", 0, "stop after this many submissions were answered (0: no limit)")
 	)
 	fs.Var(&pools, "o", "pool host:port (stratum+ssl:// for TLS); repeat or comma-separate for failover")
-	fs.Var(&logins, "u", "login: wallet address, optionally solo:/prop: prefix and .DIFF suffix (default x); repeat or\n"+
-		"comma-separate to mine for several logins in one process (one RandomX dataset): session i logs in as login i mod n")
 	fs.StringVar(&c.session.login.Pass, "p", "x", "password (the pool's worker name)")
 	fs.StringVar(&c.session.login.RigID, "rig-id", "", "rig id sent at login")
 	fs.IntVar(&c.threads, "t", runtime.NumCPU(), "hash threads in all (spread over the sessions)")
@@ -104,6 +103,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	c.session.pools = pools
+	// A repeated -u replaces the earlier one, as before lists existed.
+	var logins listFlag
+	_ = logins.Set(*loginList)
 	if len(logins) == 0 {
 		logins = listFlag{"x"}
 	}

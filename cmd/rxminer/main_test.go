@@ -235,10 +235,11 @@ func TestMinerHonest(t *testing.T) {
 }
 
 // Several logins in one process: each session logs in as its own login,
-// and accepted shares are counted by login.
+// and accepted shares are counted by login. A repeated -u replaces the
+// earlier one.
 func TestMinerSeveralLogins(t *testing.T) {
 	pool := newTestPool(t, 2)
-	code, s, logs := runMiner(t, context.Background(), "-o", pool.addr(), "-u", "4addrA,solo:4addrB", "-u", "prop:4addrC",
+	code, s, logs := runMiner(t, context.Background(), "-o", pool.addr(), "-u", "earlier", "-u", "4addrA,solo:4addrB,prop:4addrC",
 		"-t", "3", "--max-shares", "30")
 	var byLogin uint64
 	for _, n := range s.AcceptedBy {
