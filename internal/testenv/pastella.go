@@ -351,6 +351,7 @@ func (d *Pastellad) Restart(unsynced bool) error {
 // Stop sends SIGTERM (Pastellad saves its state and exits) and kills the
 // daemon if it has not exited within 30 s.
 func (d *Pastellad) Stop() {
+	rpcClient.CloseIdleConnections()
 	if d.proc != nil {
 		d.proc.terminate(30 * time.Second)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"rxpool/cryptonote"
@@ -26,7 +27,10 @@ type rxHasher struct {
 	vms  []*randomx.VM
 }
 
-var sharedHasher rxHasher
+var (
+	sharedHasher rxHasher
+	solving      sync.Mutex // held by SolvePastella while it uses the VMs
+)
 
 // vmsFor returns one fast VM per CPU keyed with seed, building the dataset
 // when the seed is new.
@@ -36,9 +40,7 @@ func (h *rxHasher) vmsFor(seed [32]byte, logf func(string, ...any)) ([]*randomx.
 	if h.ds != nil && h.seed == seed {
 		return h.vms, nil
 	}
-	for _, vm := range h.vms {
-		vm.Close()
-	}
+	closeVMs(h.vms)
 	if h.ds != nil {
 		h.ds.Close()
 	}
@@ -58,9 +60,7 @@ func (h *rxHasher) vmsFor(seed [32]byte, logf func(string, ...any)) ([]*randomx.
 	for range threads {
 		vm, err := randomx.NewVM(flags|randomx.FlagFullMem, nil, ds)
 		if err != nil {
-			for _, v := range h.vms {
-				v.Close()
-			}
+			closeVMs(h.vms)
 			ds.Close()
 			h.vms = nil
 			return nil, err
@@ -117,73 +117,131 @@ func (d *Pastellad) mineOne(ctx context.Context, address string, logf func(strin
 	if _, err := hex.Decode(seed[:], []byte(tpl.SeedHash)); err != nil {
 		return "", fmt.Errorf("seed_hash %q: %w", tpl.SeedHash, err)
 	}
-	vms, err := sharedHasher.vmsFor(seed, logf)
-	if err != nil {
-		return "", err
-	}
 	extra := make([]byte, reserve)
 	_, _ = rand.Read(extra)
-	hb, err := t.HashingBlob(extra)
+
+	// The search stops when the tip moves (checked every half second).
+	mctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var moved atomic.Bool
+	go func() {
+		watch := time.NewTicker(500 * time.Millisecond)
+		defer watch.Stop()
+		for {
+			select {
+			case <-mctx.Done():
+				return
+			case <-watch.C:
+				if h, err := d.Height(mctx); err == nil && h > tpl.Height {
+					moved.Store(true)
+					stop()
+					return
+				}
+			}
+		}
+	}()
+	full, err := SolvePastella(mctx, t, extra, seed, tpl.Difficulty, logf)
+	stop()
 	if err != nil {
+		if moved.Load() && ctx.Err() == nil {
+			return "", nil
+		}
 		return "", err
 	}
+	if err := d.SubmitBlock(ctx, hex.EncodeToString(full)); err != nil {
+		if h, _ := d.Height(ctx); h > tpl.Height {
+			return "", nil // someone else's block came first
+		}
+		return "", err
+	}
+	var hdr struct {
+		BlockHeader struct {
+			Hash string `json:"hash"`
+		} `json:"block_header"`
+	}
+	if err := d.Call(ctx, "getblockheaderbyheight", map[string]any{"height": tpl.Height}, &hdr); err != nil {
+		return "", err
+	}
+	return hdr.BlockHeader.Hash, nil
+}
 
-	// Each VM hashes every len(vms)-th nonce until one meets the difficulty,
-	// the tip moves (checked every half second) or ctx ends.
-	mctx, stop := context.WithCancel(ctx)
+// SolvePastella searches nonces for the block t builds with extraNonce
+// until its RandomX hash (key seed) meets difficulty, and returns the full
+// block blob. It hashes with the harness's fast-mode RandomX on every CPU
+// (the dataset is built on first use and kept), so tests that build blocks
+// through their own code share the harness's dataset. It gives up when ctx
+// ends. Concurrent calls take turns: a RandomX VM hashes for one caller at
+// a time.
+func SolvePastella(ctx context.Context, t *cryptonote.Template, extraNonce []byte, seed [32]byte, difficulty uint64, logf func(string, ...any)) ([]byte, error) {
+	solving.Lock()
+	defer solving.Unlock()
+	vms, err := sharedHasher.vmsFor(seed, logf)
+	if err != nil {
+		return nil, err
+	}
+	return solveWith(ctx, vms, t, extraNonce, difficulty)
+}
+
+// SolvePastellaLight is SolvePastella in light mode: one 256 MiB cache
+// built for the call (about a second) instead of the 2 GiB dataset (about
+// 30 s once), at some 30 ms a hash instead of 4. For a test process that
+// mines a block or two, it is the cheaper of the two.
+func SolvePastellaLight(ctx context.Context, t *cryptonote.Template, extraNonce []byte, seed [32]byte, difficulty uint64) ([]byte, error) {
+	flags := randomx.GetFlags()
+	cache, err := randomx.NewCache(flags, seed[:])
+	if err != nil {
+		return nil, err
+	}
+	defer cache.Close()
+	vms := make([]*randomx.VM, runtime.NumCPU())
+	for i := range vms {
+		if vms[i], err = randomx.NewVM(flags, cache, nil); err != nil {
+			closeVMs(vms[:i])
+			return nil, err
+		}
+	}
+	defer closeVMs(vms)
+	return solveWith(ctx, vms, t, extraNonce, difficulty)
+}
+
+func closeVMs(vms []*randomx.VM) {
+	for _, vm := range vms {
+		vm.Close()
+	}
+}
+
+// solveWith is the nonce search: each VM hashes every len(vms)-th nonce
+// until one meets the difficulty or ctx ends.
+func solveWith(ctx context.Context, vms []*randomx.VM, t *cryptonote.Template, extraNonce []byte, difficulty uint64) ([]byte, error) {
+	hb, err := t.HashingBlob(extraNonce)
+	if err != nil {
+		return nil, err
+	}
+	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	found := make(chan [4]byte, len(vms))
 	var wg sync.WaitGroup
 	for i, vm := range vms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			b := append([]byte(nil), hb...)
 			var nonce [4]byte
-			for k := uint32(i); mctx.Err() == nil; k += uint32(len(vms)) {
+			for k := uint32(i); sctx.Err() == nil; k += uint32(len(vms)) {
 				binary.LittleEndian.PutUint32(nonce[:], k)
 				_ = t.SetNonce(b, nonce)
 				h := vm.Hash(b)
-				if cryptonote.CheckHash(&h, tpl.Difficulty) {
+				if cryptonote.CheckHash(&h, difficulty) {
 					found <- nonce
 					stop()
 					return
 				}
 			}
-		}()
+		})
 	}
-	watch := time.NewTicker(500 * time.Millisecond)
-	defer watch.Stop()
-	defer wg.Wait()
-	for {
-		select {
-		case nonce := <-found:
-			stop()
-			full, err := t.Block(extra, nonce)
-			if err != nil {
-				return "", err
-			}
-			if err := d.SubmitBlock(ctx, hex.EncodeToString(full)); err != nil {
-				if h, _ := d.Height(ctx); h > tpl.Height {
-					return "", nil // someone else's block came first
-				}
-				return "", err
-			}
-			var hdr struct {
-				BlockHeader struct {
-					Hash string `json:"hash"`
-				} `json:"block_header"`
-			}
-			if err := d.Call(ctx, "getblockheaderbyheight", map[string]any{"height": tpl.Height}, &hdr); err != nil {
-				return "", err
-			}
-			return hdr.BlockHeader.Hash, nil
-		case <-watch.C:
-			if h, err := d.Height(ctx); err == nil && h > tpl.Height {
-				return "", nil
-			}
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
+	wg.Wait()
+	select {
+	case nonce := <-found:
+		return t.Block(extraNonce, nonce)
+	default:
+		return nil, ctx.Err()
 	}
 }
