@@ -349,7 +349,9 @@ func (d *Pastellad) Restart(unsynced bool) error {
 }
 
 // Stop sends SIGTERM (Pastellad saves its state and exits) and kills the
-// daemon if it has not exited within 30 s.
+// daemon if it has not exited within 30 s. The harness's idle keep-alive
+// connections are closed first: Pastellad's RPC server waits for open
+// connections to time out (30 s) before it exits.
 func (d *Pastellad) Stop() {
 	rpcClient.CloseIdleConnections()
 	if d.proc != nil {
