@@ -24,8 +24,10 @@ type node struct {
 func (n *node) Name() string { return n.rpc.name }
 
 // SubmitBlock sends a full block blob (not the hashing blob). A refusal is
-// the daemon's *RPCError, e.g. -7 "Block not accepted". Note that monerod
-// also says OK for a block it already had or put on an alternative chain.
+// the daemon's *RPCError, e.g. -7 "Block not accepted" (Pastellad's answer
+// to anything from garbage to a nonce that misses the difficulty). Both
+// daemons also say OK for a block they already have, and monerod for one it
+// put on an alternative chain.
 func (n *node) SubmitBlock(ctx context.Context, blob []byte) error {
 	if len(blob) == 0 {
 		return n.rpc.fail(n.m.submit, errors.New("empty block blob"))

@@ -8,9 +8,11 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// pastellaMaxReserve: Pastellad computes reserved_offset assuming the
-// extra-nonce length fits one varint byte, so 128 and up gives a wrong
-// offset rather than an error.
+// pastellaMaxReserve: Pastellad writes the extra-nonce length as one raw
+// byte, not a varint. Below 128 the two are the same byte; from 128 on the
+// blob no longer parses as CryptoNote (reserve 200 gave the length byte c8
+// at reserved_offset 124, which a varint reader takes as the start of a
+// two-byte number), so larger sizes are refused before asking.
 const pastellaMaxReserve = 127
 
 type pastellaClient struct{ node }
