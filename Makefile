@@ -19,10 +19,14 @@ deps:
 build: deps frontend
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# The pool for real on a local regtest chain: Redis, monerod, two wallets,
-# the pool with every module and a miner; state in .devnet/ (reused).
+# The pool for real on a private chain: Redis, the daemon, two wallets, the
+# pool with every module and a miner. COIN=monero (default): monerod
+# --regtest, state in .devnet/; COIN=pastella: Pastellad and
+# Pastella-Wallet-API (from RXPOOL_PASTELLA_BIN, else ../shared/pastella),
+# state in .devnet-pastella/. State is reused by the next run.
+COIN ?= monero
 devnet: build
-	$(BIN)/devnet -dir .devnet
+	$(BIN)/devnet -coin $(COIN)
 
 # The web frontend (Vite + TypeScript) into frontend/dist, which the API
 # serves at / (api.frontend) and nginx serves in production.

@@ -13,23 +13,15 @@ import (
 	"syscall"
 	"time"
 
-	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
 )
-
-// chainBlocks is the regtest history mined to the pool wallet before the
-// pool starts: spendable coinbase outputs (60-block maturity) and enough
-// ring members for its first payout (~110 blocks).
-const chainBlocks = 130
 
 // net is one running devnet.
 type net struct {
 	o           options
 	dir         string
 	redis       *testenv.Redis
-	monerod     *testenv.Monerod
-	poolWallet  *testenv.Wallet
-	minerWallet *testenv.Wallet
+	chain       chain
 	config      string // the pool config written for this run
 	cfg         map[string]any
 	pool        *exec.Cmd
@@ -58,40 +50,13 @@ func start(ctx context.Context, o options, say func(string, ...any)) (*net, erro
 		}
 	}
 	n := &net{o: o, dir: dir}
-	say("state in %s", dir)
+	say("%s devnet, state in %s", o.coin, dir)
 	if n.redis, err = testenv.StartPersistentRedis(filepath.Join(dir, "redis")); err != nil {
 		return n, fmt.Errorf("redis: %w", err)
 	}
 	say("redis on unix:%s", n.redis.Socket)
-
-	// monerod starts at difficulty 1 while the chain is being prepared, so
-	// its own miner makes the history in seconds.
-	mopts := testenv.MonerodOptions{DataDir: filepath.Join(dir, "monerod"), FixedDifficulty: 1}
-	if n.monerod, err = testenv.StartMonerod(mopts); err != nil {
-		return n, fmt.Errorf("monerod: %w", err)
-	}
-	say("monerod --regtest on 127.0.0.1:%d", n.monerod.RPCPort)
-	wallets := filepath.Join(dir, "wallets")
-	if n.poolWallet, err = testenv.StartWallet(n.monerod, wallets, "pool"); err != nil {
-		return n, fmt.Errorf("pool wallet: %w", err)
-	}
-	if n.minerWallet, err = testenv.StartWallet(n.monerod, wallets, "miner"); err != nil {
-		return n, fmt.Errorf("miner wallet: %w", err)
-	}
-	say("wallets: pool %s… (127.0.0.1:%d), miner %s… (127.0.0.1:%d)", n.poolWallet.Address[:12], n.poolWallet.Port, n.minerWallet.Address[:12], n.minerWallet.Port)
-	h, err := n.monerod.Height(ctx)
-	if err != nil {
+	if n.chain, err = coinSetups[o.coin].start(ctx, dir, o, say); err != nil {
 		return n, err
-	}
-	if h < chainBlocks {
-		say("preparing the chain: mining %d blocks to the pool wallet (first run only)", chainBlocks-h)
-		if _, err := n.monerod.GenerateBlocks(ctx, int(chainBlocks-h), n.poolWallet.Address, say); err != nil {
-			return n, fmt.Errorf("preparing the chain: %w", err)
-		}
-	}
-	say("monerod: network difficulty %d from now on", o.difficulty)
-	if err := n.monerod.Restart(o.difficulty); err != nil {
-		return n, fmt.Errorf("monerod restart: %w", err)
 	}
 	if err := n.startPool(); err != nil {
 		return n, err
@@ -102,6 +67,9 @@ func start(ctx context.Context, o options, say func(string, ...any)) (*net, erro
 	if o.threads > 0 {
 		if err := n.startMiner(); err != nil {
 			return n, err
+		}
+		if n.chain.minerMode() == "fast" {
+			say("rxminer builds its 2 GiB RandomX dataset before its first share (about 30 s on 2 idle cores)")
 		}
 	}
 	if o.advance > 0 {
@@ -121,33 +89,40 @@ func (n *net) startPool() error {
 	if err := json.Unmarshal(raw, &n.cfg); err != nil {
 		return fmt.Errorf("%s: %w", n.o.template, err)
 	}
-	set := func(section, key string, v any) {
-		m, _ := n.cfg[section].(map[string]any)
-		if m == nil {
-			m = map[string]any{}
-			n.cfg[section] = m
-		}
-		m[key] = v
-	}
+	set := func(section, key string, v any) { setKey(n.cfg, section, key, v) }
 	frontend, _ := filepath.Abs(n.o.frontend)
-	n.cfg["poolAddress"] = n.poolWallet.Address
-	set("daemon", "port", n.monerod.RPCPort)
-	set("walletApi", "port", n.poolWallet.Port)
+	n.cfg["poolAddress"] = n.chain.poolAddress()
+	n.chain.configure(set)
 	set("redis", "socket", n.redis.Socket)
 	set("log", "file", filepath.Join(n.dir, "pool.log"))
 	set("api", "frontend", frontend)
 	api, _ := n.cfg["api"].(map[string]any)
 	n.apiURL = fmt.Sprintf("http://127.0.0.1:%v", api["port"])
-	out, _ := json.MarshalIndent(n.cfg, "", "  ")
 	n.config = filepath.Join(n.dir, "pool.json")
-	if err := os.WriteFile(n.config, out, 0o600); err != nil {
+	return n.launchPool(n.cfg, n.config)
+}
+
+// setKey sets cfg[section][key], adding the section if it is missing.
+func setKey(cfg map[string]any, section, key string, v any) {
+	m, _ := cfg[section].(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+		cfg[section] = m
+	}
+	m[key] = v
+}
+
+// launchPool writes cfg to path and starts the pool with it.
+func (n *net) launchPool(cfg map[string]any, path string) error {
+	out, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
 		return err
 	}
 	errLog, err := os.OpenFile(filepath.Join(n.dir, "pool.stderr"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	n.pool = exec.Command(n.o.poolBin, "-config", n.config)
+	n.pool = exec.Command(n.o.poolBin, "-config", path)
 	n.pool.Stdout, n.pool.Stderr = errLog, errLog
 	n.pool.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches it through us, in order
 	if err := n.pool.Start(); err != nil {
@@ -199,8 +174,8 @@ func (n *net) startMiner() error {
 	if err != nil {
 		return err
 	}
-	n.miner = exec.Command(n.o.minerBin, "-o", "127.0.0.1:"+n.stratumPort(), "-u", n.minerWallet.Address, "-p", "devnet-rig",
-		"-t", strconv.Itoa(n.o.threads), "--mode", "light", "--report", "30s", "--retry-pause", "2s")
+	n.miner = exec.Command(n.o.minerBin, "-o", "127.0.0.1:"+n.stratumPort(), "-u", n.chain.minerAddress(), "-p", "devnet-rig",
+		"-t", strconv.Itoa(n.o.threads), "--mode", n.chain.minerMode(), "--report", "30s", "--retry-pause", "2s")
 	n.miner.Stdout, n.miner.Stderr = logf, logf
 	n.miner.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := n.miner.Start(); err != nil {
@@ -215,7 +190,6 @@ func (n *net) startMiner() error {
 // rest of a network would, so found blocks mature even with no miner.
 func (n *net) advanceChain(ctx context.Context, say func(string, ...any)) {
 	defer close(n.advanceDone)
-	other, _ := testenv.MakeAddress(cryptonote.Monero, 999) // "the rest of the network"
 	t := time.NewTicker(n.o.advance)
 	defer t.Stop()
 	for {
@@ -224,21 +198,41 @@ func (n *net) advanceChain(ctx context.Context, say func(string, ...any)) {
 			return
 		case <-t.C:
 		}
-		if _, err := n.monerod.GenerateBlocks(ctx, 1, other, nil); err != nil && ctx.Err() == nil {
+		if err := n.chain.advance(ctx); err != nil && ctx.Err() == nil {
 			say("advancing the chain: %v", err)
 		}
 	}
 }
 
-// stopMiner stops rxminer and the chain advancer.
-func (n *net) stopMiner() {
+// pauseMiner stops the chain advancer and freezes rxminer (SIGSTOP), which
+// keeps its RandomX memory for the block mineMempool may need.
+func (n *net) pauseMiner() {
+	n.stopAdvancing()
+	if n.miner != nil && n.miner.Process != nil {
+		n.miner.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+func (n *net) resumeMiner() {
+	if n.miner != nil && n.miner.Process != nil {
+		n.miner.Process.Signal(syscall.SIGCONT)
+	}
+}
+
+func (n *net) stopAdvancing() {
 	if n.stopAdvance != nil {
 		n.stopAdvance()
 		<-n.advanceDone
 		n.stopAdvance = nil
 	}
+}
+
+// stopMiner stops rxminer (paused or not) and the chain advancer.
+func (n *net) stopMiner() {
+	n.stopAdvancing()
 	if n.miner != nil && n.miner.Process != nil {
 		n.miner.Process.Signal(os.Interrupt)
+		n.resumeMiner() // a stopped process acts on SIGINT once continued
 		select {
 		case <-n.minerDone:
 		case <-time.After(10 * time.Second):
@@ -246,6 +240,47 @@ func (n *net) stopMiner() {
 			<-n.minerDone
 		}
 		n.miner = nil
+	}
+}
+
+// mineMempool gets the payouts still in the mempool into a block once the
+// pool has stopped. The paused rxminer mines it through a pool that runs
+// only stratum, so nothing more is credited or paid and no RandomX memory
+// is built for it (Pastellad has no generateblocks: a block outside the
+// pool would cost a 2 GiB dataset here). The block is the pool's, pending
+// for good. Without rxminer the chain mines it outside the pool.
+func (n *net) mineMempool(ctx context.Context, say func(string, ...any)) error {
+	waiting, err := n.chain.mempool(ctx)
+	if err != nil || waiting == 0 {
+		return err
+	}
+	if n.miner == nil {
+		say("mining the %d transaction(s) in the mempool into a block outside the pool", waiting)
+		return n.chain.advance(ctx)
+	}
+	say("mining the %d transaction(s) in the mempool through a stratum-only pool", waiting)
+	var cfg map[string]any
+	raw, _ := json.Marshal(n.cfg)
+	json.Unmarshal(raw, &cfg) // a deep copy
+	for _, module := range []string{"blockUnlocker", "payments", "api"} {
+		setKey(cfg, module, "enabled", false)
+	}
+	if err := n.launchPool(cfg, filepath.Join(n.dir, "pool-stratum-only.json")); err != nil {
+		return err
+	}
+	defer n.stopPool()
+	n.resumeMiner()
+	for {
+		if waiting, err = n.chain.mempool(ctx); err == nil && waiting == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.poolExited:
+			return fmt.Errorf("the stratum-only pool exited; see %s/pool.log and %s/pool.stderr", n.dir, n.dir)
+		case <-time.After(time.Second):
+		}
 	}
 }
 
@@ -269,18 +304,13 @@ func (n *net) stop(say func(string, ...any)) {
 	n.stopOnce.Do(func() {
 		n.stopMiner()
 		n.stopPool()
-		for _, w := range []*testenv.Wallet{n.minerWallet, n.poolWallet} {
-			if w != nil {
-				w.Stop()
-			}
-		}
-		if n.monerod != nil {
-			n.monerod.Stop()
+		if n.chain != nil {
+			n.chain.stop()
 		}
 		if n.redis != nil {
 			n.redis.Stop()
 		}
-		say("stopped redis, monerod, wallets, pool and miner")
+		say("stopped redis, the daemon, the wallets, the pool and the miner")
 	})
 }
 
@@ -288,19 +318,21 @@ func (n *net) stop(say func(string, ...any)) {
 func (n *net) banner(w io.Writer) {
 	port := n.stratumPort()
 	fmt.Fprintf(w, `
-rxpool devnet is running (Ctrl-C stops it; state in %s)
+rxpool %s devnet is running (Ctrl-C stops it; state in %s)
 
   web frontend     %s/
   API              %s/api/stats   health %s/health   metrics %s/metrics
   stratum          127.0.0.1:%s (and the other ports in %s)
   pool wallet      %s
   miner wallet     %s  (rxminer mines to it; payouts land here)
+  chain            %s
   logs             %s/pool.log, %s/rxminer.log
 
 Mine with xmrig too, if you have it:
   xmrig -o 127.0.0.1:%s -u %s -p my-rig -a rx/0
 
-`, n.dir, n.apiURL, n.apiURL, n.apiURL, n.apiURL, port, n.config, n.poolWallet.Address, n.minerWallet.Address, n.dir, n.dir, port, n.minerWallet.Address)
+`, n.o.coin, n.dir, n.apiURL, n.apiURL, n.apiURL, n.apiURL, port, n.config, n.chain.poolAddress(), n.chain.minerAddress(),
+		n.chain.describe(), n.dir, n.dir, port, n.chain.minerAddress())
 }
 
 // tail returns the last lines of a file.

@@ -14,7 +14,6 @@ import (
 
 	"rxpool/config"
 	"rxpool/cryptonote"
-	"rxpool/internal/testenv"
 	"rxpool/storage"
 )
 
@@ -47,6 +46,7 @@ type status struct {
 	Balance                                               int64
 	Immature, Paid, Received                              uint64
 	HaveMiner                                             bool
+	coin                                                  *cryptonote.Coin
 }
 
 func (n *net) status(ctx context.Context) (status, error) {
@@ -68,19 +68,20 @@ func (n *net) status(ctx context.Context) (status, error) {
 		Balance        int64
 		Immature, Paid uint64
 	}
-	if err := getJSON(ctx, n.apiURL+"/api/stats?address="+n.minerWallet.Address, &m); err == nil {
+	if err := getJSON(ctx, n.apiURL+"/api/stats?address="+n.chain.minerAddress(), &m); err == nil {
 		s.HaveMiner, s.Balance, s.Immature, s.Paid = true, m.Balance, m.Immature, m.Paid
 	}
+	s.coin = n.chain.coin()
 	var err error
-	s.Received, _, err = n.minerWallet.Balance(ctx)
+	s.Received, err = n.chain.received(ctx)
 	return s, err
 }
 
 func (s status) String() string {
-	units := float64(cryptonote.Monero.Units)
-	return fmt.Sprintf("height %d | pool %.1f H/s, %d shares | blocks found %d (pending %d, confirmed %d, orphaned %d) | miner balance %.4f, immature %.4f, paid %.4f | miner wallet %.4f XMR",
+	units := float64(s.coin.Units)
+	return fmt.Sprintf("height %d | pool %.1f H/s, %d shares | blocks found %d (pending %d, confirmed %d, orphaned %d) | miner balance %.4f, immature %.4f, paid %.4f | miner wallet %.4f %s",
 		s.Height, s.Hashrate, s.Accepted, s.Found, s.Pending, s.Confirmed, s.Orphaned,
-		float64(s.Balance)/units, float64(s.Immature)/units, float64(s.Paid)/units, float64(s.Received)/units)
+		float64(s.Balance)/units, float64(s.Immature)/units, float64(s.Paid)/units, float64(s.Received)/units, s.coin.Symbol)
 }
 
 // watch prints the status every 15 s until ctx ends or the pool exits.
@@ -126,7 +127,7 @@ func (n *net) untilPaid(ctx context.Context, say func(string, ...any)) (*summary
 	start := time.Now()
 	last := time.Time{}
 	// A reused devnet's miner wallet may hold earlier payouts: wait for a new one.
-	before, _, err := n.minerWallet.Balance(ctx)
+	before, err := n.chain.received(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -147,12 +148,12 @@ func (n *net) untilPaid(ctx context.Context, say func(string, ...any)) (*summary
 		case <-time.After(2 * time.Second):
 		}
 	}
-	say("the miner's wallet received a payout after %v; stopping the miner and letting payments settle", time.Since(start).Round(time.Second))
-	n.stopMiner()
+	say("the miner's wallet received a payout after %v; pausing the miner and letting payments settle", time.Since(start).Round(time.Second))
+	n.pauseMiner()
 
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	store, err := storage.New(config.RedisConfig{Socket: n.redis.Socket, Prefix: n.prefix()}, cryptonote.Monero, log)
+	store, err := storage.New(config.RedisConfig{Socket: n.redis.Socket, Prefix: n.prefix()}, n.chain.coin(), log)
 	if err != nil {
 		return nil, err
 	}
@@ -182,15 +183,15 @@ func (n *net) untilPaid(ctx context.Context, say func(string, ...any)) (*summary
 	}
 	n.stopPool()
 	// Mine the payouts still in the mempool, then ask the miner's wallet.
-	other, _ := testenv.MakeAddress(cryptonote.Monero, 998)
-	if _, err := n.monerod.GenerateBlocks(ctx, 1, other, nil); err != nil {
-		return nil, err
+	if err := n.mineMempool(ctx, say); err != nil {
+		return nil, fmt.Errorf("mining the last payouts: %w", err)
 	}
+	n.stopMiner()
 	sum := &summary{ElapsedS: time.Since(start).Seconds()}
-	if sum.MinerWalletReceived, _, err = n.minerWallet.Balance(ctx); err != nil {
+	if sum.MinerWalletReceived, err = n.chain.received(ctx); err != nil {
 		return nil, err
 	}
-	bal, err := store.Balance(ctx, n.minerWallet.Address)
+	bal, err := store.Balance(ctx, n.chain.minerAddress())
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +240,7 @@ func (n *net) prefix() string {
 	if p, ok := r["prefix"].(string); ok && p != "" {
 		return p
 	}
-	return "monero"
+	return n.chain.coin().Name
 }
 
 func (n *net) paymentsInterval() time.Duration {

@@ -20,6 +20,23 @@ import (
 // finder reward included) → paid by the pool wallet → the miner's wallet
 // holds exactly what the pool recorded as paid → `pool audit` passes.
 func TestDevnetMoneyPath(t *testing.T) {
+	runDevnetUntilPaid(t, "monero", "deploy/devnet/config.json")
+}
+
+// devnetSummary is the JSON summary `devnet -until-paid -json` prints.
+type devnetSummary struct {
+	BlocksFound, BlocksConfirmed, PaymentsSent uint64
+	MinerCredited, ExpectedCredit, MinerPaid   uint64
+	MinerFeesPaid, MinerWalletReceived         uint64
+	MinerBalance                               int64
+	AuditPassed                                bool
+}
+
+// runDevnetUntilPaid runs the devnet of coin with the pool configuration
+// template (relative to the project root) in a fresh state directory until
+// the miner's wallet has been paid, and checks the money in its summary.
+func runDevnetUntilPaid(t *testing.T, coin, template string) devnetSummary {
+	t.Helper()
 	devnet := testenv.BuildBinary(t, "rxpool/cmd/devnet")
 	testenv.BuildBinary(t, "rxpool/cmd/pool") // next to devnet, where it looks
 	testenv.BuildBinary(t, "rxpool/cmd/rxminer")
@@ -30,8 +47,8 @@ func TestDevnetMoneyPath(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	dir := filepath.Join(t.TempDir(), "devnet")
-	cmd := exec.CommandContext(ctx, devnet, "-dir", dir, "-until-paid", "-json", "-timeout", "15m",
-		"-config", filepath.Join(root, "deploy/devnet/config.json"), "-frontend", filepath.Join(root, "frontend/dist"))
+	cmd := exec.CommandContext(ctx, devnet, "-coin", coin, "-dir", dir, "-until-paid", "-json", "-timeout", "15m",
+		"-config", filepath.Join(root, template), "-frontend", filepath.Join(root, "frontend/dist"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -39,13 +56,7 @@ func TestDevnetMoneyPath(t *testing.T) {
 	if err != nil {
 		t.Fatalf("devnet -until-paid: %v\n%s", err, out)
 	}
-	var sum struct {
-		BlocksFound, BlocksConfirmed, PaymentsSent uint64
-		MinerCredited, ExpectedCredit, MinerPaid   uint64
-		MinerFeesPaid, MinerWalletReceived         uint64
-		MinerBalance                               int64
-		AuditPassed                                bool
-	}
+	var sum devnetSummary
 	raw := map[string]json.RawMessage{}
 	if err := json.Unmarshal(out, &raw); err != nil {
 		t.Fatalf("summary %q: %v", out, err)
@@ -71,4 +82,5 @@ func TestDevnetMoneyPath(t *testing.T) {
 		t.Fatal("pool audit failed")
 	}
 	t.Logf("%+v", sum)
+	return sum
 }
