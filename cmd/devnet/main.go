@@ -9,9 +9,10 @@
 // the chain, the wallets and Redis. Ctrl-C stops everything it started.
 //
 // With -until-paid it runs headless until the miner's wallet has received
-// a payout, then stops mining, lets payments settle, stops the pool and
-// checks the money: the miner wallet holds exactly what the pool recorded
-// as paid to it, and `pool audit` passes (the end-to-end test uses this).
+// a payout, then pauses mining, lets payments settle, stops the pool, has
+// the payouts left in the mempool mined and checks the money: the miner
+// wallet holds exactly what the pool recorded as paid to it, and `pool
+// audit` passes (the end-to-end tests use this).
 package main
 
 import (
