@@ -45,10 +45,15 @@ type Info struct {
 	Height     uint64   // chain height = number of blocks = the next block's height
 	Difficulty uint64   // the next block's difficulty
 	TopHash    [32]byte // id of the block at Height-1
-	// Synced is the daemon's own sync flag. Pastellad's /info flag is a
-	// different check from the one guarding getblocktemplate, so a daemon
-	// may say Synced and still answer templates with ErrNotReady.
+	// Synced means the daemon serves templates and takes blocks. For
+	// monerod that is its own sync flags. For Pastellad it is the check
+	// guarding getblocktemplate and submitblock, not GET /info's "synced",
+	// which compares heights and says true on a node that still answers
+	// templates with "Daemon must be synced".
 	Synced bool
+	// NotReady says why, when Synced is false: the daemon's own words
+	// where it gave any.
+	NotReady string
 }
 
 // Client is one daemon (or a Failover over several).

@@ -145,8 +145,12 @@ func (f *Failover) markDown(i int, err error) { f.setHealth(i, false, err.Error(
 
 // try runs fn on each candidate until one succeeds or fails in a way the
 // next daemon would not fix. A caller's cancelled ctx is never held
-// against a daemon.
-func try[T any](ctx context.Context, f *Failover, fn func(Client) (T, error)) (T, error) {
+// against a daemon. A success marks the daemon healthy only when ready
+// says the result shows it can serve the pool: Pastellad answers headers
+// while it refuses templates, and an unsynced daemon brought back by a
+// header call would be marked down again by the next template call, the
+// switch logged both ways every time.
+func try[T any](ctx context.Context, f *Failover, ready func(T) bool, fn func(Client) (T, error)) (T, error) {
 	var zero T
 	if len(f.clients) == 0 {
 		return zero, ErrNoDaemon
@@ -155,7 +159,9 @@ func try[T any](ctx context.Context, f *Failover, fn func(Client) (T, error)) (T
 	for _, i := range f.candidates() {
 		v, err := fn(f.clients[i])
 		if err == nil {
-			f.markUp(i)
+			if ready(v) {
+				f.markUp(i)
+			}
 			return v, nil
 		}
 		errs = append(errs, err)
@@ -181,24 +187,27 @@ func (f *Failover) GetBlockTemplate(ctx context.Context, walletAddress string, r
 	f.mu.Lock()
 	f.tmpl = &templateArgs{walletAddress, reserveSize}
 	f.mu.Unlock()
-	return try(ctx, f, func(c Client) (*Template, error) { return c.GetBlockTemplate(ctx, walletAddress, reserveSize) })
+	return try(ctx, f, always[*Template], func(c Client) (*Template, error) { return c.GetBlockTemplate(ctx, walletAddress, reserveSize) })
 }
 
 func (f *Failover) LastBlockHeader(ctx context.Context) (*BlockHeader, error) {
-	return try(ctx, f, func(c Client) (*BlockHeader, error) { return c.LastBlockHeader(ctx) })
+	return try(ctx, f, never[*BlockHeader], func(c Client) (*BlockHeader, error) { return c.LastBlockHeader(ctx) })
 }
 
 func (f *Failover) BlockHeaderByHeight(ctx context.Context, height uint64) (*BlockHeader, error) {
-	return try(ctx, f, func(c Client) (*BlockHeader, error) { return c.BlockHeaderByHeight(ctx, height) })
+	return try(ctx, f, never[*BlockHeader], func(c Client) (*BlockHeader, error) { return c.BlockHeaderByHeight(ctx, height) })
 }
 
 func (f *Failover) BlockHeaderByHash(ctx context.Context, hash [32]byte) (*BlockHeader, error) {
-	return try(ctx, f, func(c Client) (*BlockHeader, error) { return c.BlockHeaderByHash(ctx, hash) })
+	return try(ctx, f, never[*BlockHeader], func(c Client) (*BlockHeader, error) { return c.BlockHeaderByHash(ctx, hash) })
 }
 
 func (f *Failover) Info(ctx context.Context) (*Info, error) {
-	return try(ctx, f, func(c Client) (*Info, error) { return c.Info(ctx) })
+	return try(ctx, f, func(i *Info) bool { return i.Synced }, func(c Client) (*Info, error) { return c.Info(ctx) })
 }
+
+func always[T any](T) bool { return true }
+func never[T any](T) bool  { return false }
 
 // SubmitBlock sends the block to every healthy daemon at once, so a found
 // block reaches the network by every path and one slow daemon delays no
@@ -304,16 +313,16 @@ func (f *Failover) probeAll(ctx context.Context) {
 }
 
 // probe asks Info and wants a synced daemon. Once the pool has asked for
-// a template it also asks for one, because Pastellad's /info can say
-// synced while getblocktemplate still refuses (see field notes); without
-// this a daemon would flap between healthy and unhealthy.
+// a template it also asks for one, the surest sign that the daemon can
+// serve the pool again; without it a daemon could flap between healthy
+// and unhealthy.
 func probe(ctx context.Context, c Client, tmpl *templateArgs) error {
 	info, err := c.Info(ctx)
 	if err != nil {
 		return err
 	}
 	if !info.Synced {
-		return fmt.Errorf("daemon %s: not synced (height %d)", c.Name(), info.Height)
+		return fmt.Errorf("daemon %s: not synced (height %d): %s", c.Name(), info.Height, info.NotReady)
 	}
 	if tmpl != nil {
 		if _, err := c.GetBlockTemplate(ctx, tmpl.wallet, tmpl.reserve); err != nil && switchable(err) {

@@ -90,5 +90,11 @@ func (c *moneroClient) Info(ctx context.Context) (*Info, error) {
 		return nil, c.rpc.fail(method, d.err)
 	}
 	info.Synced = synced && !busy
+	switch {
+	case busy:
+		info.NotReady = "busy syncing"
+	case !synced:
+		info.NotReady = "not synchronized"
+	}
 	return info, nil
 }

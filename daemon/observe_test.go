@@ -35,15 +35,22 @@ func TestCallsAreReportedToTheContextObserver(t *testing.T) {
 	rec := &recorder{}
 	ctx := httpx.WithObserver(context.Background(), rec.observe)
 
-	// Info is two requests: a JSON-RPC method and a REST route.
+	// Info is three requests: a JSON-RPC method, a REST route and the
+	// sync check (whose refusal by a ready daemon is no error).
 	if _, err := c.Info(ctx); err != nil {
 		t.Fatal(err)
 	}
-	calls := rec.take()
-	if len(calls) != 2 {
-		t.Fatalf("got %d calls, want 2: %+v", len(calls), calls)
+	f.setOverride("getblocktemplate", func(w http.ResponseWriter, _ *http.Request) {
+		failJSONRPC(w, -4, "The address should be 54 characters, but it is 0 characters.")
+	})
+	if info, err := c.Info(ctx); err != nil || !info.Synced {
+		t.Fatalf("info %+v (%v), want synced", info, err)
 	}
-	for i, want := range []string{"getlastblockheader", "/info"} {
+	calls := rec.take()
+	if len(calls) != 6 {
+		t.Fatalf("got %d calls, want 6: %+v", len(calls), calls)
+	}
+	for i, want := range []string{"getlastblockheader", "/info", "getblocktemplate (sync check)", "getlastblockheader", "/info", "getblocktemplate (sync check)"} {
 		got := calls[i]
 		if got.Service != "daemon" || got.Name != "pas1" || got.Method != want || got.Err != nil || got.Duration <= 0 {
 			t.Errorf("call %d = %+v, want daemon/pas1/%s without error", i, got, want)

@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -38,10 +41,11 @@ func (c *pastellaClient) GetBlockTemplate(ctx context.Context, walletAddress str
 	return c.getTemplate(ctx, walletAddress, reserveSize, nil)
 }
 
-// Info combines GET /info (height, next difficulty, synced) with
+// Info combines GET /info (height, next difficulty) with
 // getlastblockheader, because /info carries no top block hash. The two
 // are retried until they describe the same tip, in case a block lands
-// between them.
+// between them. Synced is /info's flag and the sync gate together (see
+// syncGate).
 func (c *pastellaClient) Info(ctx context.Context) (*Info, error) {
 	const path, attempts = "/info", 3
 	for i := 1; ; i++ {
@@ -61,12 +65,53 @@ func (c *pastellaClient) Info(ctx context.Context) (*Info, error) {
 		if d.err != nil {
 			return nil, c.rpc.fail(path, d.err)
 		}
-		if info.Height == top.Height+1 {
+		if info.Height != top.Height+1 {
+			if i == attempts {
+				return nil, c.rpc.fail(path, fmt.Errorf("%w: height %d does not follow the tip header at %d (tried %d times)",
+					ErrBadReply, info.Height, top.Height, attempts))
+			}
+			continue
+		}
+		if !info.Synced {
+			info.NotReady = "GET /info: not synced"
 			return info, nil
 		}
-		if i == attempts {
-			return nil, c.rpc.fail(path, fmt.Errorf("%w: height %d does not follow the tip header at %d (tried %d times)",
-				ErrBadReply, info.Height, top.Height, attempts))
+		if info.NotReady, err = c.syncGate(ctx); err != nil {
+			return nil, err
 		}
+		info.Synced = info.NotReady == ""
+		return info, nil
 	}
+}
+
+// syncGate tells whether Pastellad serves the calls its RPC middleware
+// guards (getblocktemplate, submitblock): "" when it does, else the
+// daemon's refusal. The middleware checks the node's P2P sync state
+// before the handler runs, so a getblocktemplate with an empty address
+// shows the gate alone: refused by the handler at once (-4, nothing
+// built) when it is open, "Daemon must be synced…" when it is shut. That
+// expected refusal is reported as a successful call, so it never counts
+// as a daemon error in the metrics.
+func (c *pastellaClient) syncGate(ctx context.Context) (string, error) {
+	const label = "getblocktemplate (sync check)"
+	body, err := rpcBody(c.m.template, map[string]any{"wallet_address": "", "reserve_size": 0})
+	if err != nil {
+		return "", c.rpc.fail(label, err)
+	}
+	handlerRan := func(err error) bool {
+		var re *RPCError
+		var se *StatusError
+		return errors.As(err, &re) || errors.As(err, &se)
+	}
+	_, err = c.rpc.doExpecting(ctx, label, http.MethodPost, "/json_rpc", body, true, handlerRan)
+	var ce *Error
+	switch {
+	case err == nil: // a template for no address: the gate is open
+		return "", nil
+	case handlerRan(err):
+		return "", nil
+	case errors.Is(err, ErrNotReady) && errors.As(err, &ce):
+		return strings.TrimPrefix(ce.Err.Error(), ErrNotReady.Error()+": "), nil
+	}
+	return "", err
 }

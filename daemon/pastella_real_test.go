@@ -206,10 +206,15 @@ func TestPastellaReal(t *testing.T) {
 		if !errors.Is(err, ErrNotReady) {
 			t.Fatalf("submit: %v, want ErrNotReady", err)
 		}
-		// GET /info's flag is another check: it says synced all the same,
-		// and the header calls are not gated.
+		// GET /info's flag is another check and says synced all the same;
+		// Info reads the gate itself. The header calls are not gated.
+		raw, err := u.Info(ctx)
+		if err != nil || !raw.Synced {
+			t.Fatalf("GET /info of the unsynced daemon: %+v (%v); if it says so now, Info needs no sync check", raw, err)
+		}
 		info, err := cu.Info(ctx)
-		if err != nil || !info.Synced || info.Height != 1 || info.TopHash != genesis {
+		if err != nil || info.Synced || info.NotReady != "Daemon must be synced to process this RPC method call, please retry when synced" ||
+			info.Height != 1 || info.TopHash != genesis {
 			t.Fatalf("info of the unsynced daemon: %+v (%v)", info, err)
 		}
 	})

@@ -75,14 +75,18 @@ type fields map[string]json.RawMessage
 // call makes a JSON-RPC call and returns its result object, status
 // checked. The reply's "id" is ignored: Pastellad never sends one.
 func (r *rpc) call(ctx context.Context, method string, params any) (fields, error) {
-	if params == nil {
-		params = struct{}{}
-	}
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "0", "method": method, "params": params})
+	body, err := rpcBody(method, params)
 	if err != nil {
 		return nil, r.fail(method, err)
 	}
 	return r.do(ctx, method, http.MethodPost, "/json_rpc", body, true)
+}
+
+func rpcBody(method string, params any) ([]byte, error) {
+	if params == nil {
+		params = struct{}{}
+	}
+	return json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "0", "method": method, "params": params})
 }
 
 // get fetches a REST route (Pastellad's GET /info) and returns the reply
@@ -99,6 +103,13 @@ func (r *rpc) fail(method string, err error) error {
 // RPC method or the REST path; both come from code, never from data, so
 // they are safe as metric labels.
 func (r *rpc) do(ctx context.Context, label, verb, path string, body []byte, jsonRPC bool) (fields, error) {
+	return r.doExpecting(ctx, label, verb, path, body, jsonRPC, nil)
+}
+
+// doExpecting is do for a request whose refusal is the answer sought:
+// when expected(err) holds, the call is reported as a success (it is no
+// daemon failure) and err is still returned to the caller.
+func (r *rpc) doExpecting(ctx context.Context, label, verb, path string, body []byte, jsonRPC bool, expected func(error) bool) (fields, error) {
 	start := time.Now()
 	status, raw, err := r.roundTrip(ctx, verb, path, body)
 	var f fields
@@ -106,6 +117,10 @@ func (r *rpc) do(ctx context.Context, label, verb, path string, body []byte, jso
 		f, err = decodeReply(status, raw, jsonRPC, r.notReadyCode)
 	}
 	took := time.Since(start)
+	if err != nil && expected != nil && expected(err) {
+		httpx.Observe(ctx, httpx.Call{Service: "daemon", Name: r.name, Method: label, Duration: took})
+		return nil, r.fail(label, err)
+	}
 	if err == nil {
 		httpx.Observe(ctx, httpx.Call{Service: "daemon", Name: r.name, Method: label, Duration: took})
 		return f, nil
