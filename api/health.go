@@ -2,17 +2,20 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"rxpool/daemon"
 )
 
 const checkTimeout = 3 * time.Second
 
-// getHealth is GET /health: 200 when Redis, at least one daemon and the
-// wallet (when configured) answer, 503 otherwise. Checks run live (cached
+// getHealth is GET /health: 200 when Redis, at least one synced daemon and
+// the wallet (when configured) answer, 503 otherwise. Checks run live (cached
 // for a second, so a monitor hammering it costs nothing).
 func (s *Server) getHealth(c *gin.Context) {
 	h, _ := s.health.get(c.Request.Context(), "", s.checkHealth)
@@ -40,6 +43,10 @@ func (s *Server) checkHealth(ctx context.Context) (*Health, error) {
 				info, err := d.Info(ctx)
 				if err != nil {
 					return 0, err
+				}
+				if !info.Synced {
+					// It answers, but gives no templates: no mining.
+					return info.Height, fmt.Errorf("%w: %s", daemon.ErrNotReady, info.NotReady)
 				}
 				return info.Height, nil
 			})

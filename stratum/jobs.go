@@ -113,7 +113,13 @@ type jobManager struct {
 	trigger    chan struct{}
 	onTemplate func(t *blockTemplate, newTip bool) // pushes jobs to miners
 	wg         sync.WaitGroup                      // block submissions in flight
-	lastErr    string
+	first      chan struct{}                       // closed when the first template is in
+	firstOnce  sync.Once
+
+	// The daemon problem being reported (poll's goroutine only): what
+	// failed, the error, and since when.
+	errWhat, lastErr string
+	errSince         time.Time
 }
 
 func newJobManager(d Daemon, h Hasher, sink Sink, log logrus.FieldLogger, addr *cryptonote.Address, instanceID uint32, refresh, txRefresh time.Duration) *jobManager {
@@ -122,6 +128,7 @@ func newJobManager(d Daemon, h Hasher, sink Sink, log logrus.FieldLogger, addr *
 		poolAddress: addr.Text, coinAddress: addr, instanceID: instanceID,
 		refresh: refresh, txRefresh: txRefresh,
 		trigger: make(chan struct{}, 1),
+		first:   make(chan struct{}),
 	}
 	// Job ids start at a random point, so a share a miner carries across a
 	// pool restart names an unknown job ("Invalid job id") instead of
@@ -163,23 +170,22 @@ func (m *jobManager) run(ctx context.Context) {
 	}
 }
 
-// waitFirst polls until the first template is in or ctx ends.
-func (m *jobManager) waitFirst(ctx context.Context) error {
-	for m.currentTemplate() == nil {
-		m.poll(ctx)
-		if m.currentTemplate() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no block template from the daemon: %s", m.lastErr)
-		case <-time.After(m.refresh):
-		}
+// waitTemplate waits up to d for the first template (at once when there
+// is one) and reports whether it is in.
+func (m *jobManager) waitTemplate(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-m.first:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
 	}
-	return nil
+	return m.currentTemplate() != nil
 }
 
 func (m *jobManager) poll(ctx context.Context) {
+	const tipCheck, template = "tip check", "block template"
 	cur := m.currentTemplate()
 	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -189,8 +195,11 @@ func (m *jobManager) poll(ctx context.Context) {
 			if ctx.Err() != nil {
 				return // shutting down
 			}
-			m.noteErr("tip check", err)
+			m.noteErr(tipCheck, err)
 			return
+		}
+		if m.errWhat == tipCheck {
+			m.noteRecovered(fmt.Sprintf("tip at height %d", hdr.Height+1))
 		}
 		if hdr.Hash == cur.prevHash && time.Since(cur.fetched) < m.txRefresh {
 			return
@@ -201,26 +210,43 @@ func (m *jobManager) poll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		m.noteErr("block template", err)
+		m.noteErr(template, err)
 		return
 	}
-	m.lastErr = ""
+	m.noteRecovered(fmt.Sprintf("block template at height %d", t.height))
 	m.publish(t)
 }
 
 // noteErr logs a daemon problem once per distinct message, so a daemon that
-// is down does not flood the log every second.
+// is down or not synced does not flood the log at every poll; the polls go
+// on.
 func (m *jobManager) noteErr(what string, err error) {
 	msg := err.Error()
 	if msg == m.lastErr {
 		return
 	}
-	m.lastErr = msg
+	if m.lastErr == "" {
+		m.errSince = time.Now()
+	}
+	m.errWhat, m.lastErr = what, msg
+	miners := "miners keep their current jobs"
+	if m.currentTemplate() == nil {
+		miners = "miners wait for their first job"
+	}
 	if errors.Is(err, daemon.ErrNotReady) {
-		m.log.Warnf("daemon not ready (%s): %v; miners keep their current jobs", what, err)
+		m.log.Warnf("daemon not ready (%s): %v; %s, retrying every %v", what, err, miners, m.refresh)
 		return
 	}
-	m.log.Errorf("daemon error (%s): %v; miners keep their current jobs, retrying", what, err)
+	m.log.Errorf("daemon error (%s): %v; %s, retrying every %v", what, err, miners, m.refresh)
+}
+
+// noteRecovered logs the end of a reported daemon problem.
+func (m *jobManager) noteRecovered(what string) {
+	if m.lastErr == "" {
+		return
+	}
+	m.log.Infof("daemon ready again after %v: %s", time.Since(m.errSince).Round(time.Second), what)
+	m.errWhat, m.lastErr = "", ""
 }
 
 func (m *jobManager) fetch(ctx context.Context) (*blockTemplate, error) {
@@ -306,6 +332,7 @@ func (m *jobManager) publish(t *blockTemplate) {
 	}
 	m.current = t
 	m.mu.Unlock()
+	m.firstOnce.Do(func() { close(m.first) })
 	if obs, ok := m.sink.(DifficultyObserver); ok {
 		nd, fits := t.netDiff.Uint64()
 		if !fits {

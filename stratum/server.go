@@ -190,12 +190,12 @@ func NewServer(cfg Config, d Daemon, h Hasher, sink Sink, log logrus.FieldLogger
 	return s, nil
 }
 
-// Listen waits for the first block template (miners must get a job at
-// login), then opens every port. Run serves them.
+// Listen asks the daemon for a first block template, then opens every
+// port, template or not: a daemon that is down or not synced yet (Pastellad
+// answers "Daemon must be synced") is retried by Run, and a miner logging
+// in meanwhile waits for its job (see loginJobWait). Run serves the ports.
 func (s *Server) Listen(ctx context.Context) error {
-	if err := s.jobs.waitFirst(ctx); err != nil {
-		return err
-	}
+	s.jobs.poll(ctx)
 	// No TCP keepalive probes: every 15 s per socket (Go's default) is
 	// thousands of timers and packets a second with many idle miners, and a
 	// silent peer is closed by the read deadline (minerTimeout) anyway.

@@ -27,6 +27,12 @@ import (
 // jobsKept is how many recent jobs a session remembers for submits.
 const jobsKept = 8
 
+// loginJobWait is how long a login waits for the pool's first block
+// template (the daemon is not ready yet) before its connection is closed.
+// It is under xmrig's 20 s response timeout, after which xmrig would drop
+// the connection itself.
+const loginJobWait = 15 * time.Second
+
 // readBuffer is a connection's read buffer: login and submit lines fit.
 const readBuffer = 512
 
@@ -271,6 +277,16 @@ func (sess *session) login(id, params json.RawMessage) bool {
 	m, err := sess.srv.rules.parseLogin(p.Login, p.Pass, p.RigID)
 	if err != nil {
 		sess.fail(id, "Invalid address used for login: "+err.Error())
+		return true
+	}
+	if !sess.srv.jobs.waitTemplate(sess.srv.ctx, loginJobWait) {
+		// Closed without a reply. An error reply would strand xmrig: its
+		// Client::parseResponse closes the connection after an error only
+		// for the client with id 1 (the second pool of its list) or a
+		// "critical" message, so the first pool's connection would stay
+		// open without a job. A dropped connection it reconnects after its
+		// retry pause (5 s) and logs in again.
+		sess.debugf("closing a login after %v without a block template (the daemon is not ready)", loginJobWait)
 		return true
 	}
 	diff := sess.port.Diff
