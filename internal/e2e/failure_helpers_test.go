@@ -82,8 +82,15 @@ func daemonJSON(md *testenv.Monerod) string {
 // saw accepted (storage writes them in batches).
 func waitRedisMatches(t *testing.T, rdb *redis.Client, accepted uint64) {
 	t.Helper()
+	waitRedisMatchesOf(t, rdb, "monero", accepted)
+}
+
+// waitRedisMatchesOf is waitRedisMatches for the pool with Redis prefix
+// prefix (the coin's name by default).
+func waitRedisMatchesOf(t *testing.T, rdb *redis.Client, prefix string, accepted uint64) {
+	t.Helper()
 	waitFor(t, 10*time.Second, "exactly the accepted shares in Redis", func() error {
-		if got, _ := poolCounters(t, rdb); got != accepted {
+		if got, _ := poolCountersOf(t, rdb, prefix); got != accepted {
 			return fmt.Errorf("Redis counts %d accepted shares, the miner saw %d accepted", got, accepted)
 		}
 		return nil
@@ -100,12 +107,18 @@ func onlyRejected(t *testing.T, sum minerSummary, allowed string) {
 	}
 }
 
-// poolCounters reads the pool-wide share counters (<prefix>:pool).
+// poolCounters reads the pool-wide share counters (monero:pool).
 func poolCounters(t *testing.T, rdb *redis.Client) (accepted, rejected uint64) {
 	t.Helper()
-	m, err := rdb.HGetAll(context.Background(), "monero:pool").Result()
+	return poolCountersOf(t, rdb, "monero")
+}
+
+// poolCountersOf reads the pool-wide share counters <prefix>:pool.
+func poolCountersOf(t *testing.T, rdb *redis.Client, prefix string) (accepted, rejected uint64) {
+	t.Helper()
+	m, err := rdb.HGetAll(context.Background(), prefix+":pool").Result()
 	if err != nil {
-		t.Fatalf("reading monero:pool: %v", err)
+		t.Fatalf("reading %s:pool: %v", prefix, err)
 	}
 	a, _ := strconv.ParseUint(m["accepted"], 10, 64)
 	r, _ := strconv.ParseUint(m["rejected"], 10, 64)
@@ -116,9 +129,15 @@ func poolCounters(t *testing.T, rdb *redis.Client) (accepted, rejected uint64) {
 // returns the count.
 func waitAccepted(t *testing.T, rdb *redis.Client, n uint64, timeout time.Duration, what string) uint64 {
 	t.Helper()
+	return waitAcceptedOf(t, rdb, "monero", n, timeout, what)
+}
+
+// waitAcceptedOf is waitAccepted for the pool with Redis prefix prefix.
+func waitAcceptedOf(t *testing.T, rdb *redis.Client, prefix string, n uint64, timeout time.Duration, what string) uint64 {
+	t.Helper()
 	var got uint64
 	waitFor(t, timeout, what, func() error {
-		if got, _ = poolCounters(t, rdb); got < n {
+		if got, _ = poolCountersOf(t, rdb, prefix); got < n {
 			return fmt.Errorf("%d accepted shares recorded, want ≥ %d", got, n)
 		}
 		return nil
@@ -358,7 +377,8 @@ func advanceChain(t *testing.T, md *testenv.Monerod, n int) {
 }
 
 // waitStratum waits until the pool's stratum port accepts connections (it
-// opens once the first block template is in).
+// opens once the pool has asked its daemon for a first block template,
+// whatever the answer).
 func waitStratum(t *testing.T, p *poolProc, addr string, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, "the stratum port "+addr, func() error {
