@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
 	"rxpool/stratum/client"
@@ -32,6 +34,30 @@ func pdConfig(d *testenv.Pastellad, stratumPort, apiPort int, redisSocket string
 		"redis":{"socket":%q},
 		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0}}`,
 		testenv.PastellaBurnAddress, d.RPCPort, stratumPort, pdShareDiff, redisSocket, apiPort)
+}
+
+// pdRig is a pool on one Pastellad (pdConfig) with its own Redis; ctx
+// bounds the test.
+type pdRig struct {
+	rdb        *redis.Client
+	ctx        context.Context
+	pool       *poolProc
+	base, addr string // the API's URL, the stratum address
+}
+
+// newPDRig starts the pool without waiting for it.
+func newPDRig(t *testing.T, d *testenv.Pastellad, timeout time.Duration) *pdRig {
+	t.Helper()
+	rds := testenv.NewRedis(t)
+	r := &pdRig{rdb: rds.Client()}
+	t.Cleanup(func() { r.rdb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	r.ctx = ctx
+	ports := freePorts(t, 2)
+	r.pool = startPool(t, ctx, pdConfig(d, ports[0], ports[1], rds.Socket))
+	r.base, r.addr = fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[0])
+	return r
 }
 
 // pdMiner is rxminer mining for a Pastella address through addr (one
@@ -65,14 +91,8 @@ func daemonHealth(code int, ok bool, errPart string) func(*healthReply) error {
 // the pool logs the recovery.
 func TestPastellaPoolStartsBeforeDaemonIsSynced(t *testing.T) {
 	d := testenv.NewPastellad(t, testenv.PastelladOptions{Unsynced: true})
-	rds := testenv.NewRedis(t)
-	rdb := rds.Client()
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	ports := freePorts(t, 2)
-	pool := startPool(t, ctx, pdConfig(d, ports[0], ports[1], rds.Socket))
-	base, addr := fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[0])
+	r := newPDRig(t, d, 4*time.Minute)
+	rdb, ctx, pool, base, addr := r.rdb, r.ctx, r.pool, r.base, r.addr
 
 	const notSynced = "Daemon must be synced to process this RPC method call, please retry when synced"
 	h := waitHealth(t, pool, base, time.Minute, "/health 503 naming the sync state", daemonHealth(503, false, notSynced))
@@ -124,8 +144,8 @@ func TestPastellaPoolStartsBeforeDaemonIsSynced(t *testing.T) {
 		login <- loginResult{job, err, time.Now()}
 	}()
 	select {
-	case r := <-login:
-		t.Fatalf("login answered while the daemon is not synced: %+v", r)
+	case lr := <-login:
+		t.Fatalf("login answered while the daemon is not synced: %+v", lr)
 	case <-time.After(time.Second):
 	}
 	restart := time.Now()
@@ -133,11 +153,11 @@ func TestPastellaPoolStartsBeforeDaemonIsSynced(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Pastellad restarted synced in %v", time.Since(restart).Round(time.Millisecond))
-	r := <-login
-	if r.err != nil || r.job == nil || r.job.Height != 1 {
-		t.Fatalf("the waiting login: job %+v, %v", r.job, r.err)
+	lr := <-login
+	if lr.err != nil || lr.job == nil || lr.job.Height != 1 {
+		t.Fatalf("the waiting login: job %+v, %v", lr.job, lr.err)
 	}
-	t.Logf("the login waited %v and got its job when the daemon was back", r.at.Sub(restart).Round(time.Millisecond))
+	t.Logf("the login waited %v and got its job when the daemon was back", lr.at.Sub(restart).Round(time.Millisecond))
 
 	waitLog(t, pool, "daemon ready again", 30*time.Second)
 	waitHealth(t, pool, base, 30*time.Second, "/health 200 with the daemon synced", daemonHealth(200, true, ""))
@@ -170,14 +190,8 @@ func TestPastellaDaemonRestartUnderMining(t *testing.T) {
 			}
 		}
 	})
-	rds := testenv.NewRedis(t)
-	rdb := rds.Client()
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	ports := freePorts(t, 2)
-	pool := startPool(t, ctx, pdConfig(d, ports[0], ports[1], rds.Socket))
-	base, addr := fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[0])
+	r := newPDRig(t, d, 5*time.Minute)
+	rdb, ctx, pool, base, addr := r.rdb, r.ctx, r.pool, r.base, r.addr
 	pool.waitOK(t, base+"/health", time.Minute)
 	waitStratum(t, pool, addr, 10*time.Second)
 
