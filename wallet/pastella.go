@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +46,7 @@ type Pastella struct {
 
 	mu     sync.Mutex
 	daemon *pastellaDaemon // sent with /wallet/open and /wallet/create
+	dt     *transport      // that daemon's RPC, for Lookup; nil until SetDaemon
 	opened *pastellaOpen   // how the wallet was opened, to reopen it
 }
 
@@ -79,21 +82,40 @@ func NewPastella(name, baseURL string, apiKey config.Secret, timeout time.Durati
 func (p *Pastella) Name() string { return p.t.name }
 
 // SetDaemon sets the daemon Open and Create tell the wallet to use; without
-// it the wallet API's default (127.0.0.1:21001) applies.
-func (p *Pastella) SetDaemon(host string, port int, ssl bool) {
+// it the wallet API's default (127.0.0.1:21001) applies. Lookup asks that
+// daemon too (name labels its calls), so that a transaction the wallet
+// relayed but lost (killed before it saved) is still found.
+func (p *Pastella) SetDaemon(name, host string, port int, ssl bool) {
+	scheme := "http"
+	if ssl {
+		scheme = "https"
+	}
+	dt := newTransport(name, scheme+"://"+net.JoinHostPort(host, strconv.Itoa(port)), p.t.timeout, nil, p.t.log.WithField("daemon", name))
+	dt.service = "daemon"
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.daemon = &pastellaDaemon{host: host, port: port, ssl: ssl}
+	p.dt = dt
 }
 
 // Open opens the wallet file (a path on the wallet API's host). A wallet
 // already open (HTTP 403) is fine: CheckAddress tells whether it is the
-// right one. After a successful Open the client reopens the wallet by
-// itself when the API answers a call with 403 (it restarted and has no
-// wallet open) and retries that call once: the 403 comes before the API
-// acts, so the retry cannot do anything twice.
+// right one. After it the client reopens the wallet by itself, as with
+// OpenOnDemand.
 func (p *Pastella) Open(ctx context.Context, filename string, password config.Secret) error {
 	return p.open(ctx, &pastellaOpen{path: "/wallet/open", filename: filename, password: password})
+}
+
+// OpenOnDemand makes the client open the wallet file whenever the API
+// answers a call with 403 (no wallet open: it was never opened, or the
+// Wallet-API restarted, which always comes back with none), then retry
+// that call once: the 403 comes before the API acts, so the retry cannot
+// do anything twice.
+func (p *Pastella) OpenOnDemand(filename string, password config.Secret) {
+	p.t.secrets.add(password)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.opened = &pastellaOpen{path: "/wallet/open", filename: filename, password: password}
 }
 
 // Create creates a new wallet file and opens it, as Open does. It fails
@@ -118,9 +140,7 @@ func (p *Pastella) open(ctx context.Context, o *pastellaOpen) error {
 		p.t.log.WithField("file", o.filename).Info("wallet opened")
 	}
 	// Reopening always uses /wallet/open: the file exists by now.
-	p.mu.Lock()
-	p.opened = &pastellaOpen{path: "/wallet/open", filename: o.filename, password: o.password}
-	p.mu.Unlock()
+	p.OpenOnDemand(o.filename, o.password)
 	return nil
 }
 
@@ -181,6 +201,22 @@ func (p *Pastella) Status(ctx context.Context) (*PastellaStatus, error) {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// Synced fails with ErrNotSynced until the wallet has scanned every block
+// its daemon has. A freshly opened wallet (after a Wallet-API restart)
+// rescans from where it last saved, and until it is done its balance reads
+// low or zero and it may take inputs that a transaction it lost already
+// spent.
+func (p *Pastella) Synced(ctx context.Context) error {
+	st, err := p.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if st.LocalDaemonBlockCount == 0 || st.WalletBlockCount < st.LocalDaemonBlockCount {
+		return p.t.fail("GET /status", fmt.Errorf("%w: block %d of %d", ErrNotSynced, st.WalletBlockCount, st.LocalDaemonBlockCount))
+	}
+	return nil
 }
 
 type pastellaDest struct {
@@ -327,18 +363,46 @@ type pastellaTx struct {
 	BlockHeight *uint64 `json:"blockHeight"`
 }
 
-// Lookup asks the wallet what became of a transaction it sent. The API's
-// /transactions/hash/<hash> searches only confirmed transactions; sent but
-// unmined ones are in /transactions/unconfirmed. The confirmed list is
-// read again last, so that a transaction moving from one list to the
-// other between the two reads cannot look unknown. A transaction the
-// daemon has but the wallet never recorded (a relay whose daemon reply was
-// lost) shows up only once it is mined: ask the daemon too.
+// Lookup asks the wallet, then the daemon, what became of a transaction.
+// The API's /transactions/hash/<hash> searches only confirmed
+// transactions; sent but unmined ones are in /transactions/unconfirmed.
+// The confirmed list is read again last, so that a transaction moving
+// from one list to the other between the two reads cannot look unknown.
+// A wallet killed after relaying but before saving forgets the
+// transaction until it is mined, so when the wallet does not know it (or
+// does not answer) the daemon of SetDaemon is asked whether it is in its
+// pool or in a block (POST /get_transactions_status, which the wallet
+// itself uses to track what it sent). TxUnknown with DaemonChecked means
+// neither knows it; without a daemon set, only the wallet was asked.
 func (p *Pastella) Lookup(ctx context.Context, txHash string) (*TxInfo, error) {
 	if !validHash(txHash) {
 		return nil, p.t.fail("lookup", fmt.Errorf("invalid transaction hash %q", txHash))
 	}
 	h := strings.ToLower(txHash)
+	info, werr := p.lookupWallet(ctx, h)
+	if werr == nil && info.State != TxUnknown {
+		return info, nil
+	}
+	p.mu.Lock()
+	dt := p.dt
+	p.mu.Unlock()
+	if dt == nil {
+		return info, werr
+	}
+	state, derr := p.daemonTxState(ctx, dt, h)
+	switch {
+	case derr == nil && state != TxUnknown:
+		// The daemon's word is enough, even if the wallet did not answer.
+		return &TxInfo{State: state, DaemonChecked: true}, nil
+	case werr != nil:
+		return nil, werr
+	case derr != nil:
+		return nil, derr
+	}
+	return &TxInfo{State: TxUnknown, DaemonChecked: true}, nil
+}
+
+func (p *Pastella) lookupWallet(ctx context.Context, h string) (*TxInfo, error) {
 	for i := 0; i < 2; i++ {
 		if info, err := p.lookupConfirmed(ctx, h); err != nil || info != nil {
 			return info, err
@@ -350,6 +414,41 @@ func (p *Pastella) Lookup(ctx context.Context, txHash string) (*TxInfo, error) {
 		}
 	}
 	return &TxInfo{State: TxUnknown}, nil
+}
+
+// daemonTxState asks the daemon whether h is in its pool, in a block, or
+// unknown to it. Every hash asked lands in exactly one of the three lists.
+func (p *Pastella) daemonTxState(ctx context.Context, dt *transport, h string) (TxState, error) {
+	const call, path = "daemon lookup", "/get_transactions_status"
+	body, _ := json.Marshal(map[string][]string{"transactionHashes": {h}})
+	status, raw, err := dt.roundTrip(ctx, http.MethodPost, path, http.Header{"Content-Type": {"application/json"}}, body)
+	if err != nil {
+		return TxUnknown, dt.fail(call, err)
+	}
+	var r struct {
+		Status  string   `json:"status"`
+		InPool  []string `json:"transactionsInPool"`
+		InBlock []string `json:"transactionsInBlock"`
+		Unknown []string `json:"transactionsUnknown"`
+	}
+	if status != http.StatusOK || json.Unmarshal(raw, &r) != nil || r.Status != "OK" {
+		return TxUnknown, dt.fail(call, fmt.Errorf("%w: HTTP %d: %s", ErrBadReply, status, snippet(raw)))
+	}
+	var found []TxState
+	for _, l := range []struct {
+		hashes []string
+		state  TxState
+	}{{r.InPool, TxPending}, {r.InBlock, TxConfirmed}, {r.Unknown, TxUnknown}} {
+		for _, x := range l.hashes {
+			if strings.EqualFold(x, h) {
+				found = append(found, l.state)
+			}
+		}
+	}
+	if len(found) != 1 {
+		return TxUnknown, dt.fail(call, fmt.Errorf("%w: transaction listed %d times: %s", ErrBadReply, len(found), snippet(raw)))
+	}
+	return found[0], nil
 }
 
 func (p *Pastella) lookupConfirmed(ctx context.Context, h string) (*TxInfo, error) {

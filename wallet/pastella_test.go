@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,160 +51,30 @@ func isAmbiguous(err error) bool {
 	return err != nil && !wallet.IsRefused(err) && !errors.Is(err, wallet.ErrAuth)
 }
 
-func TestPastellaPaysExactlyAndTracksTheTransaction(t *testing.T) {
-	f := wallettest.Start(t, wallettest.Options{Unlocked: 10 * pas, Locked: 3 * pas})
-	w := newPastella(t, f, 5*time.Second)
-	ctx := ctxT(t)
-
-	// The wallet is already open: the API's 403 is not an error.
-	if err := w.Open(ctx, wallettest.DefaultFile, wallettest.DefaultPassword); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	if err := wallet.CheckAddress(ctx, w, f.PrimaryAddress()); err != nil {
-		t.Fatalf("CheckAddress: %v", err)
-	}
-	if err := wallet.CheckAddress(ctx, w, wallettest.Address(9)); !errors.Is(err, wallet.ErrWrongWallet) {
-		t.Fatalf("CheckAddress with another address: %v, want ErrWrongWallet", err)
-	}
-	total, unlocked, err := w.Balance(ctx)
-	if err != nil || total != 13*pas || unlocked != 10*pas {
-		t.Fatalf("Balance = %d, %d, %v; want %d, %d", total, unlocked, err, 13*pas, 10*pas)
-	}
-	st, err := w.Status(ctx)
-	if err != nil || st.WalletBlockCount != 100 {
-		t.Fatalf("Status = %+v, %v", st, err)
-	}
-
-	a1, a2 := wallettest.Address(1), wallettest.Address(2)
-	p, err := w.Prepare(ctx, []wallet.Destination{{Address: a1, Amount: 150_000_000}, {Address: a2, Amount: 250_000_000}})
-	if err != nil {
-		t.Fatalf("Prepare: %v", err)
-	}
-	if len(p.TxHash) != 64 || p.Fee != wallettest.DefaultFee || p.Handle != p.TxHash {
-		t.Fatalf("Prepared = %+v", p)
-	}
-	if got := f.Received(a1) + f.Received(a2); got != 0 {
-		t.Fatalf("prepare paid %d", got)
-	}
-	info, err := w.Lookup(ctx, p.TxHash)
-	if err != nil || info.State != wallet.TxUnknown {
-		t.Fatalf("Lookup before relay = %+v, %v; want unknown", info, err)
-	}
-
-	if err := w.Relay(ctx, p); err != nil {
-		t.Fatalf("Relay: %v", err)
-	}
-	info, err = w.Lookup(ctx, strings.ToUpper(p.TxHash))
-	if err != nil || info.State != wallet.TxPending || info.Fee != wallettest.DefaultFee {
-		t.Fatalf("Lookup after relay = %+v, %v; want pending", info, err)
-	}
-	h := f.MineBlock()
-	info, err = w.Lookup(ctx, p.TxHash)
-	if err != nil || info.State != wallet.TxConfirmed || info.Height != h {
-		t.Fatalf("Lookup after block = %+v, %v; want confirmed at %d", info, err, h)
-	}
-	if f.Received(a1) != 150_000_000 || f.Received(a2) != 250_000_000 {
-		t.Fatalf("received %v", f.ReceivedAll())
-	}
-	if _, unlocked, _ := w.Balance(ctx); unlocked != 10*pas-400_000_000-wallettest.DefaultFee {
-		t.Fatalf("unlocked after payment = %d", unlocked)
-	}
-	// Relaying the same transaction again sends nothing and says why.
-	if err := w.Relay(ctx, p); !errors.Is(err, wallet.ErrPreparedNotFound) || !isAmbiguous(err) {
-		t.Fatalf("second Relay: %v, want ambiguous ErrPreparedNotFound", err)
-	}
-	if n := len(f.Relayed()); n != 1 {
-		t.Fatalf("%d transactions relayed", n)
-	}
-}
-
-func TestPastellaOpensAndReopensAfterRestart(t *testing.T) {
-	f := wallettest.Start(t, wallettest.Options{Closed: true, Unlocked: 5 * pas})
-	w := newPastella(t, f, 5*time.Second)
-	ctx := ctxT(t)
-
-	_, err := w.PrimaryAddress(ctx)
-	if !errors.Is(err, wallet.ErrNotOpen) || !errors.Is(err, wallet.ErrAuth) {
-		t.Fatalf("call with no wallet open: %v, want ErrNotOpen (and ErrAuth)", err)
-	}
-	var ae *wallet.APIError
-	if err := w.Open(ctx, wallettest.DefaultFile, "wrong"); !errors.As(err, &ae) || ae.Code != wallet.PastellaWrongPassword {
-		t.Fatalf("Open with a wrong password: %v, want error 5", err)
-	}
-	if err := w.Open(ctx, "missing.wallet", "x"); !errors.As(err, &ae) || ae.Code != 1 {
-		t.Fatalf("Open of a missing file: %v, want error 1", err)
-	}
-	if err := w.Open(ctx, wallettest.DefaultFile, wallettest.DefaultPassword); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	if addr, err := w.PrimaryAddress(ctx); err != nil || addr != f.PrimaryAddress() {
-		t.Fatalf("PrimaryAddress = %q, %v", addr, err)
-	}
-	p, err := w.Prepare(ctx, []wallet.Destination{{Address: wallettest.Address(1), Amount: pas}})
-	if err != nil {
-		t.Fatalf("Prepare: %v", err)
-	}
-
-	// The API restarts: no wallet open, prepared transactions gone. The
-	// client reopens the wallet by itself; the prepared one is lost.
-	f.Restart()
-	opens := f.Calls(wallettest.RouteOpen)
-	if _, _, err := w.Balance(ctx); err != nil {
-		t.Fatalf("Balance after restart: %v", err)
-	}
-	if f.Calls(wallettest.RouteOpen) != opens+1 {
-		t.Fatalf("client did not reopen the wallet")
-	}
-	if err := w.Relay(ctx, p); !errors.Is(err, wallet.ErrPreparedNotFound) {
-		t.Fatalf("Relay after restart: %v, want ErrPreparedNotFound", err)
-	}
-	if info, err := w.Lookup(ctx, p.TxHash); err != nil || info.State != wallet.TxUnknown {
-		t.Fatalf("Lookup = %+v, %v", info, err)
-	}
-	if err := w.Create(ctx, wallettest.DefaultFile, "x"); err != nil {
-		t.Fatalf("Create while a wallet is open: %v", err)
-	}
-	if len(f.Relayed()) != 0 {
-		t.Fatal("something was relayed")
-	}
-}
-
+// The fake wallet is for what the real Wallet-API cannot be made to do on
+// demand (pastella_real_test.go covers what it does): here, refusals the
+// client cannot provoke, since it always sends every key and never a fee,
+// and a bad address only the wallet's checks catch.
 func TestPastellaPrepareRefusals(t *testing.T) {
-	good := wallettest.Address(1)
-	good2 := wallettest.Address(2)
-	bad := good[:20] + flip(good[20]) + good[21:] // checksum fails
-	many := make([]wallet.Destination, 90)
-	for i := range many {
-		many[i] = wallet.Destination{Address: wallettest.Address(i + 1), Amount: 1000}
-	}
+	good, good2 := wallettest.Address(1), wallettest.Address(2)
 	cases := []struct {
 		name    string
 		dests   []wallet.Destination
-		inject  *wallettest.Fault
+		inject  wallettest.Fault
 		code    int
 		badAddr string
 	}{
-		{"not enough balance", []wallet.Destination{{good, 20 * pas}}, nil, wallet.PastellaNotEnoughBalance, ""},
-		{"fee pushes over balance", []wallet.Destination{{good, 10 * pas}}, nil, wallet.PastellaNotEnoughBalance, ""},
-		{"bad checksum, second of three", []wallet.Destination{{good, 1}, {bad, 1}, {good2, 1}}, nil, wallet.PastellaAddressNotValid, bad},
-		{"wrong length", []wallet.Destination{{good, 1}, {good[:50], 1}}, nil, wallet.PastellaAddressWrongLength, good[:50]},
-		{"wrong prefix", []wallet.Destination{{"X" + good[1:], 1}}, nil, wallet.PastellaAddressWrongPrefix, "X" + good[1:]},
-		{"amount zero", []wallet.Destination{{good, 0}}, nil, wallet.PastellaAmountIsZero, ""},
-		{"no destinations", nil, nil, wallet.PastellaNoDestinations, ""},
-		{"too many outputs", many, nil, wallet.PastellaOutputDecomposition, ""},
-		{"fee too small", []wallet.Destination{{good, 1}}, ptr(wallettest.Refuse(wallet.PastellaFeeTooSmall)), wallet.PastellaFeeTooSmall, ""},
-		{"bad address not found locally, one destination", []wallet.Destination{{good, 1}}, ptr(wallettest.Refuse(wallet.PastellaAddressNotValid)), wallet.PastellaAddressNotValid, good},
-		{"bad address not found locally, two destinations", []wallet.Destination{{good, 1}, {good2, 1}}, ptr(wallettest.Refuse(wallet.PastellaAddressNotValid)), wallet.PastellaAddressNotValid, ""},
-		{"daemon offline", []wallet.Destination{{good, 1}}, ptr(wallettest.Refuse(wallet.PastellaDaemonOffline)), wallet.PastellaDaemonOffline, ""},
-		{"empty 400 (missing key)", []wallet.Destination{{good, 1}}, ptr(wallettest.Status(400)), 0, ""},
+		{"fee too small", []wallet.Destination{{good, 1}}, wallettest.Refuse(wallet.PastellaFeeTooSmall), wallet.PastellaFeeTooSmall, ""},
+		{"bad address not found locally, one destination", []wallet.Destination{{good, 1}}, wallettest.Refuse(wallet.PastellaAddressNotValid), wallet.PastellaAddressNotValid, good},
+		{"bad address not found locally, two destinations", []wallet.Destination{{good, 1}, {good2, 1}}, wallettest.Refuse(wallet.PastellaAddressNotValid), wallet.PastellaAddressNotValid, ""},
+		{"daemon offline", []wallet.Destination{{good, 1}}, wallettest.Refuse(wallet.PastellaDaemonOffline), wallet.PastellaDaemonOffline, ""},
+		{"empty 400 (missing key)", []wallet.Destination{{good, 1}}, wallettest.Status(400), 0, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := wallettest.Start(t, wallettest.Options{Unlocked: 10 * pas})
 			w := newPastella(t, f, 5*time.Second)
-			if tc.inject != nil {
-				f.Inject(wallettest.RoutePrepare, *tc.inject)
-			}
+			f.Inject(wallettest.RoutePrepare, tc.inject)
 			p, err := w.Prepare(ctxT(t), tc.dests)
 			var r *wallet.RefusedError
 			if !errors.As(err, &r) {
@@ -221,8 +93,6 @@ func TestPastellaPrepareRefusals(t *testing.T) {
 func TestPastellaFailuresAreTyped(t *testing.T) {
 	dest := []wallet.Destination{{Address: wallettest.Address(1), Amount: pas}}
 	type check func(error) bool
-	auth := func(err error) bool { return errors.Is(err, wallet.ErrAuth) && !wallet.IsRefused(err) }
-	notOpen := func(err error) bool { return auth(err) && errors.Is(err, wallet.ErrNotOpen) }
 	badReply := func(err error) bool { return isAmbiguous(err) && errors.Is(err, wallet.ErrBadReply) }
 	refused := wallet.IsRefused
 	cases := []struct {
@@ -232,8 +102,6 @@ func TestPastellaFailuresAreTyped(t *testing.T) {
 		relay   check
 		acted   bool // the relay took effect
 	}{
-		{"401", wallettest.Status(401), auth, auth, false},
-		{"403", wallettest.Status(403), notOpen, notOpen, false},
 		{"500 before acting", wallettest.Status(500), isAmbiguous, isAmbiguous, false},
 		{"500 after acting", wallettest.StatusAfterActing(500), nil, isAmbiguous, true},
 		{"502", wallettest.Status(502), isAmbiguous, isAmbiguous, false},
@@ -247,9 +115,6 @@ func TestPastellaFailuresAreTyped(t *testing.T) {
 		{"daemon offline 30", wallettest.Refuse(wallet.PastellaDaemonOffline), refused, isAmbiguous, false},
 		{"daemon error 31", wallettest.Refuse(wallet.PastellaDaemonError), refused, isAmbiguous, false},
 		{"daemon still processing 55", wallettest.Refuse(wallet.PastellaDaemonStillProcessing), refused, isAmbiguous, false},
-		{"not found 58", wallettest.Refuse(wallet.PastellaPreparedNotFound), refused, func(err error) bool {
-			return isAmbiguous(err) && errors.Is(err, wallet.ErrPreparedNotFound)
-		}, false},
 		{"expired 57", wallettest.Refuse(wallet.PastellaPreparedExpired), refused, refused, false},
 		{"empty 400", wallettest.Status(400), refused, refused, false},
 	}
@@ -326,42 +191,58 @@ func TestPastellaRelayTimeoutAfterActingThenLookup(t *testing.T) {
 	}
 }
 
-func TestPastellaRelayOfSpentPreparedIsRefused(t *testing.T) {
+// withDaemon points the client's daemon lookups at the fake, which answers
+// the daemon's /get_transactions_status from its ledger.
+func withDaemon(t *testing.T, w *wallet.Pastella, f *wallettest.FakePastella) {
+	u, err := url.Parse(f.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	w.SetDaemon("fake-daemon", u.Hostname(), port, false)
+}
+
+// Lookup trusts the daemon's "in the pool" or "in a block" even when the
+// wallet does not answer, and never takes a daemon it could not read, or
+// one that did not answer, for "unknown".
+func TestPastellaLookupAsksTheDaemon(t *testing.T) {
 	f := wallettest.Start(t, wallettest.Options{Unlocked: 10 * pas})
-	w := newPastella(t, f, 5*time.Second)
+	w := newPastella(t, f, 300*time.Millisecond)
+	withDaemon(t, w, f)
 	ctx := ctxT(t)
-	d := []wallet.Destination{{Address: wallettest.Address(1), Amount: 6 * pas}}
-	p1, err := w.Prepare(ctx, d)
+	sent, err := w.Prepare(ctx, []wallet.Destination{{Address: wallettest.Address(1), Amount: pas}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := w.Prepare(ctx, d) // the real prepare does not reserve inputs either
+	if err := w.Relay(ctx, sent); err != nil {
+		t.Fatal(err)
+	}
+	unsent, err := w.Prepare(ctx, []wallet.Destination{{Address: wallettest.Address(2), Amount: pas}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Relay(ctx, p1); err != nil {
-		t.Fatal(err)
+	f.Inject(wallettest.RouteLookup, wallettest.Status(500))
+	if info, err := w.Lookup(ctx, sent.TxHash); err != nil || info.State != wallet.TxPending || !info.DaemonChecked {
+		t.Fatalf("Lookup with the wallet failing = %+v, %v; want pending from the daemon", info, err)
 	}
-	var r *wallet.RefusedError
-	if err := w.Relay(ctx, p2); !errors.As(err, &r) || r.Code != wallet.PastellaPreparedExpired {
-		t.Fatalf("Relay of a prepared tx whose funds are gone: %v, want refusal 57", err)
+	f.MineBlock()
+	f.Inject(wallettest.RouteLookup, wallettest.DropBeforeActing())
+	if info, err := w.Lookup(ctx, sent.TxHash); err != nil || info.State != wallet.TxConfirmed || !info.DaemonChecked {
+		t.Fatalf("Lookup with the wallet failing = %+v, %v; want confirmed from the daemon", info, err)
 	}
-	if f.Received(d[0].Address) != 6*pas {
-		t.Fatalf("received %d", f.Received(d[0].Address))
+	if info, err := w.Lookup(ctx, unsent.TxHash); err != nil || info.State != wallet.TxUnknown || !info.DaemonChecked {
+		t.Fatalf("Lookup of an unsent transaction = %+v, %v; want unknown to both", info, err)
 	}
-	// Discard: the wallet forgets a prepared transaction for good.
-	p3, err := w.Prepare(ctx, []wallet.Destination{{Address: wallettest.Address(2), Amount: pas}})
-	if err != nil {
-		t.Fatal(err)
+	for _, fault := range []wallettest.Fault{wallettest.Status(500), wallettest.Garbage(), wallettest.DropBeforeActing(), wallettest.TimeoutBeforeActing()} {
+		f.Inject(wallettest.RouteDaemonStatus, fault)
+		if info, err := w.Lookup(ctx, unsent.TxHash); !isAmbiguous(err) {
+			t.Fatalf("Lookup with the daemon failing (%+v) = %+v, %v; want an error", fault, info, err)
+		}
 	}
-	if held, err := w.Discard(ctx, p3); !held || err != nil {
-		t.Fatalf("Discard = %v, %v", held, err)
-	}
-	if held, err := w.Discard(ctx, p3); held || err != nil {
-		t.Fatalf("second Discard = %v, %v", held, err)
-	}
-	if err := w.Relay(ctx, p3); !errors.Is(err, wallet.ErrPreparedNotFound) {
-		t.Fatalf("Relay after Discard: %v", err)
+	f.Inject(wallettest.RouteLookup, wallettest.Status(500))
+	f.Inject(wallettest.RouteDaemonStatus, wallettest.Status(500))
+	if info, err := w.Lookup(ctx, sent.TxHash); err == nil {
+		t.Fatalf("Lookup with both failing = %+v", info)
 	}
 }
 

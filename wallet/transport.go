@@ -29,6 +29,7 @@ const redacted = "[redacted]"
 // under the client's timeout, the whole reply read, and secrets scrubbed
 // from everything that could reach an error message or a log.
 type transport struct {
+	service string // the metrics' service label: "wallet", or "daemon" for a daemon the wallet client asks
 	name    string
 	base    string // scheme://host:port[/path], no trailing slash, no userinfo
 	timeout time.Duration
@@ -78,7 +79,7 @@ func newTransport(name, base string, timeout time.Duration, rt http.RoundTripper
 	if rt == nil {
 		rt = plainTransport()
 	}
-	t := &transport{name: name, base: base, timeout: timeout, http: &http.Client{Transport: rt}, log: log, secrets: &secretList{}}
+	t := &transport{service: "wallet", name: name, base: base, timeout: timeout, http: &http.Client{Transport: rt}, log: log, secrets: &secretList{}}
 	for _, s := range secrets {
 		t.secrets.add(s)
 	}
@@ -149,7 +150,7 @@ func (t *transport) observe(ctx context.Context, path string, body []byte, statu
 	case (status < 200 || status > 299) && (status != http.StatusNotFound || path == jsonRPCPath):
 		err = t.fail(method, fmt.Errorf("HTTP %d", status))
 	}
-	httpx.Observe(ctx, httpx.Call{Service: "wallet", Name: t.name, Method: method, Duration: took, Err: err})
+	httpx.Observe(ctx, httpx.Call{Service: t.service, Name: t.name, Method: method, Duration: took, Err: err})
 }
 
 const jsonRPCPath = "/json_rpc"

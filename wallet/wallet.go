@@ -56,8 +56,12 @@ func (s TxState) String() string {
 // TxInfo is the result of a lookup.
 type TxInfo struct {
 	State  TxState
-	Height uint64 // block height when confirmed
+	Height uint64 // block height when confirmed, 0 when only the daemon knows it
 	Fee    uint64 // when known
+	// DaemonChecked: the coin daemon was asked too. With TxUnknown it
+	// means the transaction is neither in the wallet, nor in the daemon's
+	// pool, nor in a block.
+	DaemonChecked bool
 }
 
 // Wallet is one wallet service. Implementations are safe for concurrent
@@ -127,6 +131,11 @@ var ErrPreparedNotFound = errors.New("wallet: prepared transaction not found")
 // ErrBadReply: the wallet's reply could not be read (garbage, cut short,
 // fields missing). Ambiguous.
 var ErrBadReply = errors.New("wallet: unreadable reply")
+
+// ErrNotSynced: the wallet has not scanned the whole chain yet (it has just
+// been opened), so its balance and its view of its own transactions are
+// behind; nothing should be sent from it yet.
+var ErrNotSynced = errors.New("wallet: not synced with its daemon")
 
 // ErrWrongWallet: the wallet's primary address is not the pool's address.
 var ErrWrongWallet = errors.New("wallet: primary address is not the pool address")

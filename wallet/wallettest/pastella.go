@@ -2,7 +2,16 @@
 // real API's replies (PastellaCore src/walletapi/ApiDispatcher.cpp: 201 on
 // prepare and send, 400 {errorCode, errorMessage}, empty 400/401/403/404/
 // 500, wrong HTTP reason phrases, pretty-printed JSON), an internal ledger
-// that says exactly what was paid, and fault injection per call.
+// that says exactly what was paid, and fault injection per call. It also
+// answers the daemon's POST /get_transactions_status from its ledger, so a
+// client told to use it as its daemon too can look transactions up there.
+//
+// It is for the faults the real programs cannot be made to produce on
+// demand (a reply lost after the wallet acted, a hang, garbage, a 5xx, a
+// secret echoed in an error) and for tests that need hundreds of payouts
+// without mining (the crash test). What the real Wallet-API does is tested
+// on it (wallet/pastella_real_test.go); where the two differ, the real one
+// is right and this fake is fixed.
 //
 // In a test, NewFakePastella(t) serves it on a loopback port until the
 // test ends. To drive a payments process in a subprocess (a crash test),
@@ -48,6 +57,8 @@ const (
 	RouteLookup      = "GET /transactions/hash"
 	RouteUnconfirmed = "GET /transactions/unconfirmed"
 	RouteDiscard     = "DELETE /transactions/prepared"
+	// RouteDaemonStatus is the daemon's route (no API key).
+	RouteDaemonStatus = "POST /get_transactions_status"
 )
 
 // Defaults of Options.
@@ -76,7 +87,7 @@ type Options struct {
 type TxState int
 
 const (
-	TxPrepared  TxState = iota // built, not relayed
+	TxPrepared  TxState = iota // built, not relayed; its amount is held
 	TxPending                  // relayed, not mined
 	TxConfirmed                // mined (MineBlock)
 	TxExpired                  // relay refused with 57; never sent
@@ -115,6 +126,7 @@ type FakePastella struct {
 	open     bool
 	unlocked uint64
 	locked   uint64
+	held     uint64 // locked by prepared transactions: in neither balance
 	fee      uint64
 	height   uint64
 	txs      map[string]*Tx
@@ -231,6 +243,15 @@ func (f *FakePastella) Balance() (unlocked, locked uint64) {
 	return f.unlocked, f.locked
 }
 
+// Held is what prepared transactions hold: like the real wallet, prepare
+// locks what a transaction spends, relay spends it, a 57 refusal gives it
+// back, and a discard keeps it (PastellaCore forgets to unlock it).
+func (f *FakePastella) Held() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held
+}
+
 // SetBalance sets the unlocked and locked balance.
 func (f *FakePastella) SetBalance(unlocked, locked uint64) {
 	f.mu.Lock()
@@ -313,9 +334,10 @@ func (f *FakePastella) MineBlock() uint64 {
 	return f.height
 }
 
-// Restart behaves like a restart of the wallet API process: no wallet
-// open, prepared transactions forgotten. Relayed ones stay (they are in
-// the wallet file and on the chain).
+// Restart behaves like a crash and restart of the wallet API process: no
+// wallet open, prepared transactions forgotten, and what they held free
+// again (the locks were not saved). Relayed ones stay (they are in the
+// wallet file and on the chain).
 func (f *FakePastella) Restart() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -323,8 +345,16 @@ func (f *FakePastella) Restart() {
 	for _, t := range f.txs {
 		if t.State == TxPrepared {
 			t.State = TxDiscarded
+			f.release(t)
 		}
 	}
+}
+
+// release gives a prepared transaction's held amount back.
+func (f *FakePastella) release(t *Tx) {
+	cost := t.sum() + t.Fee
+	f.held -= cost
+	f.unlocked += cost
 }
 
 // ---- faults ----
@@ -459,6 +489,9 @@ func successStatus(route string) int {
 // handle is the API proper: authentication, the wallet-state check, then
 // the route's handler, in the real middleware's order.
 func (f *FakePastella) handle(r *http.Request, route, arg string, raw []byte) reply {
+	if route == RouteDaemonStatus {
+		return f.daemonStatus(raw)
+	}
 	if r.Header.Get("X-API-KEY") != f.apiKey {
 		return reply{status: http.StatusUnauthorized}
 	}
@@ -507,6 +540,7 @@ func (f *FakePastella) handle(r *http.Request, route, arg string, raw []byte) re
 		}
 		return reply{200, map[string]any{"transactions": list}}
 	case RouteDiscard:
+		// What it held stays held, as in the real wallet.
 		if t := f.txs[strings.ToLower(arg)]; t != nil && t.State == TxPrepared {
 			t.State = TxDiscarded
 			return reply{status: http.StatusOK}
@@ -514,6 +548,37 @@ func (f *FakePastella) handle(r *http.Request, route, arg string, raw []byte) re
 		return reply{status: http.StatusNotFound}
 	}
 	return reply{status: http.StatusNotFound}
+}
+
+// daemonStatus answers the daemon's POST /get_transactions_status from the
+// ledger: relayed transactions are in the pool or in a block, any other
+// hash is unknown (compact JSON, as Pastellad writes it).
+func (f *FakePastella) daemonStatus(raw []byte) reply {
+	var req struct {
+		Hashes []string `json:"transactionHashes"`
+	}
+	if json.Unmarshal(raw, &req) != nil {
+		return reply{http.StatusBadRequest, map[string]any{"status": "Failed", "error": "Failed to parse request body as JSON"}}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]string{"transactionsInPool": {}, "transactionsInBlock": {}, "transactionsUnknown": {}}
+	for _, h := range req.Hashes {
+		list := "transactionsUnknown"
+		if t := f.txs[strings.ToLower(h)]; t != nil && t.State == TxPending {
+			list = "transactionsInPool"
+		} else if t != nil && t.State == TxConfirmed {
+			list = "transactionsInBlock"
+		}
+		out[list] = append(out[list], strings.ToLower(h))
+	}
+	b, _ := json.Marshal(struct {
+		InBlock []string `json:"transactionsInBlock"`
+		InPool  []string `json:"transactionsInPool"`
+		Unknown []string `json:"transactionsUnknown"`
+		Status  string   `json:"status"`
+	}{out["transactionsInBlock"], out["transactionsInPool"], out["transactionsUnknown"], "OK"})
+	return reply{http.StatusOK, json.RawMessage(b)}
 }
 
 func knownRoute(route string) bool {
@@ -602,6 +667,8 @@ func (f *FakePastella) prepare(raw []byte, send bool) reply {
 	t := &Tx{Hash: newHash(), Dests: dests, Fee: f.fee, State: TxPrepared}
 	f.txs[t.Hash] = t
 	f.order = append(f.order, t.Hash)
+	f.unlocked -= sum + f.fee
+	f.held += sum + f.fee
 	if send {
 		if rep := f.relay(t.Hash); rep.status != http.StatusCreated {
 			return rep
@@ -631,13 +698,7 @@ func (f *FakePastella) relay(hash string) reply {
 	if t == nil || t.State != TxPrepared {
 		return apiErr(wallet.PastellaPreparedNotFound, "The prepared transaction hash given does not exist, either because it never existed or because the wallet process was restarted and the previously prepared transactions were lost. Please re-prepare and re-send the transaction, ensuring you specify the correct transaction hash.")
 	}
-	cost := t.sum() + t.Fee
-	if cost > f.unlocked {
-		// Its inputs went into another transaction since it was prepared.
-		t.State = TxExpired
-		return apiErr(wallet.PastellaPreparedExpired, "The prepared transaction contains inputs that have since been spent or are no longer available, probably due to sending another transaction in between preparing this transaction and sending it. The prepared transaction has been cancelled.")
-	}
-	f.unlocked -= cost
+	f.held -= t.sum() + t.Fee
 	t.State = TxPending
 	f.relayed = append(f.relayed, hash)
 	for _, d := range t.Dests {
@@ -647,7 +708,10 @@ func (f *FakePastella) relay(hash string) reply {
 }
 
 // txJSON is WalletTypes::Transaction as the API prints it, from the
-// sending wallet's side: one transfer, our address, minus what left.
+// sending wallet's side: one transfer, our address, minus what left. (The
+// real API writes that while the transaction is unconfirmed; once mined it
+// writes the change received instead, which the fake cannot know. Clients
+// read only hash, fee and blockHeight.)
 func (f *FakePastella) txJSON(t *Tx) map[string]any {
 	height := uint64(0)
 	if t.State == TxConfirmed {
@@ -675,6 +739,9 @@ func newHash() string {
 func encode(body any) []byte {
 	if body == nil {
 		return nil
+	}
+	if b, ok := body.(json.RawMessage); ok {
+		return b // written as it is (the daemon's compact JSON)
 	}
 	b, err := json.MarshalIndent(body, "", "    ")
 	if err != nil {

@@ -86,13 +86,21 @@ func TestFakeRepliesLikeTheRealAPI(t *testing.T) {
 		t.Fatalf("unmined tx by hash: %q", line)
 	}
 	_, body = rawCall(t, f, "GET", "/transactions/unconfirmed", key, "")
-	if !strings.Contains(body, prep.Hash) || !strings.Contains(body, `"blockHeight": 0`) {
+	if !strings.Contains(body, prep.Hash) || !strings.Contains(body, `"blockHeight": 0`) || !strings.Contains(body, `"amount": -400001000`) {
 		t.Fatalf("unconfirmed: %q", body)
+	}
+	status := `{"transactionHashes":["` + prep.Hash + `"]}`
+	line, body = rawCall(t, f, "POST", "/get_transactions_status", "", status)
+	if line != "HTTP/1.1 200 OK" || body != `{"transactionsInBlock":[],"transactionsInPool":["`+prep.Hash+`"],"transactionsUnknown":[],"status":"OK"}` {
+		t.Fatalf("daemon status: %q %q", line, body)
 	}
 	h := f.MineBlock()
 	_, body = rawCall(t, f, "GET", "/transactions/hash/"+prep.Hash, key, "")
-	if !strings.Contains(body, fmt.Sprintf(`"blockHeight": %d`, h)) || !strings.Contains(body, `"amount": -400001000`) {
+	if !strings.Contains(body, fmt.Sprintf(`"blockHeight": %d`, h)) {
 		t.Fatalf("mined tx by hash: %q", body)
+	}
+	if _, body = rawCall(t, f, "POST", "/get_transactions_status", "", status); !strings.Contains(body, `"transactionsInBlock":["`+prep.Hash+`"]`) {
+		t.Fatalf("daemon status after the block: %q", body)
 	}
 	if f.Received(Address(1)) != 150_000_000 || f.Received(Address(2)) != 250_000_000 {
 		t.Fatalf("ledger: %v", f.ReceivedAll())
@@ -164,8 +172,8 @@ func TestFakeLedgerBalancesUnderConcurrencyAndFaults(t *testing.T) {
 		received += v
 	}
 	unlocked, _ := f.Balance()
-	if received != sent || unlocked+sent+fees != start {
-		t.Fatalf("received %d, sent %d, fees %d, unlocked %d: does not add up to %d", received, sent, fees, unlocked, start)
+	if received != sent || unlocked+f.Held()+sent+fees != start {
+		t.Fatalf("received %d, sent %d, fees %d, unlocked %d, held %d: does not add up to %d", received, sent, fees, unlocked, f.Held(), start)
 	}
 	if n := len(f.Relayed()); n == 0 || n == 160 {
 		t.Fatalf("%d relayed: faults did not apply", n)
