@@ -9,9 +9,11 @@
 // outcome settles the record sent (paid) or failed (debits returned). A
 // crash before relaying leaves a record that provably was never relayed,
 // which the next run fails; a record left relaying is settled from what the
-// wallet knows of its transaction, and while the wallet does not know it,
-// payments halt rather than guess. One process at a time holds the
-// payments lease, and every journal write checks its fencing token.
+// wallet and the coin daemon know of its transaction. It counts as never
+// sent only once the wallet can no longer relay it and neither the wallet
+// nor the daemon has it; until then payments halt rather than guess. One
+// process at a time holds the payments lease, and every journal write
+// checks its fencing token.
 package payments
 
 import (
@@ -49,6 +51,10 @@ type Config struct {
 	Coin *cryptonote.Coin
 	// LeaseTTL is how long the lease outlives a silent holder (default 30 s).
 	LeaseTTL time.Duration
+	// RelayGrace (default DefaultRelayGrace) is how long after a relay was
+	// requested a transaction that neither the wallet nor the daemon knows
+	// is taken as never sent: a relay the wallet had begun is over by then.
+	RelayGrace time.Duration
 	// StepPause, for crash tests only: a random pause of up to this after
 	// each journal write, so that kills land in every state.
 	StepPause time.Duration
@@ -82,6 +88,15 @@ var (
 // pauseReminder is how often a pause that goes on is logged again.
 const pauseReminder = 10 * time.Minute
 
+// DefaultRelayGrace: Pastella-Wallet-API gives up on its daemon after 10 s,
+// so a relay it has begun is over within that; a minute leaves room for a
+// request that waited in its queue.
+const DefaultRelayGrace = time.Minute
+
+// syncWait is how long a run waits for a wallet that is a little behind
+// its daemon (a block has just come) before it pauses.
+const syncWait = 30 * time.Second
+
 // Processor pays balances; Run it in one process (the lease makes a second
 // one wait).
 type Processor struct {
@@ -96,6 +111,9 @@ type Processor struct {
 func New(cfg Config, store *storage.Store, w wallet.Wallet, log logrus.FieldLogger) *Processor {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 30 * time.Second
+	}
+	if cfg.RelayGrace <= 0 {
+		cfg.RelayGrace = DefaultRelayGrace
 	}
 	if cfg.MaxAddresses < 1 {
 		cfg.MaxAddresses = 1
@@ -291,6 +309,9 @@ func (p *Processor) pass(ctx context.Context, tok uint64) (Result, error) {
 	if addr != p.cfg.PoolAddress {
 		return res, fmt.Errorf("%w: its primary address is %s, poolAddress is %s; refusing to pay", ErrWrongWallet, addr, p.cfg.PoolAddress)
 	}
+	if err := p.synced(ctx); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrWalletUnavailable, err)
+	}
 	balances, err := p.store.PayableBalances(ctx)
 	if err != nil {
 		return res, err
@@ -329,6 +350,36 @@ func (p *Processor) pass(ctx context.Context, tok uint64) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// syncer is the optional wallet call that says whether the wallet has
+// scanned the whole chain (Pastella: a wallet the Wallet-API has just
+// opened again rescans from its last save).
+type syncer interface {
+	Synced(ctx context.Context) error
+}
+
+// synced waits up to syncWait for the wallet to catch up with its daemon.
+// A wallet that is behind reads a low balance and may build transactions
+// on inputs a transaction it lost already spent: nothing is paid until it
+// has caught up.
+func (p *Processor) synced(ctx context.Context) error {
+	s, ok := p.w.(syncer)
+	if !ok {
+		return nil
+	}
+	deadline := time.Now().Add(syncWait)
+	for {
+		err := s.Synced(ctx)
+		if err == nil || !errors.Is(err, wallet.ErrNotSynced) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // funded checks the wallet's unlocked balance covers the batch (the fee
@@ -397,6 +448,7 @@ func (p *Processor) pay(ctx context.Context, tok uint64, batch []payee, res *Res
 		}
 		log = log.WithField("tx", prep.TxHash)
 		p.pause()
+		relayedAt := time.Now()
 		if err := p.store.PaymentRelaying(ctx, tok, id); err != nil {
 			// We did not relay and never will: drop the transaction and, if
 			// the record did become relaying, fail it now rather than halt.
@@ -417,7 +469,7 @@ func (p *Processor) pay(ctx context.Context, tok uint64, batch []payee, res *Res
 			return nil
 		}
 		log.Warnf("payments: relay: %v", rerr)
-		sent, err := p.settle(ctx, tok, id, prep.TxHash, rerr, res)
+		sent, err := p.settle(ctx, tok, id, prep, relayedAt, rerr, res)
 		if err != nil {
 			return err
 		}
@@ -498,16 +550,25 @@ type discarder interface {
 
 // discard drops a prepared transaction we will never relay, best effort:
 // one left behind is harmless, only untidy, since nobody relays it.
+// (Pastella keeps its inputs locked either way; see docs/operations.md.)
 func (p *Processor) discard(prep *wallet.Prepared) {
-	d, ok := p.w.(discarder)
-	if !ok || prep == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	p.drop(ctx, prep)
+}
+
+// drop asks the wallet to drop a prepared transaction and reports whether
+// it answered, found or not: from then on the wallet cannot relay it.
+func (p *Processor) drop(ctx context.Context, prep *wallet.Prepared) bool {
+	d, ok := p.w.(discarder)
+	if !ok || prep == nil || prep.Handle == "" {
+		return false
+	}
 	if _, err := d.Discard(ctx, prep); err != nil {
 		p.log.Debugf("payments: discarding prepared transaction %s: %v", prep.TxHash, err)
+		return false
 	}
+	return true
 }
 
 func (p *Processor) fail(ctx context.Context, tok, id uint64, by, reason string, relayFailed bool, res *Result) error {
@@ -522,15 +583,24 @@ func (p *Processor) fail(ctx context.Context, tok, id uint64, by, reason string,
 	return nil
 }
 
-// settle decides a relaying record from what the wallet knows of its
-// transaction. relayErr is the error of this process's relay (nil when
-// recovering a record of an earlier run). A transaction the wallet has,
-// pending or mined, was sent; one it reports failed was not; an unknown
-// one was not sent only if our relay was refused outright, and is
-// otherwise ambiguous: the record stays relaying and payments halt.
-func (p *Processor) settle(ctx context.Context, tok, id uint64, txHash string, relayErr error, res *Result) (sent bool, err error) {
+// settle decides a relaying record from what the wallet and the daemon
+// know of its transaction. relayErr is the error of this process's relay
+// (nil when recovering a record of an earlier run); relayedAt is when the
+// relay was requested. A transaction the wallet or the daemon has, pending
+// or mined, was sent; one the wallet reports failed was not; an unknown
+// one was not sent if our relay was refused outright, or if the wallet can
+// no longer relay it (it answered a discard: it dropped the transaction
+// or, restarted, lost it), neither the wallet nor the daemon has it, and
+// the relay is older than RelayGrace, so none can still be under way.
+// Anything else is ambiguous: the record stays relaying, payments halt,
+// and every run looks again.
+func (p *Processor) settle(ctx context.Context, tok, id uint64, prep *wallet.Prepared, relayedAt time.Time, relayErr error, res *Result) (sent bool, err error) {
 	refused := relayErr != nil && wallet.IsRefused(relayErr)
-	info, lerr := p.w.Lookup(ctx, txHash)
+	// Dropped before the lookup, so that no relay can follow an answer
+	// of "unknown".
+	dropped := p.drop(ctx, prep)
+	info, lerr := p.w.Lookup(ctx, prep.TxHash)
+	log := p.log.WithFields(logrus.Fields{"payment": id, "tx": prep.TxHash})
 	var why string
 	switch {
 	case lerr != nil:
@@ -539,14 +609,28 @@ func (p *Processor) settle(ctx context.Context, tok, id uint64, txHash string, r
 		if _, err := p.store.PaymentSent(ctx, tok, id, storage.SettledByLookup); err != nil {
 			return false, err
 		}
-		p.log.WithFields(logrus.Fields{"payment": id, "tx": txHash}).Infof("payments: settled sent: the wallet reports the transaction %s", info.State)
+		by := "wallet"
+		if info.DaemonChecked {
+			by = "daemon"
+		}
+		log.Infof("payments: settled sent: the %s reports the transaction %s", by, info.State)
 		return true, nil
 	case info.State == wallet.TxFailed:
 		return false, p.fail(ctx, tok, id, storage.SettledByLookup, "the wallet reports the transaction failed", true, res)
 	case refused:
 		return false, p.fail(ctx, tok, id, storage.SettledByRefusal, "relay refused: "+relayErr.Error(), true, res)
-	default:
+	case !info.DaemonChecked:
 		why = "the wallet does not know the transaction"
+	case !dropped:
+		why = "neither the wallet nor the daemon has the transaction, but the wallet did not answer a request to drop it"
+	case relayedAt.IsZero():
+		why = "neither the wallet nor the daemon has the transaction, but when it was relayed is not recorded"
+	case time.Since(relayedAt) < p.cfg.RelayGrace:
+		why = fmt.Sprintf("neither the wallet nor the daemon has the transaction yet; it counts as never sent once the relay is %v old", p.cfg.RelayGrace)
+	default:
+		return false, p.fail(ctx, tok, id, storage.SettledByLookup, fmt.Sprintf(
+			"never sent: relayed %v ago, the wallet can no longer relay it, and neither the wallet nor the daemon has it",
+			time.Since(relayedAt).Round(time.Second)), true, res)
 	}
 	if relayErr != nil {
 		why = fmt.Sprintf("relay: %v; %s", relayErr, why)
@@ -555,10 +639,10 @@ func (p *Processor) settle(ctx context.Context, tok, id uint64, txHash string, r
 	if err := p.store.HaltPayment(ctx, tok, id, why); err != nil {
 		return false, err
 	}
-	p.log.WithFields(logrus.Fields{"payment": id, "tx": txHash}).Errorf("PAYMENTS HALTED: payment %d (transaction %s) was handed to the wallet for relay "+
+	log.Errorf("PAYMENTS HALTED: payment %d (transaction %s) was handed to the wallet for relay "+
 		"but its outcome is unknown (%s). Nothing more is paid until it is settled; it is looked up again every run. "+
 		"If the transaction is on the chain run `pool payments resolve %d sent`; if it is not, `pool payments resolve %d failed` "+
-		"(which first makes the wallet drop the transaction, then refuses if the wallet has it).", id, txHash, why, id, id)
+		"(which first makes the wallet drop the transaction, then refuses if the wallet has it).", id, prep.TxHash, why, id, id)
 	return false, ErrHalted
 }
 
@@ -582,7 +666,8 @@ func (p *Processor) recover(ctx context.Context, tok uint64, res *Result) error 
 			}
 			res.Recovered++
 		case storage.PaymentRelaying:
-			sent, err := p.settle(ctx, tok, rec.ID, rec.TxHash, nil, res)
+			prep := &wallet.Prepared{TxHash: rec.TxHash, Fee: rec.Fee, Handle: rec.Handle}
+			sent, err := p.settle(ctx, tok, rec.ID, prep, rec.RelayedAt, nil, res)
 			switch {
 			case errors.Is(err, ErrHalted):
 				halted = true

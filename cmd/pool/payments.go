@@ -20,13 +20,16 @@ import (
 )
 
 // Hidden knobs for the crash test, which restarts the payments process
-// hundreds of times: a payment interval and a lease TTL shorter than the
-// configuration's whole seconds allow, and random pauses between journal
-// steps so its kills land in every state. Not documented for operators.
+// hundreds of times, and the end-to-end wallet tests: a payment interval
+// and a lease TTL shorter than the configuration's whole seconds allow,
+// random pauses between journal steps so its kills land in every state,
+// and a shorter wait before a transaction nobody has counts as never sent
+// (payments.Config.RelayGrace). Not documented for operators.
 const (
-	envPaymentsInterval  = "RXPOOL_PAYMENTS_INTERVAL"
-	envPaymentsLease     = "RXPOOL_PAYMENTS_LEASE_TTL"
-	envPaymentsStepPause = "RXPOOL_PAYMENTS_STEP_PAUSE"
+	envPaymentsInterval   = "RXPOOL_PAYMENTS_INTERVAL"
+	envPaymentsLease      = "RXPOOL_PAYMENTS_LEASE_TTL"
+	envPaymentsStepPause  = "RXPOOL_PAYMENTS_STEP_PAUSE"
+	envPaymentsRelayGrace = "RXPOOL_PAYMENTS_RELAY_GRACE"
 )
 
 // runPayments runs the payments module until ctx ends: it opens the wallet
@@ -38,7 +41,8 @@ func runPayments(ctx context.Context, cfg *config.Config, store *storage.Store, 
 	for _, o := range []struct {
 		env string
 		to  *time.Duration
-	}{{envPaymentsInterval, &pcfg.Interval}, {envPaymentsLease, &pcfg.LeaseTTL}, {envPaymentsStepPause, &pcfg.StepPause}} {
+	}{{envPaymentsInterval, &pcfg.Interval}, {envPaymentsLease, &pcfg.LeaseTTL}, {envPaymentsStepPause, &pcfg.StepPause},
+		{envPaymentsRelayGrace, &pcfg.RelayGrace}} {
 		if v := os.Getenv(o.env); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
@@ -77,9 +81,13 @@ func newWallet(cfg *config.Config, log logrus.FieldLogger) (wallet.Wallet, func(
 	if cfg.Coin.Name == "pastella" {
 		w := wallet.NewPastella("wallet-api", wc.URL(), wc.APIKey, timeout, log)
 		if ds := cfg.DaemonList(); len(ds) > 0 {
-			// The wallet API is told which daemon to use when it opens the file.
-			w.SetDaemon(ds[0].Host, ds[0].Port, false)
+			// The wallet API is told which daemon to use when it opens the
+			// file, and lookups ask that daemon too.
+			w.SetDaemon(ds[0].Name, ds[0].Host, ds[0].Port, false)
 		}
+		// Every client (payments, /health, check, resolve) opens the file
+		// again by itself after a Wallet-API restart.
+		w.OpenOnDemand(wc.WalletFile, wc.WalletPassword)
 		return w, func(ctx context.Context) error { return w.Open(ctx, wc.WalletFile, wc.WalletPassword) }, nil
 	}
 	w := wallet.NewMonero("wallet-rpc", wc.URL(), wc.RPCUser, wc.RPCPassword, timeout, log)

@@ -109,10 +109,11 @@ func TestResolveFailedAsksTheWallet(t *testing.T) {
 	rds := testenv.NewRedis(t)
 	fake := wallettest.Start(t, wallettest.Options{Unlocked: 1 << 40})
 	u, _ := url.Parse(fake.URL())
-	cfg := fmt.Sprintf(`{"coin":"pastella","poolAddress":%q,"daemon":{"port":21001},
+	// The fake answers the daemon's transaction lookups too.
+	cfg := fmt.Sprintf(`{"coin":"pastella","poolAddress":%q,"daemon":{"port":%s},
 		"ports":{"3333":{"diff":1000,"desc":"test"}},"redis":{"socket":%q},
 		"walletApi":{"port":%s,"apiKey":%q,"walletFile":%q,"walletPassword":%q}}`,
-		fake.PrimaryAddress(), rds.Socket, u.Port(), fake.APIKey(), wallettest.DefaultFile, wallettest.DefaultPassword)
+		fake.PrimaryAddress(), u.Port(), rds.Socket, u.Port(), fake.APIKey(), wallettest.DefaultFile, wallettest.DefaultPassword)
 	pool := poolCLI(t, cfg)
 	ctx := context.Background()
 	log := logrus.New()
