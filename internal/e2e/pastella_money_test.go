@@ -32,13 +32,15 @@ const (
 
 // The test pool's money settings: 1 % pool fee (SOLO too, soloFee
 // defaults to poolFee) and 1 % to the finder, in basis points as the
-// unlocker applies them; payouts rounded down to pasDenom, which divides
-// no block's split evenly (a SOLO block credits 396000000), so every paid
-// balance keeps a remainder.
+// unlocker applies them; payouts rounded down to pasDenom, also the
+// minimum payout. pasDenom is a prime above any weight, so it divides no
+// credit (round ones like 392000000, or a quarter of it, included) and
+// every paid balance keeps a remainder; 7000000 divided 98000000 (one
+// PROP miner's quarter of a block) and left that balance at 0.
 const (
 	pasFeeBP    = 100
 	pasFinderBP = 100
-	pasDenom    = 7_000_000
+	pasDenom    = 999_983
 	// Fixed: ~10 shares a block at network difficulty 1000, about 2 a
 	// second, which the pool's light-mode verifiers keep up with beside six
 	// hash threads on two cores (at 40, shares waited in the pool's queue
