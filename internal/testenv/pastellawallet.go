@@ -210,6 +210,9 @@ func (w *PastellaWallet) Stop() {
 	w.proc.terminate(grace)
 }
 
+// Running reports whether the API process is alive.
+func (w *PastellaWallet) Running() bool { return w.proc != nil && !w.proc.exited() }
+
 // Kill ends the API at once, as a crash would; the wallet file keeps what
 // it last saved.
 func (w *PastellaWallet) Kill() {

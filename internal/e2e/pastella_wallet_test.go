@@ -1,0 +1,347 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"rxpool/cryptonote"
+	"rxpool/internal/testenv"
+	"rxpool/storage"
+)
+
+// The pool binary paying through the real Pastella-Wallet-API of the
+// shared chain while that API restarts or dies at the worst moments: the
+// pool opens the wallet again by itself, settles a payout whose relay had
+// no answer from what the wallet and the daemon know, and never pays
+// twice.
+
+// relayPath is the Wallet-API's relay of a prepared transaction.
+const relayPath = "/transactions/send/prepared"
+
+// killMode says when walletProxy kills the Wallet-API on the next relay.
+type killMode int
+
+const (
+	killNever       killMode = iota
+	killBeforeRelay          // the relay never reaches the API
+	killAfterRelay           // the API relays, then dies before its reply is passed on
+)
+
+// walletProxy stands between the pool and the Wallet-API on loopback: it
+// forwards every call, and when armed kills the API on the next relay
+// request, before forwarding it or after the API answered it, and closes
+// the pool's connection without a reply.
+type walletProxy struct {
+	wallet *testenv.PastellaWallet
+	target *url.URL
+	fwd    *httputil.ReverseProxy
+	port   int
+	killed chan int // the relay's status from the API (0 when not forwarded), once it was killed
+
+	mu   sync.Mutex
+	mode killMode
+}
+
+func startWalletProxy(t *testing.T, w *testenv.PastellaWallet) *walletProxy {
+	t.Helper()
+	target, err := url.Parse(w.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &walletProxy{wallet: w, target: target, fwd: httputil.NewSingleHostReverseProxy(target),
+		port: ln.Addr().(*net.TCPAddr).Port, killed: make(chan int, 1)}
+	// With the API down the pool sees what it would without the proxy: a
+	// connection that ends with no reply, not a 502.
+	p.fwd.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { hangUp(w) }
+	srv := &http.Server{Handler: p}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return p
+}
+
+// arm makes the next relay request kill the API as mode says.
+func (p *walletProxy) arm(mode killMode) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mode = mode
+}
+
+func (p *walletProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	mode := p.mode
+	if r.URL.Path != relayPath {
+		mode = killNever
+	}
+	if mode != killNever {
+		p.mode = killNever
+	}
+	p.mu.Unlock()
+	if mode == killNever {
+		p.fwd.ServeHTTP(w, r)
+		return
+	}
+	status := 0
+	if mode == killAfterRelay {
+		out := r.Clone(r.Context())
+		out.URL.Scheme, out.URL.Host, out.Host, out.RequestURI = p.target.Scheme, p.target.Host, p.target.Host, ""
+		if resp, err := http.DefaultTransport.RoundTrip(out); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			status = resp.StatusCode
+		}
+	}
+	p.wallet.Kill()
+	hangUp(w)
+	p.killed <- status
+}
+
+// hangUp closes the client's connection without a reply.
+func hangUp(w http.ResponseWriter) {
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		conn.Close()
+	}
+}
+
+// pasWalletRig is a pool with only the payments module, paying through a
+// walletProxy from the shared chain's pool wallet, with its own Redis.
+type pasWalletRig struct {
+	chain *testenv.PastellaChain
+	proxy *walletProxy
+	store *storage.Store
+	pool  *poolProc
+	ctx   context.Context
+	// credited is what the test made payable to each address.
+	credited map[string]uint64
+}
+
+// pasRelayGrace is how long the pool waits before a transaction neither
+// the wallet nor the daemon has counts as never sent (RelayGrace; a
+// minute in production).
+const pasRelayGrace = 2 * time.Second
+
+func newPasWalletRig(t *testing.T) *pasWalletRig {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	t.Cleanup(cancel)
+	chain := testenv.SharedPastella(t)
+	rds := testenv.NewRedis(t)
+	proxy := startWalletProxy(t, chain.Pool)
+	t.Setenv("RXPOOL_PAYMENTS_INTERVAL", "500ms")
+	t.Setenv("RXPOOL_PAYMENTS_RELAY_GRACE", pasRelayGrace.String())
+	w := chain.Pool
+	cfg := fmt.Sprintf(`{"coin":"pastella","poolAddress":%q,
+		"daemon":{"host":"127.0.0.1","port":%d,"timeout":5000},
+		"walletApi":{"host":"127.0.0.1","port":%d,"apiKey":%q,"walletFile":%q,"walletPassword":%q,"timeout":15000},
+		"stratum":{"enabled":false},"blockUnlocker":{"enabled":false},"api":{"enabled":false},
+		"payments":{"enabled":true,"interval":1,"minPayment":1000000,"denomination":1},
+		"log":{"level":"debug"},"redis":{"socket":%q}}`,
+		w.Address, chain.Daemon.RPCPort, proxy.port, w.APIKey, w.File, w.Password, rds.Socket)
+	r := &pasWalletRig{chain: chain, proxy: proxy, store: openStoreFor(t, rds, "pastella", cryptonote.Pastella),
+		pool: startPool(t, ctx, cfg), ctx: ctx, credited: map[string]uint64{}}
+	waitLog(t, r.pool, "payments: lease acquired", time.Minute)
+	t.Cleanup(func() {
+		// Leave the shared pool wallet as found: running, its wallet open
+		// (the API answers 403 if it is open already).
+		if !w.Running() {
+			if err := w.Restart(true); err != nil {
+				t.Errorf("restarting the pool wallet: %v", err)
+			}
+			return
+		}
+		if _, _, err := w.Do(context.Background(), http.MethodPost, "/wallet/open", w.OpenBody()); err != nil {
+			t.Errorf("opening the pool wallet: %v", err)
+		}
+	})
+	return r
+}
+
+// fund makes amounts payable, as blocks of the pool would.
+func (r *pasWalletRig) fund(t *testing.T, amounts map[string]uint64) {
+	t.Helper()
+	fund(t, r.store, amounts)
+	for a, v := range amounts {
+		r.credited[a] += v
+	}
+}
+
+// waitPaid waits until every credited address is paid in full and no
+// payment is open, and returns the journal, newest first.
+func (r *pasWalletRig) waitPaid(t *testing.T, timeout time.Duration) []*storage.PaymentRecord {
+	t.Helper()
+	var recs []*storage.PaymentRecord
+	waitFor(t, timeout, "every balance paid", func() error {
+		if !r.pool.running() {
+			t.Fatal("the pool exited")
+		}
+		open, err := r.store.OpenPayments(r.ctx)
+		if err != nil {
+			return err
+		}
+		if len(open) > 0 {
+			return fmt.Errorf("payment %d is %s", open[0].ID, open[0].State)
+		}
+		for a, c := range r.credited {
+			if b := balanceOf(t, r.store, a); b.Paid != c {
+				return fmt.Errorf("%s: %+v, credited %d", a, b, c)
+			}
+		}
+		recs, err = r.store.Payments(r.ctx, 0, 100)
+		return err
+	})
+	return recs
+}
+
+// checkPaidOnce mines a block so the payouts are confirmed, then checks
+// that each miner's own wallet holds exactly what the pool recorded as
+// sent to it, that this is exactly what was credited (nothing lost,
+// nothing paid twice), and that `pool audit` passes.
+func (r *pasWalletRig) checkPaidOnce(t *testing.T, miners ...*testenv.PastellaWallet) {
+	t.Helper()
+	if _, err := r.chain.Daemon.MineBlocks(r.ctx, 1, testenv.PastellaBurnAddress, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := r.store.Payments(r.ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := map[string]uint64{}
+	for _, rec := range recs {
+		if rec.State == storage.PaymentSent {
+			for _, d := range rec.Dests {
+				sent[d.Address] += d.Amount
+			}
+		}
+	}
+	for _, m := range miners {
+		got, _, err := m.SyncedBalance(r.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := balanceOf(t, r.store, m.Address)
+		if got != sent[m.Address] || got != r.credited[m.Address] || b.Paid != got || b.Balance != 0 || b.PendingPayment != 0 {
+			t.Errorf("%s: its wallet holds %d, the sent records say %d, credited %d; the books %+v", m.File, got, sent[m.Address], r.credited[m.Address], b)
+		}
+	}
+	if err := r.chain.Pool.Synced(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	poolAudit(t, r.pool)
+}
+
+// settledBy lists the journal's records as "state by settledBy", oldest first.
+func settledBy(recs []*storage.PaymentRecord) []string {
+	out := make([]string, 0, len(recs))
+	for i := len(recs) - 1; i >= 0; i-- {
+		out = append(out, recs[i].State+" by "+recs[i].SettledBy)
+	}
+	return out
+}
+
+// TestPastellaWalletRestartedBetweenPayouts: the Wallet-API restarts (it
+// comes back with no wallet open) between two payouts; the pool opens the
+// wallet again by itself, waits for it to rescan, and pays each balance
+// exactly once.
+func TestPastellaWalletRestartedBetweenPayouts(t *testing.T) {
+	r := newPasWalletRig(t)
+	m1, m2 := r.chain.NewWallet(t, "restart-m1"), r.chain.NewWallet(t, "restart-m2")
+	r.fund(t, map[string]uint64{m1.Address: 50_000_000})
+	r.waitPaid(t, time.Minute)
+
+	r.chain.Pool.Stop()
+	if err := r.chain.Pool.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	r.fund(t, map[string]uint64{m1.Address: 20_000_000, m2.Address: 30_000_000})
+	recs := r.waitPaid(t, 2*time.Minute)
+	waitLog(t, r.pool, "wallet API has no wallet open (restarted?); opening it again", time.Second)
+	for _, rec := range recs {
+		if rec.State != storage.PaymentSent || rec.SettledBy != storage.SettledByRelay {
+			t.Errorf("payment %d: %s by %s (%s)", rec.ID, rec.State, rec.SettledBy, rec.Error)
+		}
+	}
+	r.checkPaidOnce(t, m1, m2)
+}
+
+// TestPastellaWalletKilledBeforeRelay: the Wallet-API dies as the pool
+// asks it to relay, before the request reaches it; the prepared
+// transaction dies with it. Payments halt (nobody can tell yet whether it
+// went out), and once the API is back the pool, having made sure the
+// wallet can no longer relay it and that neither the wallet nor the
+// daemon has it, settles it failed and pays the balance again, once.
+func TestPastellaWalletKilledBeforeRelay(t *testing.T) {
+	r := newPasWalletRig(t)
+	m := r.chain.NewWallet(t, "killed-before-m")
+	r.proxy.arm(killBeforeRelay)
+	r.fund(t, map[string]uint64{m.Address: 40_000_000})
+	select {
+	case <-r.proxy.killed:
+	case <-r.ctx.Done():
+		t.Fatal("the pool never relayed")
+	}
+	waitFor(t, 30*time.Second, "payments halted", func() error {
+		if h, err := r.store.HaltedPayments(r.ctx); err != nil || len(h) != 1 {
+			return fmt.Errorf("halts %+v, %v", h, err)
+		}
+		return nil
+	})
+	if b := balanceOf(t, r.store, m.Address); b.PendingPayment != 40_000_000 || b.Paid != 0 {
+		t.Fatalf("while halted: %+v", b)
+	}
+	if err := r.chain.Pool.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	recs := r.waitPaid(t, 2*time.Minute)
+	if got := settledBy(recs); len(got) != 2 || got[0] != "failed by lookup" || got[1] != "sent by relay" {
+		t.Fatalf("payments %v, want the lost one failed by lookup, then one sent", got)
+	}
+	if h, _ := r.store.HaltedPayments(r.ctx); len(h) != 0 {
+		t.Fatalf("still halted: %+v", h)
+	}
+	r.checkPaidOnce(t, m)
+}
+
+// TestPastellaWalletKilledAfterRelay: the Wallet-API relays the payout and
+// dies before its answer reaches the pool, and before it saved: the
+// restarted wallet does not know the transaction until it is mined. The
+// daemon has it in its pool, and the pool settles the payment sent from
+// that, even while the wallet is still down; it never pays it again.
+func TestPastellaWalletKilledAfterRelay(t *testing.T) {
+	r := newPasWalletRig(t)
+	m := r.chain.NewWallet(t, "killed-after-m")
+	r.proxy.arm(killAfterRelay)
+	r.fund(t, map[string]uint64{m.Address: 45_000_000})
+	select {
+	case status := <-r.proxy.killed:
+		if status != http.StatusCreated {
+			t.Fatalf("the relay answered %d before the kill, want 201", status)
+		}
+	case <-r.ctx.Done():
+		t.Fatal("the pool never relayed")
+	}
+	recs := r.waitPaid(t, time.Minute) // the Wallet-API is still down
+	if got := settledBy(recs); len(got) != 1 || got[0] != "sent by lookup" {
+		t.Fatalf("payments %v, want one sent by lookup", got)
+	}
+	waitLog(t, r.pool, "payments: settled sent: the daemon reports the transaction pending", time.Second)
+	if err := r.chain.Pool.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	// A few runs with the wallet back: nothing is paid again.
+	time.Sleep(3 * time.Second)
+	if recs, _ := r.store.Payments(r.ctx, 0, 100); len(recs) != 1 {
+		t.Fatalf("%d payment records, want 1: %v", len(recs), settledBy(recs))
+	}
+	r.checkPaidOnce(t, m)
+}
