@@ -117,6 +117,10 @@ type fakeWallet struct {
 	onPrepare func(n int, dests []wallet.Destination) error
 	onRelay   func(tx fakeTx) (act bool, err error)
 	onLookup  func(hash string) (*wallet.TxInfo, error)
+	onDiscard func() error
+	// daemon: lookups ask a daemon too, which knows what was relayed
+	// (wallet.TxInfo.DaemonChecked).
+	daemon bool
 }
 
 func newFakeWallet(addr string) *fakeWallet {
@@ -181,6 +185,11 @@ func (f *fakeWallet) Relay(_ context.Context, p *wallet.Prepared) error {
 }
 
 func (f *fakeWallet) Discard(_ context.Context, p *wallet.Prepared) (bool, error) {
+	if f.onDiscard != nil {
+		if err := f.onDiscard(); err != nil {
+			return false, err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, ok := f.prepared[p.Handle]
@@ -204,7 +213,7 @@ func (f *fakeWallet) Lookup(_ context.Context, hash string) (*wallet.TxInfo, err
 			return &wallet.TxInfo{State: wallet.TxPending, Fee: tx.Fee}, nil
 		}
 	}
-	return &wallet.TxInfo{State: wallet.TxUnknown}, nil
+	return &wallet.TxInfo{State: wallet.TxUnknown, DaemonChecked: f.daemon}, nil
 }
 
 // received sums what the fake relayed to each address.

@@ -51,9 +51,11 @@ type Config struct {
 	Coin *cryptonote.Coin
 	// LeaseTTL is how long the lease outlives a silent holder (default 30 s).
 	LeaseTTL time.Duration
-	// RelayGrace (default DefaultRelayGrace) is how long after a relay was
-	// requested a transaction that neither the wallet nor the daemon knows
-	// is taken as never sent: a relay the wallet had begun is over by then.
+	// RelayGrace is how long after a relay was requested a transaction
+	// that neither the wallet nor the daemon knows is taken as never sent:
+	// long enough for the request to reach the wallet (the wallet client's
+	// timeout) and for a relay the wallet began to end. ConfigFrom makes it
+	// walletApi.timeout + DefaultRelayGrace; 0 means DefaultRelayGrace.
 	RelayGrace time.Duration
 	// StepPause, for crash tests only: a random pause of up to this after
 	// each journal write, so that kills land in every state.
@@ -67,7 +69,7 @@ func ConfigFrom(cfg *config.Config) Config {
 		Interval: p.Interval.Duration(), MinPayment: p.MinPayment, MaxPayment: p.MaxPayment,
 		Denomination: p.Denomination, TransferFee: p.TransferFee, DynamicTransferFee: p.DynamicTransferFee,
 		MinerPayFee: p.MinerPayFee, MaxAddresses: p.MaxAddresses, MaxTransactionAmount: p.MaxTransactionAmount,
-		PoolAddress: cfg.PoolAddress, Coin: cfg.Coin,
+		PoolAddress: cfg.PoolAddress, Coin: cfg.Coin, RelayGrace: cfg.WalletAPI.Timeout.Duration() + DefaultRelayGrace,
 	}
 }
 
@@ -88,9 +90,9 @@ var (
 // pauseReminder is how often a pause that goes on is logged again.
 const pauseReminder = 10 * time.Minute
 
-// DefaultRelayGrace: Pastella-Wallet-API gives up on its daemon after 10 s,
-// so a relay it has begun is over within that; a minute leaves room for a
-// request that waited in its queue.
+// DefaultRelayGrace is how long a relay the wallet has begun may still
+// take: Pastella-Wallet-API gives up on its daemon after 10 s; a minute
+// leaves room for a request that waited in its queue.
 const DefaultRelayGrace = time.Minute
 
 // syncWait is how long a run waits for a wallet that is a little behind

@@ -456,6 +456,54 @@ func TestAmbiguousRelay(t *testing.T) {
 		}
 		checkLedger(t, e.store, e.w.relayedTxs())
 	})
+	// Neither the wallet nor the daemon has it, and the wallet dropped it:
+	// halted while a relay could still be under way, failed after
+	// RelayGrace, and paid again.
+	t.Run("NobodyHasItFailsAfterGrace", func(t *testing.T) {
+		e := newEnv(t, rds, 1)
+		e.cfg.RelayGrace = 300 * time.Millisecond
+		e.w.daemon = true
+		e.fundEach(200_000)
+		e.w.onRelay = func(fakeTx) (bool, error) { return false, errConnLost }
+		if res, err := e.run(); !errors.Is(err, ErrHalted) || !res.Halted {
+			t.Fatalf("%+v %v", res, err)
+		}
+		h, _ := e.store.HaltedPayments(context.Background())
+		if len(h) != 1 || !strings.Contains(h[0].Reason, "neither the wallet nor the daemon has the transaction yet") {
+			t.Fatalf("halted %+v", h)
+		}
+		// The dropped transaction can never go out.
+		e.w.onRelay = nil
+		time.Sleep(e.cfg.RelayGrace)
+		res := e.mustRun()
+		if res.Recovered != 1 || res.Failed != 1 || res.Sent != 1 || len(e.w.relayedTxs()) != 1 {
+			t.Fatalf("%+v", res)
+		}
+		recs, _ := e.store.Payments(context.Background(), 0, 10)
+		if recs[1].State != storage.PaymentFailed || recs[1].SettledBy != storage.SettledByLookup || recs[0].State != storage.PaymentSent {
+			t.Fatalf("records %+v %+v", recs[1], recs[0])
+		}
+		checkLedger(t, e.store, e.w.relayedTxs())
+	})
+	// The wallet does not answer the request to drop it: it could still
+	// relay it, so it stays halted however long ago the relay was.
+	t.Run("NotDroppedStaysHalted", func(t *testing.T) {
+		e := newEnv(t, rds, 1)
+		e.cfg.RelayGrace = time.Millisecond
+		e.w.daemon = true
+		e.fundEach(200_000)
+		e.w.onRelay = func(fakeTx) (bool, error) { return false, errConnLost }
+		e.w.onDiscard = func() error { return errConnLost }
+		for range 2 {
+			if res, err := e.run(); !errors.Is(err, ErrHalted) || !res.Halted {
+				t.Fatalf("%+v %v", res, err)
+			}
+		}
+		if h, _ := e.store.HaltedPayments(context.Background()); len(h) != 1 || !strings.Contains(h[0].Reason, "did not answer a request to drop it") {
+			t.Fatalf("halted %+v", h)
+		}
+		mustAudit(t, e.store)
+	})
 	t.Run("WalletReportsFailed", func(t *testing.T) {
 		e := newEnv(t, rds, 1)
 		e.fundEach(200_000)
