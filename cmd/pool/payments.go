@@ -110,8 +110,9 @@ const paymentsUsage = `usage: pool [-config FILE] payments COMMAND
                               settle an open record by hand: sent if its transaction is on the
                               chain, failed only if it is not. Before failing one, the wallet
                               (when walletApi is configured) drops the prepared transaction so
-                              it can never be relayed, and is asked whether it has it: if it
-                              does, resolve refuses. -force skips asking the wallet.
+                              it can never be relayed, then the wallet (and, for Pastella, the
+                              daemon) is asked whether it has it: if so, resolve refuses.
+                              -force skips asking.
   blocked                     the addresses payments skip, with the reason
   block ADDRESS [REASON]      stop paying ADDRESS (its balance stays)
   unblock ADDRESS             pay ADDRESS again
@@ -295,8 +296,9 @@ func resolvePayment(ctx context.Context, cfg *config.Config, store *storage.Stor
 
 // confirmUnsent makes failing a record safe against a relay still on its
 // way to the wallet: first the wallet drops the prepared transaction (from
-// then on nobody can relay it), then it is asked whether it has the
-// transaction; a transaction it has was sent, and the record must not fail.
+// then on nobody can relay it), then it is asked (and the Pastella client
+// asks the daemon too) whether it has the transaction; a transaction
+// either has was sent, and the record must not fail.
 func confirmUnsent(ctx context.Context, cfg *config.Config, store *storage.Store, id uint64, stderr io.Writer) error {
 	rec, err := store.Payment(ctx, id)
 	if err != nil || rec.TxHash == "" {
