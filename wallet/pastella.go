@@ -226,10 +226,12 @@ type pastellaDest struct {
 
 // Prepare builds a transaction without relaying it (POST
 // /transactions/prepare/advanced). No fee is sent, so the wallet's minimum
-// applies (1000 atomic units below height 10,000,000). Every 400 is a
-// *RefusedError: the prepare route never relays. Other failures are
-// ambiguous only about the wallet's state; no money can move, since Relay
-// needs the hash this call did not return.
+// applies (1000 atomic units below height 10,000,000). The wallet locks
+// the inputs the transaction spends until it is relayed; if it never is,
+// they stay locked (see Discard). Every 400 is a *RefusedError: the
+// prepare route never relays. Other failures are ambiguous only about the
+// wallet's state; no money can move, since Relay needs the hash this call
+// did not return.
 func (p *Pastella) Prepare(ctx context.Context, dests []Destination) (*Prepared, error) {
 	const call, path = "prepare", "/transactions/prepare/advanced"
 	body := struct {
@@ -331,8 +333,12 @@ func (p *Pastella) Relay(ctx context.Context, pr *Prepared) error {
 }
 
 // Discard drops a prepared transaction from the wallet (DELETE
-// /transactions/prepared/<hash>), so that it can never be relayed. It
-// reports whether the wallet still held it.
+// /transactions/prepared/<hash>), so that it can never be relayed, and
+// reports whether the wallet still held it. The Wallet-API keeps the
+// transaction's inputs locked all the same (also across a restart once it
+// has saved); only PUT /reset, a rescan, frees them. A relay the wallet
+// had already begun when the transaction was dropped still goes out: it
+// works on a copy.
 func (p *Pastella) Discard(ctx context.Context, pr *Prepared) (bool, error) {
 	const call = "discard"
 	if !validHash(pr.Handle) {
@@ -418,6 +424,8 @@ func (p *Pastella) lookupWallet(ctx context.Context, h string) (*TxInfo, error) 
 
 // daemonTxState asks the daemon whether h is in its pool, in a block, or
 // unknown to it. Every hash asked lands in exactly one of the three lists.
+// "Unknown" counts only from a daemon that is not behind the network (GET
+// /info): one that is may not have the block holding it yet.
 func (p *Pastella) daemonTxState(ctx context.Context, dt *transport, h string) (TxState, error) {
 	const call, path = "daemon lookup", "/get_transactions_status"
 	body, _ := json.Marshal(map[string][]string{"transactionHashes": {h}})
@@ -448,7 +456,33 @@ func (p *Pastella) daemonTxState(ctx context.Context, dt *transport, h string) (
 	if len(found) != 1 {
 		return TxUnknown, dt.fail(call, fmt.Errorf("%w: transaction listed %d times: %s", ErrBadReply, len(found), snippet(raw)))
 	}
-	return found[0], nil
+	if found[0] != TxUnknown {
+		return found[0], nil
+	}
+	return TxUnknown, p.daemonCaughtUp(ctx, dt)
+}
+
+// daemonCaughtUp fails unless the daemon says it is synced and has every
+// block its peers told it of.
+func (p *Pastella) daemonCaughtUp(ctx context.Context, dt *transport) error {
+	const call = "daemon GET /info"
+	status, raw, err := dt.roundTrip(ctx, http.MethodGet, "/info", nil, nil)
+	if err != nil {
+		return dt.fail(call, err)
+	}
+	var r struct {
+		Status        string  `json:"status"`
+		Synced        *bool   `json:"synced"`
+		Height        *uint64 `json:"height"`
+		NetworkHeight *uint64 `json:"network_height"`
+	}
+	if status != http.StatusOK || json.Unmarshal(raw, &r) != nil || r.Status != "OK" || r.Synced == nil || r.Height == nil || r.NetworkHeight == nil {
+		return dt.fail(call, fmt.Errorf("%w: HTTP %d: %s", ErrBadReply, status, snippet(raw)))
+	}
+	if !*r.Synced || *r.Height < *r.NetworkHeight {
+		return dt.fail(call, fmt.Errorf("the daemon is behind the network (height %d of %d, synced %v): that it does not know the transaction proves nothing", *r.Height, *r.NetworkHeight, *r.Synced))
+	}
+	return nil
 }
 
 func (p *Pastella) lookupConfirmed(ctx context.Context, h string) (*TxInfo, error) {

@@ -234,11 +234,24 @@ func TestPastellaLookupAsksTheDaemon(t *testing.T) {
 		t.Fatalf("Lookup of an unsent transaction = %+v, %v; want unknown to both", info, err)
 	}
 	for _, fault := range []wallettest.Fault{wallettest.Status(500), wallettest.Garbage(), wallettest.DropBeforeActing(), wallettest.TimeoutBeforeActing()} {
-		f.Inject(wallettest.RouteDaemonStatus, fault)
-		if info, err := w.Lookup(ctx, unsent.TxHash); !isAmbiguous(err) {
-			t.Fatalf("Lookup with the daemon failing (%+v) = %+v, %v; want an error", fault, info, err)
+		for _, route := range []string{wallettest.RouteDaemonStatus, wallettest.RouteDaemonInfo} {
+			f.Inject(route, fault)
+			if info, err := w.Lookup(ctx, unsent.TxHash); !isAmbiguous(err) {
+				t.Fatalf("Lookup with the daemon failing (%s: %+v) = %+v, %v; want an error", route, fault, info, err)
+			}
 		}
 	}
+	// A daemon behind the network may not have the block yet: its
+	// "unknown" proves nothing; its "in a block" still counts.
+	f.SetDaemonBehind(true)
+	if info, err := w.Lookup(ctx, unsent.TxHash); !isAmbiguous(err) {
+		t.Fatalf("Lookup with the daemon behind = %+v, %v; want an error", info, err)
+	}
+	f.Inject(wallettest.RouteLookup, wallettest.Status(500))
+	if info, err := w.Lookup(ctx, sent.TxHash); err != nil || info.State != wallet.TxConfirmed {
+		t.Fatalf("Lookup with the daemon behind = %+v, %v; want confirmed", info, err)
+	}
+	f.SetDaemonBehind(false)
 	f.Inject(wallettest.RouteLookup, wallettest.Status(500))
 	f.Inject(wallettest.RouteDaemonStatus, wallettest.Status(500))
 	if info, err := w.Lookup(ctx, sent.TxHash); err == nil {

@@ -3,8 +3,9 @@
 // prepare and send, 400 {errorCode, errorMessage}, empty 400/401/403/404/
 // 500, wrong HTTP reason phrases, pretty-printed JSON), an internal ledger
 // that says exactly what was paid, and fault injection per call. It also
-// answers the daemon's POST /get_transactions_status from its ledger, so a
-// client told to use it as its daemon too can look transactions up there.
+// answers the daemon's POST /get_transactions_status from its ledger (and
+// its GET /info), so a client told to use it as its daemon too can look
+// transactions up there.
 //
 // It is for the faults the real programs cannot be made to produce on
 // demand (a reply lost after the wallet acted, a hang, garbage, a 5xx, a
@@ -57,8 +58,9 @@ const (
 	RouteLookup      = "GET /transactions/hash"
 	RouteUnconfirmed = "GET /transactions/unconfirmed"
 	RouteDiscard     = "DELETE /transactions/prepared"
-	// RouteDaemonStatus is the daemon's route (no API key).
+	// The daemon's routes (no API key).
 	RouteDaemonStatus = "POST /get_transactions_status"
+	RouteDaemonInfo   = "GET /info"
 )
 
 // Defaults of Options.
@@ -127,6 +129,7 @@ type FakePastella struct {
 	unlocked uint64
 	locked   uint64
 	held     uint64 // locked by prepared transactions: in neither balance
+	behind   bool   // the daemon's /info says it is behind the network
 	fee      uint64
 	height   uint64
 	txs      map[string]*Tx
@@ -489,8 +492,11 @@ func successStatus(route string) int {
 // handle is the API proper: authentication, the wallet-state check, then
 // the route's handler, in the real middleware's order.
 func (f *FakePastella) handle(r *http.Request, route, arg string, raw []byte) reply {
-	if route == RouteDaemonStatus {
+	switch route {
+	case RouteDaemonStatus:
 		return f.daemonStatus(raw)
+	case RouteDaemonInfo:
+		return f.daemonInfo()
 	}
 	if r.Header.Get("X-API-KEY") != f.apiKey {
 		return reply{status: http.StatusUnauthorized}
@@ -578,6 +584,26 @@ func (f *FakePastella) daemonStatus(raw []byte) reply {
 		Unknown []string `json:"transactionsUnknown"`
 		Status  string   `json:"status"`
 	}{out["transactionsInBlock"], out["transactionsInPool"], out["transactionsUnknown"], "OK"})
+	return reply{http.StatusOK, json.RawMessage(b)}
+}
+
+// SetDaemonBehind makes the daemon's /info say it is a block behind the
+// network (true) or caught up (false, the default).
+func (f *FakePastella) SetDaemonBehind(behind bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.behind = behind
+}
+
+// daemonInfo is the part of the daemon's GET /info clients read.
+func (f *FakePastella) daemonInfo() reply {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	network := f.height
+	if f.behind {
+		network++
+	}
+	b, _ := json.Marshal(map[string]any{"height": f.height, "network_height": network, "synced": !f.behind, "status": "OK"})
 	return reply{http.StatusOK, json.RawMessage(b)}
 }
 
