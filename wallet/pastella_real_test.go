@@ -311,6 +311,19 @@ func TestRealPastellaReopensAfterRestart(t *testing.T) {
 	if err := other.Open(ctx, "missing.wallet", "not-a-password"); !errors.As(err, &ae) || ae.Code != 1 {
 		t.Fatalf("Open of a missing file: %v, want error 1", err)
 	}
+	if err := other.Create(ctx, chain.Pool.File, "not-a-password"); !errors.As(err, &ae) || ae.Code != 8 {
+		t.Fatalf("Create of an existing file: %v, want error 8", err)
+	}
+	// Create of a new file answers 200 and opens it; close it again.
+	if err := other.Create(ctx, "created.wallet", "created-password"); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if addr, err := other.PrimaryAddress(ctx); err != nil || addr == chain.Pool.Address || !strings.HasPrefix(addr, "PAS1") {
+		t.Fatalf("the created wallet's address: %q, %v", addr, err)
+	}
+	if status, body, err := chain.Pool.Do(ctx, http.MethodDelete, "/wallet", nil); err != nil || status != http.StatusOK {
+		t.Fatalf("DELETE /wallet: %d %s %v", status, body, err)
+	}
 
 	onDemand := realClient(t, chain, chain.Pool)
 	onDemand.OpenOnDemand(chain.Pool.File, config.Secret(chain.Pool.Password))
