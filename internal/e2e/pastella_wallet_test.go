@@ -176,6 +176,22 @@ func (r *pasWalletRig) fund(t *testing.T, amounts map[string]uint64) {
 	}
 }
 
+// fundUntilKilled arms the proxy with mode, makes amounts payable and
+// waits until the pool's relay has killed the Wallet-API. It returns the
+// status the API answered the relay with (0: it never saw it).
+func (r *pasWalletRig) fundUntilKilled(t *testing.T, mode killMode, amounts map[string]uint64) int {
+	t.Helper()
+	r.proxy.arm(mode)
+	r.fund(t, amounts)
+	select {
+	case status := <-r.proxy.killed:
+		return status
+	case <-r.ctx.Done():
+		t.Fatal("the pool never relayed")
+		return 0
+	}
+}
+
 // waitPaid waits until every credited address is paid in full and no
 // payment is open, and returns the journal, newest first.
 func (r *pasWalletRig) waitPaid(t *testing.T, timeout time.Duration) []*storage.PaymentRecord {
@@ -283,12 +299,8 @@ func TestPastellaWalletRestartedBetweenPayouts(t *testing.T) {
 func TestPastellaWalletKilledBeforeRelay(t *testing.T) {
 	r := newPasWalletRig(t)
 	m := r.chain.NewWallet(t, "killed-before-m")
-	r.proxy.arm(killBeforeRelay)
-	r.fund(t, map[string]uint64{m.Address: 40_000_000})
-	select {
-	case <-r.proxy.killed:
-	case <-r.ctx.Done():
-		t.Fatal("the pool never relayed")
+	if status := r.fundUntilKilled(t, killBeforeRelay, map[string]uint64{m.Address: 40_000_000}); status != 0 {
+		t.Fatalf("the API answered the relay (%d)", status)
 	}
 	waitFor(t, 30*time.Second, "payments halted", func() error {
 		if h, err := r.store.HaltedPayments(r.ctx); err != nil || len(h) != 1 {
@@ -320,15 +332,8 @@ func TestPastellaWalletKilledBeforeRelay(t *testing.T) {
 func TestPastellaWalletKilledAfterRelay(t *testing.T) {
 	r := newPasWalletRig(t)
 	m := r.chain.NewWallet(t, "killed-after-m")
-	r.proxy.arm(killAfterRelay)
-	r.fund(t, map[string]uint64{m.Address: 45_000_000})
-	select {
-	case status := <-r.proxy.killed:
-		if status != http.StatusCreated {
-			t.Fatalf("the relay answered %d before the kill, want 201", status)
-		}
-	case <-r.ctx.Done():
-		t.Fatal("the pool never relayed")
+	if status := r.fundUntilKilled(t, killAfterRelay, map[string]uint64{m.Address: 45_000_000}); status != http.StatusCreated {
+		t.Fatalf("the relay answered %d before the kill, want 201", status)
 	}
 	recs := r.waitPaid(t, time.Minute) // the Wallet-API is still down
 	if got := settledBy(recs); len(got) != 1 || got[0] != "sent by lookup" {
