@@ -5,8 +5,10 @@ GO        ?= go
 BIN       := bin
 FUZZTIME  ?= 60s
 BENCHTIME ?= 1s
-# Debian packages the build and the tests need (real programs, never mocks).
-DEB_PACKAGES := librandomx-dev redis-server monero chromium nginx systemd
+# Debian packages the build and the tests need (real programs, never mocks);
+# libuv1 libhwloc15 libssl3 are the libraries of the real xmrig that
+# internal/xmrig runs (from ../shared/xmrig or $RXPOOL_XMRIG_DIR).
+DEB_PACKAGES := librandomx-dev redis-server monero chromium nginx systemd libuv1 libhwloc15 libssl3
 
 .PHONY: all deps build frontend devnet test fmt-check vet unit bench fuzz clean
 

@@ -49,11 +49,20 @@ func callJSONRPC(ctx context.Context, url, method string, params, out any) error
 }
 
 func postJSON(ctx context.Context, url string, body []byte, decode func([]byte) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	return doJSON(ctx, http.MethodPost, url, "", body, decode)
+}
+
+// doJSON sends body (JSON) to url with an optional bearer token and hands a
+// 200 answer's body to decode.
+func doJSON(ctx context.Context, method, url, bearer string, body []byte, decode func([]byte) error) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
 	resp, err := rpcClient.Do(req)
 	if err != nil {
 		return err
@@ -64,7 +73,7 @@ func postJSON(ctx context.Context, url string, body []byte, decode func([]byte) 
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: HTTP %d: %s", url, resp.StatusCode, bytes.TrimSpace(raw))
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, bytes.TrimSpace(raw))
 	}
 	return decode(raw)
 }
