@@ -1,0 +1,235 @@
+package xmrig
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"rxpool/internal/testenv"
+)
+
+// poolProc is `pool -config FILE` with its output in a file: the pool as
+// an operator runs it (internal/e2e has a richer one that restarts it).
+type poolProc struct {
+	bin, config, log string
+	done             chan struct{}
+}
+
+func startPool(t *testing.T, cfg string) *poolProc {
+	t.Helper()
+	dir := t.TempDir()
+	p := &poolProc{bin: testenv.BuildBinary(t, "rxpool/cmd/pool"), config: filepath.Join(dir, "pool.json"),
+		log: filepath.Join(dir, "pool.log"), done: make(chan struct{})}
+	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(p.bin, "-config", p.config)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); out.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.done:
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("pool log:\n%s", p.output())
+		}
+	})
+	return p
+}
+
+func (p *poolProc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+func (p *poolProc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// waitFor polls ready every 200 ms until it succeeds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, ready func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ready()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting %v for %s: %v", timeout, what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// getJSON decodes GET url into out; a non-200 answer is an error.
+func getJSON(url string, out any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	return json.Unmarshal(body, out)
+}
+
+// wireLine is one stratum line seen by the tap; up is miner → pool.
+type wireLine struct {
+	up   bool
+	at   time.Time
+	text string
+}
+
+// tap relays stratum connections from a loopback port to the pool and
+// keeps every line, so a test can see what xmrig really sends (login
+// fields, keepalived) and what the pool answers.
+type tap struct {
+	ln    net.Listener
+	pool  string
+	mu    sync.Mutex
+	lines []wireLine
+}
+
+func startTap(t *testing.T, pool string) *tap {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &tap{ln: ln, pool: pool}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go tp.relay(c)
+		}
+	}()
+	return tp
+}
+
+func (tp *tap) addr() string { return tp.ln.Addr().String() }
+
+func (tp *tap) relay(miner net.Conn) {
+	defer miner.Close()
+	pool, err := net.Dial("tcp", tp.pool)
+	if err != nil {
+		return
+	}
+	defer pool.Close()
+	done := make(chan struct{}, 2)
+	copyLines := func(dst, src net.Conn, up bool) {
+		defer func() { done <- struct{}{} }()
+		r := bufio.NewReader(src)
+		for {
+			line, err := r.ReadString('\n')
+			if line != "" {
+				tp.mu.Lock()
+				tp.lines = append(tp.lines, wireLine{up: up, at: time.Now(), text: strings.TrimSpace(line)})
+				tp.mu.Unlock()
+				if _, werr := io.WriteString(dst, line); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go copyLines(pool, miner, true)
+	go copyLines(miner, pool, false)
+	<-done // either side closed: close both
+}
+
+// seen returns the lines so far.
+func (tp *tap) seen() []wireLine {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return append([]wireLine(nil), tp.lines...)
+}
+
+// rpcLine is a stratum message as the tap saw it.
+type rpcLine struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
+}
+
+func parseLine(t *testing.T, l wireLine) rpcLine {
+	t.Helper()
+	var m rpcLine
+	if err := json.Unmarshal([]byte(l.text), &m); err != nil {
+		t.Fatalf("the tap saw a line that is not JSON (%v): %s", err, l.text)
+	}
+	return m
+}
+
+// lastFromPool is when the pool last sent the miner anything.
+func (tp *tap) lastFromPool() time.Time {
+	var last time.Time
+	for _, l := range tp.seen() {
+		if !l.up {
+			last = l.at
+		}
+	}
+	return last
+}
+
+// stable waits until xmrig's share counters stop moving (a paused xmrig
+// may still have a submit in flight) and returns them.
+func stable(t *testing.T, ctx context.Context, x *testenv.Xmrig) *testenv.XmrigSummary {
+	t.Helper()
+	var prev *testenv.XmrigSummary
+	waitFor(t, 30*time.Second, "xmrig's counters to settle", func() error {
+		s, err := x.Summary(ctx)
+		if err != nil {
+			return err
+		}
+		same := prev != nil && prev.Connection.Accepted == s.Connection.Accepted && prev.Connection.Rejected == s.Connection.Rejected &&
+			prev.Results.SharesTotal == s.Results.SharesTotal
+		prev = s
+		if !same {
+			time.Sleep(time.Second)
+			return fmt.Errorf("accepted %d, rejected %d", s.Connection.Accepted, s.Connection.Rejected)
+		}
+		return nil
+	})
+	return prev
+}
