@@ -212,14 +212,15 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 
 	t.Run("VarDiffDownWhenIdle", func(t *testing.T) {
 		// Paused, V sends no shares: the pool's retarget ticker brings its
-		// difficulty down, and xmrig gets it in a job.
-		before := vJobs[len(vJobs)-1].diff
-		// The estimate decays as the idle time grows against the time
-		// V mined (~20-70 s here), so this takes about that long.
+		// difficulty down from its peak, and xmrig gets it in a job. (The
+		// estimate lags: an idle miner may first be raised once or twice
+		// more, half-way towards the rate it had.) It decays as the idle
+		// time grows against the time V mined (~20-70 s here), so this
+		// takes about that long.
 		waitFor(t, 3*time.Minute, "xmrig V's difficulty to come down while idle", func() error {
-			jobs := jobsIn(v.Output())
-			if last := jobs[len(jobs)-1].diff; last >= before {
-				return fmt.Errorf("difficulty %d, was %d at the pause", last, before)
+			diffs := jobDiffs(jobsIn(v.Output()))
+			if peak, last := slices.Max(diffs), diffs[len(diffs)-1]; last >= peak {
+				return fmt.Errorf("difficulties %v", diffs)
 			}
 			return nil
 		})
