@@ -45,7 +45,7 @@ vet:
 # Tests run with the race detector: the pool is concurrent everywhere and a
 # race is a money bug waiting to happen.
 unit:
-	$(GO) test -race -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -timeout 60m ./...
 
 test: deps fmt-check vet frontend unit
 
