@@ -121,11 +121,14 @@ type fakeWallet struct {
 	// daemon: lookups ask a daemon too, which knows what was relayed
 	// (wallet.TxInfo.DaemonChecked).
 	daemon bool
+	// daemonStarted is the daemon's start time its lookups report
+	// (default: an hour before the fake was made).
+	daemonStarted time.Time
 }
 
 func newFakeWallet(addr string) *fakeWallet {
 	return &fakeWallet{addr: addr, unlocked: 1 << 60, prepared: map[string]fakeTx{}, failed: map[string]bool{},
-		fee: func([]wallet.Destination) uint64 { return 1000 }}
+		fee: func([]wallet.Destination) uint64 { return 1000 }, daemonStarted: time.Now().Add(-time.Hour)}
 }
 
 func (f *fakeWallet) Name() string { return "fake" }
@@ -213,7 +216,11 @@ func (f *fakeWallet) Lookup(_ context.Context, hash string) (*wallet.TxInfo, err
 			return &wallet.TxInfo{State: wallet.TxPending, Fee: tx.Fee}, nil
 		}
 	}
-	return &wallet.TxInfo{State: wallet.TxUnknown, DaemonChecked: f.daemon}, nil
+	info := &wallet.TxInfo{State: wallet.TxUnknown, DaemonChecked: f.daemon}
+	if f.daemon {
+		info.DaemonStarted = f.daemonStarted
+	}
+	return info, nil
 }
 
 // received sums what the fake relayed to each address.

@@ -627,6 +627,11 @@ func (p *Processor) settle(ctx context.Context, tok, id uint64, prep *wallet.Pre
 		why = "neither the wallet nor the daemon has the transaction, but the wallet did not answer a request to drop it"
 	case relayedAt.IsZero():
 		why = "neither the wallet nor the daemon has the transaction, but when it was relayed is not recorded"
+	case !info.DaemonStarted.Before(relayedAt):
+		// A daemon that restarted since may have dropped its pool while
+		// peers it relayed the transaction to still hold and mine it.
+		why = fmt.Sprintf("neither the wallet nor the daemon has the transaction, but the daemon started (%s) after the relay (%s), so its pool may have lost it",
+			info.DaemonStarted.UTC().Format(time.RFC3339), relayedAt.UTC().Format(time.RFC3339))
 	case time.Since(relayedAt) < p.cfg.RelayGrace:
 		why = fmt.Sprintf("neither the wallet nor the daemon has the transaction yet; it counts as never sent once the relay is %v old", p.cfg.RelayGrace)
 	default:

@@ -485,6 +485,33 @@ func TestAmbiguousRelay(t *testing.T) {
 		}
 		checkLedger(t, e.store, e.w.relayedTxs())
 	})
+	// The daemon restarted after the relay: its pool may have lost a
+	// transaction its peers still hold, so its "unknown" settles nothing
+	// however long ago the relay was; the operator resolves it.
+	t.Run("DaemonRestartedStaysHalted", func(t *testing.T) {
+		e := newEnv(t, rds, 1)
+		e.cfg.RelayGrace = time.Millisecond
+		e.w.daemon = true
+		e.fundEach(200_000)
+		e.w.onRelay = func(fakeTx) (bool, error) {
+			e.w.daemonStarted = time.Now().Add(time.Second) // the caller holds no lock here
+			return false, errConnLost
+		}
+		for range 2 {
+			if res, err := e.run(); !errors.Is(err, ErrHalted) || !res.Halted {
+				t.Fatalf("%+v %v", res, err)
+			}
+			e.w.onRelay = nil
+			time.Sleep(2 * e.cfg.RelayGrace)
+		}
+		if h, _ := e.store.HaltedPayments(context.Background()); len(h) != 1 || !strings.Contains(h[0].Reason, "its pool may have lost it") {
+			t.Fatalf("halted %+v", h)
+		}
+		if len(e.w.relayedTxs()) != 0 {
+			t.Fatalf("relayed %v", e.w.relayedTxs())
+		}
+		mustAudit(t, e.store)
+	})
 	// The wallet does not answer the request to drop it: it could still
 	// relay it, so it stays halted however long ago the relay was.
 	t.Run("NotDroppedStaysHalted", func(t *testing.T) {

@@ -395,7 +395,7 @@ func (p *Pastella) Lookup(ctx context.Context, txHash string) (*TxInfo, error) {
 	if dt == nil {
 		return info, werr
 	}
-	state, derr := p.daemonTxState(ctx, dt, h)
+	state, started, derr := p.daemonTxState(ctx, dt, h)
 	switch {
 	case derr == nil && state != TxUnknown:
 		// The daemon's word is enough, even if the wallet did not answer.
@@ -405,7 +405,7 @@ func (p *Pastella) Lookup(ctx context.Context, txHash string) (*TxInfo, error) {
 	case derr != nil:
 		return nil, derr
 	}
-	return &TxInfo{State: TxUnknown, DaemonChecked: true}, nil
+	return &TxInfo{State: TxUnknown, DaemonChecked: true, DaemonStarted: started}, nil
 }
 
 func (p *Pastella) lookupWallet(ctx context.Context, h string) (*TxInfo, error) {
@@ -425,13 +425,14 @@ func (p *Pastella) lookupWallet(ctx context.Context, h string) (*TxInfo, error) 
 // daemonTxState asks the daemon whether h is in its pool, in a block, or
 // unknown to it. Every hash asked lands in exactly one of the three lists.
 // "Unknown" counts only from a daemon that is not behind the network (GET
-// /info): one that is may not have the block holding it yet.
-func (p *Pastella) daemonTxState(ctx context.Context, dt *transport, h string) (TxState, error) {
+// /info): one that is may not have the block holding it yet. With
+// "unknown" comes the daemon's start time: a pool it had before is gone.
+func (p *Pastella) daemonTxState(ctx context.Context, dt *transport, h string) (TxState, time.Time, error) {
 	const call, path = "daemon lookup", "/get_transactions_status"
 	body, _ := json.Marshal(map[string][]string{"transactionHashes": {h}})
 	status, raw, err := dt.roundTrip(ctx, http.MethodPost, path, http.Header{"Content-Type": {"application/json"}}, body)
 	if err != nil {
-		return TxUnknown, dt.fail(call, err)
+		return TxUnknown, time.Time{}, dt.fail(call, err)
 	}
 	var r struct {
 		Status  string   `json:"status"`
@@ -440,7 +441,7 @@ func (p *Pastella) daemonTxState(ctx context.Context, dt *transport, h string) (
 		Unknown []string `json:"transactionsUnknown"`
 	}
 	if status != http.StatusOK || json.Unmarshal(raw, &r) != nil || r.Status != "OK" {
-		return TxUnknown, dt.fail(call, fmt.Errorf("%w: HTTP %d: %s", ErrBadReply, status, snippet(raw)))
+		return TxUnknown, time.Time{}, dt.fail(call, fmt.Errorf("%w: HTTP %d: %s", ErrBadReply, status, snippet(raw)))
 	}
 	var found []TxState
 	for _, l := range []struct {
@@ -454,35 +455,37 @@ func (p *Pastella) daemonTxState(ctx context.Context, dt *transport, h string) (
 		}
 	}
 	if len(found) != 1 {
-		return TxUnknown, dt.fail(call, fmt.Errorf("%w: transaction listed %d times: %s", ErrBadReply, len(found), snippet(raw)))
+		return TxUnknown, time.Time{}, dt.fail(call, fmt.Errorf("%w: transaction listed %d times: %s", ErrBadReply, len(found), snippet(raw)))
 	}
 	if found[0] != TxUnknown {
-		return found[0], nil
+		return found[0], time.Time{}, nil
 	}
-	return TxUnknown, p.daemonCaughtUp(ctx, dt)
+	started, err := p.daemonCaughtUp(ctx, dt)
+	return TxUnknown, started, err
 }
 
 // daemonCaughtUp fails unless the daemon says it is synced and has every
-// block its peers told it of.
-func (p *Pastella) daemonCaughtUp(ctx context.Context, dt *transport) error {
+// block its peers told it of; it returns when the daemon started.
+func (p *Pastella) daemonCaughtUp(ctx context.Context, dt *transport) (time.Time, error) {
 	const call = "daemon GET /info"
 	status, raw, err := dt.roundTrip(ctx, http.MethodGet, "/info", nil, nil)
 	if err != nil {
-		return dt.fail(call, err)
+		return time.Time{}, dt.fail(call, err)
 	}
 	var r struct {
 		Status        string  `json:"status"`
 		Synced        *bool   `json:"synced"`
 		Height        *uint64 `json:"height"`
 		NetworkHeight *uint64 `json:"network_height"`
+		StartTime     *int64  `json:"start_time"`
 	}
-	if status != http.StatusOK || json.Unmarshal(raw, &r) != nil || r.Status != "OK" || r.Synced == nil || r.Height == nil || r.NetworkHeight == nil {
-		return dt.fail(call, fmt.Errorf("%w: HTTP %d: %s", ErrBadReply, status, snippet(raw)))
+	if status != http.StatusOK || json.Unmarshal(raw, &r) != nil || r.Status != "OK" || r.Synced == nil || r.Height == nil || r.NetworkHeight == nil || r.StartTime == nil {
+		return time.Time{}, dt.fail(call, fmt.Errorf("%w: HTTP %d: %s", ErrBadReply, status, snippet(raw)))
 	}
 	if !*r.Synced || *r.Height < *r.NetworkHeight {
-		return dt.fail(call, fmt.Errorf("the daemon is behind the network (height %d of %d, synced %v): that it does not know the transaction proves nothing", *r.Height, *r.NetworkHeight, *r.Synced))
+		return time.Time{}, dt.fail(call, fmt.Errorf("the daemon is behind the network (height %d of %d, synced %v): that it does not know the transaction proves nothing", *r.Height, *r.NetworkHeight, *r.Synced))
 	}
-	return nil
+	return time.Unix(*r.StartTime, 0), nil
 }
 
 func (p *Pastella) lookupConfirmed(ctx context.Context, h string) (*TxInfo, error) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Destination is one payout in a transaction.
@@ -62,6 +63,10 @@ type TxInfo struct {
 	// means the transaction is neither in the wallet, nor in the daemon's
 	// pool, nor in a block.
 	DaemonChecked bool
+	// DaemonStarted: with DaemonChecked and TxUnknown, when the daemon
+	// last started (its clock). A transaction in its pool before then may
+	// be gone from it while peers it relayed to still hold it.
+	DaemonStarted time.Time
 }
 
 // Wallet is one wallet service. Implementations are safe for concurrent

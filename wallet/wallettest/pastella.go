@@ -140,6 +140,8 @@ type FakePastella struct {
 	faults   map[string][]Fault
 	faultFn  func(route string, n int) *Fault
 
+	daemonStart time.Time // the daemon's /info start_time
+
 	done     chan struct{}
 	doneOnce sync.Once
 	srv      *http.Server
@@ -162,6 +164,8 @@ func New(opts Options) *FakePastella {
 		calls:    map[string]int{},
 		faults:   map[string][]Fault{},
 		done:     make(chan struct{}),
+		// Started a while ago, as a daemon the pool has used for long.
+		daemonStart: time.Now().Add(-time.Hour),
 	}
 	if f.apiKey == "" {
 		f.apiKey = DefaultAPIKey
@@ -587,6 +591,13 @@ func (f *FakePastella) daemonStatus(raw []byte) reply {
 	return reply{http.StatusOK, json.RawMessage(b)}
 }
 
+// RestartDaemon makes the daemon's /info report that it started now.
+func (f *FakePastella) RestartDaemon() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.daemonStart = time.Now()
+}
+
 // SetDaemonBehind makes the daemon's /info say it is a block behind the
 // network (true) or caught up (false, the default).
 func (f *FakePastella) SetDaemonBehind(behind bool) {
@@ -603,7 +614,8 @@ func (f *FakePastella) daemonInfo() reply {
 	if f.behind {
 		network++
 	}
-	b, _ := json.Marshal(map[string]any{"height": f.height, "network_height": network, "synced": !f.behind, "status": "OK"})
+	b, _ := json.Marshal(map[string]any{"height": f.height, "network_height": network, "synced": !f.behind, "status": "OK",
+		"start_time": f.daemonStart.Unix()})
 	return reply{http.StatusOK, json.RawMessage(b)}
 }
 
