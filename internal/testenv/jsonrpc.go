@@ -30,22 +30,26 @@ func callJSONRPC(ctx context.Context, url, method string, params, out any) error
 	if err != nil {
 		return err
 	}
-	return postJSON(ctx, url, body, func(raw []byte) error {
-		var env struct {
-			Result json.RawMessage `json:"result"`
-			Error  *RPCError       `json:"error"`
-		}
-		if err := json.Unmarshal(raw, &env); err != nil {
-			return fmt.Errorf("%s: bad reply: %w", method, err)
-		}
-		if env.Error != nil {
-			return fmt.Errorf("%s: %w", method, env.Error)
-		}
-		if out == nil {
-			return nil
-		}
-		return json.Unmarshal(env.Result, out)
-	})
+	return postJSON(ctx, url, body, func(raw []byte) error { return decodeRPC(method, raw, out) })
+}
+
+// decodeRPC decodes a JSON-RPC 2.0 reply: its error object as an
+// *RPCError, else its result into out (when non-nil).
+func decodeRPC(method string, raw []byte, out any) error {
+	var env struct {
+		Result json.RawMessage `json:"result"`
+		Error  *RPCError       `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return fmt.Errorf("%s: bad reply: %w", method, err)
+	}
+	if env.Error != nil {
+		return fmt.Errorf("%s: %w", method, env.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(env.Result, out)
 }
 
 func postJSON(ctx context.Context, url string, body []byte, decode func([]byte) error) error {

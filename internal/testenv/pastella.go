@@ -282,12 +282,11 @@ func (d *Pastellad) SubmitBlock(ctx context.Context, blobHex string) error {
 // callChecked is Call that also turns Pastellad's {"status":"Failed"}
 // envelope into an error (ErrNotSynced for the sync refusal).
 func (d *Pastellad) callChecked(ctx context.Context, method string, params, out any) error {
-	var raw json.RawMessage
 	var failed struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
 	}
-	err := postJSON(ctx, d.URL()+"/json_rpc", mustJSON(map[string]any{"jsonrpc": "2.0", "id": "0", "method": method, "params": params}),
+	return postJSON(ctx, d.URL()+"/json_rpc", mustJSON(map[string]any{"jsonrpc": "2.0", "id": "0", "method": method, "params": params}),
 		func(b []byte) error {
 			if json.Unmarshal(b, &failed) == nil && failed.Status == "Failed" {
 				if strings.Contains(failed.Error, "must be synced") {
@@ -295,26 +294,8 @@ func (d *Pastellad) callChecked(ctx context.Context, method string, params, out 
 				}
 				return fmt.Errorf("%s: %s", method, failed.Error)
 			}
-			raw = b
-			return nil
+			return decodeRPC(method, b, out)
 		})
-	if err != nil {
-		return err
-	}
-	var env struct {
-		Result json.RawMessage `json:"result"`
-		Error  *RPCError       `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return fmt.Errorf("%s: bad reply: %w", method, err)
-	}
-	if env.Error != nil {
-		return fmt.Errorf("%s: %w", method, env.Error)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(env.Result, out)
 }
 
 func mustJSON(v any) []byte {
