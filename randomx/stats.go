@@ -70,23 +70,27 @@ func (v *Verifier) Stats() Stats {
 		}
 	}
 	for _, s := range []*seedState{v.cur, v.prev, v.next} {
-		if s == nil {
-			continue
+		if s != nil {
+			st.Seeds = append(st.Seeds, s.stats(total))
 		}
-		ss := SeedStats{Seed: s.seed, Role: roleNames[s.role], Mode: "light",
-			DatasetProgress: float64(s.progress.Load()) / total}
-		switch {
-		case !s.cacheDone():
-			ss.Mode = "pending"
-		case s.err != nil:
-			ss.Mode = "failed"
-		case s.active.Load() != nil:
-			ss.Mode = "fast"
-		}
-		if s.dsErr != nil {
-			ss.DatasetError = s.dsErr.Error()
-		}
-		st.Seeds = append(st.Seeds, ss)
 	}
 	return st
+}
+
+// stats describes s; the caller holds Verifier.mu (for role and dsErr).
+func (s *seedState) stats(datasetItems float64) SeedStats {
+	ss := SeedStats{Seed: s.seed, Role: roleNames[s.role], Mode: "light",
+		DatasetProgress: float64(s.progress.Load()) / datasetItems}
+	switch {
+	case !s.cacheDone():
+		ss.Mode = "pending"
+	case s.err != nil:
+		ss.Mode = "failed"
+	case s.active.Load() != nil:
+		ss.Mode = "fast"
+	}
+	if s.dsErr != nil {
+		ss.DatasetError = s.dsErr.Error()
+	}
+	return ss
 }

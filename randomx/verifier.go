@@ -128,6 +128,33 @@ func NewVerifier(cfg VerifierConfig, log logrus.FieldLogger) *Verifier {
 		log = logrus.StandardLogger()
 	}
 	log = log.WithField("component", "randomx")
+	cfg = cfg.withDefaults(log)
+	flags := cfg.flags()
+	ctx, cancel := context.WithCancel(context.Background())
+	v := &Verifier{
+		cfg:         cfg,
+		log:         log,
+		flags:       flags,
+		normal:      make(chan *request, cfg.QueueSize),
+		prio:        make(chan *request, cfg.PriorityQueueSize),
+		quit:        make(chan struct{}),
+		workersDone: make(chan struct{}),
+		closeDone:   make(chan struct{}),
+		ctx:         ctx,
+		cancel:      cancel,
+		slots:       make(chan struct{}, maxDatasets),
+		buildSem:    make(chan struct{}, 1),
+		live:        make(map[*seedState]struct{}),
+	}
+	v.startWorkers()
+	log.WithFields(logrus.Fields{"workers": cfg.Workers, "mode": cfg.Mode, "flags": flags,
+		"queue": cfg.QueueSize, "priority_queue": cfg.PriorityQueueSize}).Info("verifier started")
+	return v
+}
+
+// withDefaults fills the zero values; an unknown mode is logged and becomes
+// ModeAuto (the configuration was validated before, this is the backstop).
+func (cfg VerifierConfig) withDefaults(log logrus.FieldLogger) VerifierConfig {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.NumCPU()
 	}
@@ -146,6 +173,12 @@ func NewVerifier(cfg VerifierConfig, log logrus.FieldLogger) *Verifier {
 	} else {
 		cfg.Mode = m
 	}
+	return cfg
+}
+
+// flags are the RandomX flags for caches, datasets and light VMs: the
+// machine's recommended ones plus what the configuration asks for.
+func (cfg VerifierConfig) flags() Flags {
 	flags := GetFlags()
 	if cfg.LargePages {
 		flags |= FlagLargePages
@@ -153,31 +186,7 @@ func NewVerifier(cfg VerifierConfig, log logrus.FieldLogger) *Verifier {
 	if cfg.Secure {
 		flags |= FlagSecure
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	v := &Verifier{
-		cfg:         cfg,
-		log:         log,
-		flags:       flags,
-		normal:      make(chan *request, cfg.QueueSize),
-		prio:        make(chan *request, cfg.PriorityQueueSize),
-		quit:        make(chan struct{}),
-		workersDone: make(chan struct{}),
-		closeDone:   make(chan struct{}),
-		ctx:         ctx,
-		cancel:      cancel,
-		slots:       make(chan struct{}, maxDatasets),
-		buildSem:    make(chan struct{}, 1),
-		live:        make(map[*seedState]struct{}),
-	}
-	for i := range cfg.Workers {
-		w := &worker{v: v, id: i, ctl: make(chan ctlMsg, 4), vms: make(map[*seedState]*seedVMs)}
-		v.workers = append(v.workers, w)
-		v.workersWG.Add(1)
-		go w.run()
-	}
-	log.WithFields(logrus.Fields{"workers": cfg.Workers, "mode": cfg.Mode, "flags": flags,
-		"queue": cfg.QueueSize, "priority_queue": cfg.PriorityQueueSize}).Info("verifier started")
-	return v
+	return flags
 }
 
 // Hash returns the RandomX hash of blob under seed. The seed must be the
@@ -185,8 +194,9 @@ func NewVerifier(cfg VerifierConfig, log logrus.FieldLogger) *Verifier {
 // queue space: a full queue gives ErrQueueFull at once. Priority requests
 // (shares whose claimed result meets the network difficulty) have their own
 // queue: a worker that finishes a hash takes a waiting priority request
-// before any normal one, so a possible block waits for at most one hash. Once queued, Hash waits for the
-// result or for ctx, and a request whose ctx is done is dropped unhashed.
+// before any normal one, so a possible block waits for at most one hash.
+// Once queued, Hash waits for the result or for ctx, and a request whose ctx
+// is done is dropped unhashed.
 func (v *Verifier) Hash(ctx context.Context, seed [32]byte, blob []byte, priority bool) ([HashSize]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return [HashSize]byte{}, err
@@ -257,18 +267,33 @@ func (v *Verifier) Close() error {
 
 	v.workersWG.Wait()
 	close(v.workersDone)
-	for drained := false; !drained; {
+	v.drainQueues()
+	v.bg.Wait()
+	v.freeAll()
+	v.log.Info("verifier closed")
+	close(v.closeDone)
+	return nil
+}
+
+// drainQueues answers the requests no worker took with ErrClosed.
+func (v *Verifier) drainQueues() {
+	for {
 		select {
 		case r := <-v.normal:
 			v.answer(r, result{err: ErrClosed})
 		case r := <-v.prio:
 			v.answer(r, result{err: ErrClosed})
 		default:
-			drained = true
+			return
 		}
 	}
-	v.bg.Wait()
+}
+
+// freeAll frees every cache and dataset still live; the workers and the
+// background builders have exited.
+func (v *Verifier) freeAll() {
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	for s := range v.live {
 		v.freeDataset(s.ds)
 		s.ds = nil
@@ -276,10 +301,6 @@ func (v *Verifier) Close() error {
 		delete(v.live, s)
 	}
 	v.cur, v.prev, v.next = nil, nil, nil
-	v.mu.Unlock()
-	v.log.Info("verifier closed")
-	close(v.closeDone)
-	return nil
 }
 
 func (v *Verifier) answer(r *request, res result) {

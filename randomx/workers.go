@@ -66,9 +66,17 @@ type worker struct {
 	buf []byte // pointer-free copy of the blob: cgo may not be handed r.buf
 }
 
+// startWorkers starts cfg.Workers workers; Close stops them.
+func (v *Verifier) startWorkers() {
+	for i := range v.cfg.Workers {
+		w := &worker{v: v, id: i, ctl: make(chan ctlMsg, 4), vms: make(map[*seedState]*seedVMs)}
+		v.workers = append(v.workers, w)
+		v.workersWG.Add(1)
+		go w.run()
+	}
+}
+
 func (w *worker) run() {
-	// Stay on one OS thread, so the VM's scratchpad and JIT code stay warm
-	// in that core's caches instead of following the goroutine around.
 	defer w.v.workersWG.Done()
 	defer w.closeAll()
 	v := w.v
