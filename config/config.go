@@ -185,6 +185,9 @@ type PortConfig struct {
 	TLSKey        string `json:"tlsKey"`
 	ProxyProtocol bool   `json:"proxyProtocol"` // expect a PROXY protocol v1/v2 header
 	Hidden        bool   `json:"hidden"`        // not listed by the API
+	// NiceHash reserves the nonce's top byte per connection (rented
+	// hashrate, one upstream connection per rig); see docs/configuration.md.
+	NiceHash bool `json:"nicehash"`
 }
 
 // VarDiffConfig configures per-miner difficulty retargeting.
