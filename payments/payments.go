@@ -79,8 +79,6 @@ var (
 	// ErrHalted: a relayed payment's outcome is unknown; nothing is paid
 	// until it is settled.
 	ErrHalted = errors.New("payments: halted on a payment whose outcome is unknown")
-	// ErrWrongWallet: the wallet's primary address is not the pool address.
-	ErrWrongWallet = errors.New("payments: the wallet is not the pool's wallet")
 	// ErrWalletUnavailable: the wallet did not answer a call made before
 	// paying (its address, its balance): nothing was paid or recorded for
 	// the payees left, their balances stay, and the next run tries again.
@@ -304,12 +302,10 @@ func (p *Processor) pass(ctx context.Context, tok uint64) (Result, error) {
 	if err := p.recover(ctx, tok, &res); err != nil {
 		return res, err
 	}
-	addr, err := p.w.PrimaryAddress(ctx)
-	if err != nil {
+	if err := wallet.CheckAddress(ctx, p.w, p.cfg.PoolAddress); errors.Is(err, wallet.ErrWrongWallet) {
+		return res, fmt.Errorf("%w; refusing to pay", err)
+	} else if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrWalletUnavailable, err)
-	}
-	if addr != p.cfg.PoolAddress {
-		return res, fmt.Errorf("%w: its primary address is %s, poolAddress is %s; refusing to pay", ErrWrongWallet, addr, p.cfg.PoolAddress)
 	}
 	if err := p.synced(ctx); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrWalletUnavailable, err)

@@ -390,7 +390,7 @@ func TestWrongWalletAndNoFunds(t *testing.T) {
 	e := newEnv(t, testenv.NewRedis(t), 2)
 	e.fundEach(200_000, 300_000)
 	e.w.addr = testAddress(t, cryptonote.Pastella, 99)
-	if _, err := e.run(); !errors.Is(err, ErrWrongWallet) {
+	if _, err := e.run(); !errors.Is(err, wallet.ErrWrongWallet) {
 		t.Fatalf("wrong wallet: %v", err)
 	}
 	e.w.addr = e.pool

@@ -160,16 +160,18 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("wallet error %d: %s", e.Code, e.Message)
 }
 
-// CheckAddress fails with ErrWrongWallet unless w's primary address is
-// want: paying from another wallet would debit miners for coins the pool
-// never sent.
+// CheckAddress is the pool's one rule for the payout wallet: it fails with
+// ErrWrongWallet unless w's primary address is want (poolAddress), because
+// paying from another wallet would debit miners for coins the pool never
+// sent. Other errors are the wallet's (it did not answer). Payments runs it
+// before every pass; `pool check` reports it.
 func CheckAddress(ctx context.Context, w Wallet, want string) error {
 	got, err := w.PrimaryAddress(ctx)
 	if err != nil {
 		return err
 	}
 	if got != want {
-		return fmt.Errorf("%w: wallet %s has %s, poolAddress is %s", ErrWrongWallet, w.Name(), got, want)
+		return fmt.Errorf("%w: wallet %s has %s, which is not poolAddress %s", ErrWrongWallet, w.Name(), got, want)
 	}
 	return nil
 }

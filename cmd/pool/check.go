@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"rxpool/config"
 	"rxpool/storage"
+	"rxpool/wallet"
 )
 
 // checkTimeout bounds each reachability check of `pool check`.
@@ -62,29 +64,7 @@ func check(cfg *config.Config, offline bool, stdout, stderr io.Writer) int {
 	}
 
 	if cfg.Payments.Enabled {
-		w, open, err := newWallet(cfg, log)
-		msg := ""
-		if err == nil {
-			cctx, cancel := context.WithTimeout(ctx, checkTimeout)
-			var addr string
-			// A wallet API with no wallet open yet (before the pool's first
-			// start, after a restart) is opened as the payments module would.
-			if addr, err = w.PrimaryAddress(cctx); err != nil {
-				if oerr := open(cctx); oerr == nil {
-					addr, err = w.PrimaryAddress(cctx)
-				}
-			}
-			if err == nil {
-				var total, unlocked uint64
-				if total, unlocked, err = w.Balance(cctx); err == nil {
-					msg = fmt.Sprintf("balance %d, unlocked %d (atomic units)", total, unlocked)
-				}
-				if err == nil && addr != cfg.PoolAddress {
-					err = fmt.Errorf("its address %s is not poolAddress: payments would refuse to run", addr)
-				}
-			}
-			cancel()
-		}
+		msg, err := checkWallet(ctx, cfg, log)
 		report("wallet "+cfg.WalletAPI.URL(), err, msg)
 	}
 	if failed {
@@ -93,6 +73,34 @@ func check(cfg *config.Config, offline bool, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "check passed")
 	return 0
+}
+
+// checkWallet applies the payments module's wallet rule
+// (wallet.CheckAddress) and reads the balance.
+func checkWallet(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) (string, error) {
+	w, open, err := newWallet(cfg, log)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	// A wallet API with no wallet open yet (before the pool's first start,
+	// after a restart) is opened as the payments module would.
+	err = wallet.CheckAddress(ctx, w, cfg.PoolAddress)
+	if err != nil && !errors.Is(err, wallet.ErrWrongWallet) && open(ctx) == nil {
+		err = wallet.CheckAddress(ctx, w, cfg.PoolAddress)
+	}
+	if err != nil {
+		if errors.Is(err, wallet.ErrWrongWallet) {
+			err = fmt.Errorf("%w: payments would refuse to run", err)
+		}
+		return "", err
+	}
+	total, unlocked, err := w.Balance(ctx)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("balance %d, unlocked %d (atomic units)", total, unlocked), nil
 }
 
 func redisTarget(r config.RedisConfig) string {
