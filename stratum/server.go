@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -33,6 +34,8 @@ type Port struct {
 	Desc          string
 	TLS           *tls.Config // nil for plain TCP
 	ProxyProtocol bool
+	NiceHash      bool // reserve the nonce's top byte per connection
+	nonces        *nonceBytes
 }
 
 // Banning bans IPs that send mostly invalid shares.
@@ -103,7 +106,7 @@ func ConfigFrom(c *config.Config) (*Config, error) {
 		sc.InstanceID = binary.LittleEndian.Uint32(b[:]) | 1
 	}
 	for _, p := range c.SortedPorts() {
-		port := Port{Port: p.Port, Diff: p.Diff, Desc: p.Desc, ProxyProtocol: p.ProxyProtocol}
+		port := Port{Port: p.Port, Diff: p.Diff, Desc: p.Desc, ProxyProtocol: p.ProxyProtocol, NiceHash: p.NiceHash}
 		if p.TLS {
 			cert, err := tls.LoadX509KeyPair(p.TLSCert, p.TLSKey)
 			if err != nil {
@@ -175,6 +178,12 @@ func NewServer(cfg Config, d Daemon, h Hasher, sink Sink, log logrus.FieldLogger
 	if len(cfg.Ports) == 0 {
 		return nil, errors.New("stratum: no ports configured")
 	}
+	cfg.Ports = slices.Clone(cfg.Ports)
+	for i := range cfg.Ports {
+		if cfg.Ports[i].NiceHash {
+			cfg.Ports[i].nonces = &nonceBytes{}
+		}
+	}
 	s := &Server{
 		cfg: cfg, log: log, sink: sink, hasher: h,
 		rules: loginRules{
@@ -213,7 +222,7 @@ func (s *Server) Listen(ctx context.Context) error {
 		if p.TLS != nil {
 			l = tls.NewListener(l, p.TLS)
 		}
-		s.log.Infof("stratum port %s: difficulty %d, %q, tls=%v, proxy protocol=%v", l.Addr(), p.Diff, p.Desc, p.TLS != nil, p.ProxyProtocol)
+		s.log.Infof("stratum port %s: difficulty %d, %q, tls=%v, proxy protocol=%v, nicehash=%v", l.Addr(), p.Diff, p.Desc, p.TLS != nil, p.ProxyProtocol, p.NiceHash)
 		s.listeners = append(s.listeners, l)
 	}
 	return nil

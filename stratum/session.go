@@ -76,8 +76,11 @@ type session struct {
 	jobs     [jobsKept]*Job
 	jobHead  int
 	firstJob uint64 // seq of the first job this session got
-	closed   bool
-	draining bool // the server is shutting down: read no more requests
+	// nonceByte is the nonce's top byte reserved for this connection on a
+	// NiceHash port (0: not a NiceHash port).
+	nonceByte byte
+	closed    bool
+	draining  bool // the server is shutting down: read no more requests
 }
 
 func newSession(s *Server, conn net.Conn, p Port, ip string) *session {
@@ -160,7 +163,11 @@ func (sess *session) finish() {
 	sess.mu.Lock()
 	sess.closed = true
 	m := sess.miner
+	nb := sess.nonceByte
 	sess.mu.Unlock()
+	if nb != 0 {
+		sess.port.nonces.release(nb)
+	}
 	if m != nil {
 		sess.srv.sink.MinerDisconnected(m.Address.Text, m.Worker, sess.ip)
 	}
@@ -289,6 +296,16 @@ func (sess *session) login(id, params json.RawMessage) bool {
 		sess.debugf("closing a login after %v without a block template (the daemon is not ready)", loginJobWait)
 		return true
 	}
+	var nonceByte byte
+	if sess.port.nonces != nil {
+		b, ok := sess.port.nonces.take()
+		if !ok {
+			sess.logger().Warnf("NiceHash port %d: all %d nonce bytes taken, login refused", sess.port.Port, nonceBytesMax)
+			sess.fail(id, proto.ErrMsgNiceHashFull)
+			return true
+		}
+		nonceByte = b
+	}
 	diff := sess.port.Diff
 	vd := sess.srv.cfg.VarDiff
 	if m.FixedDiff > 0 {
@@ -299,6 +316,7 @@ func (sess *session) login(id, params json.RawMessage) bool {
 	sess.mu.Lock()
 	sess.id = hex.EncodeToString(sid[:])
 	sess.miner = m
+	sess.nonceByte = nonceByte // released by finish
 	sess.diff = diff
 	sess.vd = newVarDiff(&sess.srv.cfg.VarDiff, time.Now())
 	if m.FixedDiff > 0 {
@@ -313,10 +331,11 @@ func (sess *session) login(id, params json.RawMessage) bool {
 		return true
 	}
 	sess.srv.sink.MinerConnected(m.Address.Text, m.Worker, sess.ip)
-	sess.reply(id, proto.LoginResult{
-		ID: sess.id, Job: job, Status: proto.StatusOK,
-		Extensions: []string{proto.ExtAlgo, proto.ExtKeepalive},
-	})
+	ext := []string{proto.ExtAlgo, proto.ExtKeepalive}
+	if nonceByte != 0 {
+		ext = append(ext, proto.ExtNiceHash)
+	}
+	sess.reply(id, proto.LoginResult{ID: sess.id, Job: job, Status: proto.StatusOK, Extensions: ext})
 	sess.debugf("login: scheme %s, difficulty %d, agent %q", m.Scheme, diff, p.Agent)
 	return false
 }
@@ -339,11 +358,15 @@ func (sess *session) getJob(id json.RawMessage) bool {
 // its wire form.
 func (sess *session) nextJob() (*proto.Job, error) {
 	sess.mu.Lock()
-	diff := sess.diff
+	diff, nonceByte := sess.diff, sess.nonceByte
 	sess.mu.Unlock()
 	j, err := sess.srv.jobs.newJob(diff)
 	if err != nil {
 		return nil, err
+	}
+	if nonceByte != 0 {
+		// The nonce's top byte: the rest of the nonce is the miner's.
+		j.blob[j.tmpl.tmpl.NonceOffset()+3] = nonceByte
 	}
 	sess.mu.Lock()
 	if sess.firstJob == 0 {
@@ -417,7 +440,7 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 		return false
 	}
 	sess.mu.Lock()
-	sid := sess.id
+	sid, nonceByte := sess.id, sess.nonceByte
 	sess.mu.Unlock()
 	if p.ID != sid {
 		sess.fail(id, proto.ErrMsgUnauthenticated)
@@ -430,6 +453,9 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 	var nonce [4]byte
 	if len(p.Nonce) != 8 || !decodeHex(nonce[:], p.Nonce) {
 		return sess.reject(id, m, proto.ErrMsgInvalidNonce, true)
+	}
+	if nonceByte != 0 && nonce[3] != nonceByte {
+		return sess.reject(id, m, proto.ErrMsgNiceHashNonce, true)
 	}
 	var result [32]byte
 	if len(p.Result) != 64 || !decodeHex(result[:], p.Result) {

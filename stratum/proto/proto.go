@@ -38,6 +38,7 @@ const (
 	ErrMsgBlockExpired     = "Block expired"
 	ErrMsgInvalidNonce     = "Invalid nonce: must be 8 hex digits"
 	ErrMsgNiceHashNonce    = "Invalid nonce; is miner not compatible with NiceHash?"
+	ErrMsgNiceHashFull     = "No free nonce byte on this NiceHash port (255 connections); use another port"
 	ErrMsgInvalidResult    = "Invalid result: must be 64 hex digits"
 	ErrMsgWrongResult      = "Invalid share: result does not match"
 	ErrMsgDuplicateShare   = "Duplicate share"
