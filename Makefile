@@ -43,9 +43,13 @@ vet:
 	$(GO) vet ./...
 
 # Tests run with the race detector: the pool is concurrent everywhere and a
-# race is a money bug waiting to happen.
+# race is a money bug waiting to happen. RXPOOL_TEST_CACHE is a directory
+# the test processes of the run share: the funded Pastella chain is mined
+# once there and each package starts its own copy (internal/testenv).
 unit:
-	$(GO) test -race -count=1 -timeout 60m ./...
+	@cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
+	echo "RXPOOL_TEST_CACHE=$$cache $(GO) test -race -count=1 -timeout 60m ./..." && \
+	RXPOOL_TEST_CACHE=$$cache $(GO) test -race -count=1 -timeout 60m ./...
 
 test: deps fmt-check vet frontend unit
 

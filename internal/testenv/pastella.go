@@ -385,13 +385,8 @@ const PastellaFundBlocks = 12
 // StartPastellaChain starts Pastellad and the pool's Wallet-API in dir and
 // mines PastellaFundBlocks blocks to the pool wallet.
 func StartPastellaChain(ctx context.Context, dir string, logf func(string, ...any)) (*PastellaChain, error) {
-	c := &PastellaChain{Dir: mustAbs(dir)}
-	var err error
-	if c.Daemon, err = StartPastellad(PastelladOptions{DataDir: filepath.Join(c.Dir, "pastellad")}); err != nil {
-		return nil, err
-	}
-	if c.Pool, err = StartPastellaWallet(c.Daemon, filepath.Join(c.Dir, "wallets"), "pool"); err != nil {
-		c.Stop()
+	c, err := startChainProcesses(dir)
+	if err != nil {
 		return nil, err
 	}
 	if _, err = c.Daemon.MineBlocks(ctx, PastellaFundBlocks, c.Pool.Address, logf); err != nil {
@@ -399,6 +394,22 @@ func StartPastellaChain(ctx context.Context, dir string, logf func(string, ...an
 		return nil, err
 	}
 	if err := c.Pool.Synced(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// startChainProcesses starts the daemon and the pool wallet of the chain in
+// dir: a new chain and wallet when dir is empty, else the ones there (on new
+// ports).
+func startChainProcesses(dir string) (*PastellaChain, error) {
+	c := &PastellaChain{Dir: mustAbs(dir)}
+	var err error
+	if c.Daemon, err = StartPastellad(PastelladOptions{DataDir: filepath.Join(c.Dir, "pastellad")}); err != nil {
+		return nil, err
+	}
+	if c.Pool, err = StartPastellaWallet(c.Daemon, filepath.Join(c.Dir, "wallets"), "pool"); err != nil {
 		c.Stop()
 		return nil, err
 	}
@@ -428,7 +439,9 @@ var shared struct {
 }
 
 // SharedPastella returns the test process's Pastella chain, starting it on
-// first use (about a minute: the RandomX dataset and the funding blocks).
+// first use (about a minute: the RandomX dataset and the funding blocks; a
+// run with EnvTestCache set mines the funding blocks once for all its
+// processes and starts each process's chain from a copy in seconds).
 // Tests of one package share it, so a package pays for one chain, not one
 // per test. A test that stops or restarts its daemon or pool wallet must
 // leave them running as it found them. The package's TestMain calls
@@ -445,7 +458,7 @@ func SharedPastella(t testing.TB) *PastellaChain {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		t.Logf("testenv: starting the shared Pastella chain in %s", dir)
-		shared.chain, shared.err = StartPastellaChain(ctx, dir, t.Logf)
+		shared.chain, shared.err = startSharedChain(ctx, dir, t.Logf)
 	}
 	if shared.err != nil {
 		t.Fatalf("testenv: shared Pastella chain: %v", shared.err)
