@@ -8,7 +8,21 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
+
+	"rxpool/randomx/internal/ctest"
 )
+
+// nonceOffset is where Monero hashing blobs keep the nonce.
+const nonceOffset = 39
+
+// cHashLoop hashes input n times with vm's C machine in a plain C loop (see
+// internal/ctest), the nonce at nonceOffset set to first, first+1, ..., and
+// returns the last hash: the reference VM.Hash and the Verifier are
+// measured against.
+func cHashLoop(vm *VM, input []byte, first uint32, n int) [HashSize]byte {
+	return ctest.HashLoop(unsafe.Pointer(vm.ptr), input, nonceOffset, first, n)
+}
 
 // benchBlob is a 76-byte Monero-style hashing blob.
 func benchBlob() []byte {
@@ -22,7 +36,7 @@ func benchBlob() []byte {
 var sinkHash [HashSize]byte
 
 // benchNonce hands out nonce ranges so that no two hashes in a run share an
-// input (see cloop.go for why that matters).
+// input (see internal/ctest for why that matters).
 var benchNonce atomic.Uint32
 
 func nonces(n int) uint32 { return benchNonce.Add(uint32(n)) - uint32(n) }

@@ -131,7 +131,6 @@ func allocRetry(flags Flags, alloc func(Flags) unsafe.Pointer) (p unsafe.Pointer
 type Cache struct {
 	ptr      cptr // *C.randomx_cache
 	flags    Flags
-	key      string
 	fellBack bool
 }
 
@@ -150,21 +149,14 @@ func NewCache(flags Flags, key []byte) (*Cache, error) {
 	// the caller's slice points into, and the library copies it anyway.
 	k := string(key)
 	C.randomx_init_cache((*C.randomx_cache)(p), unsafe.Pointer(unsafe.StringData(k)), C.size_t(len(k)))
-	c := &Cache{flags: used, key: k, fellBack: fb}
+	c := &Cache{flags: used, fellBack: fb}
 	c.ptr.Store(p)
 	return c, nil
 }
 
-// Flags returns the flags the cache was allocated with (without LARGE_PAGES
-// if the large-page allocation failed).
-func (c *Cache) Flags() Flags { return c.flags }
-
 // LargePagesFallback reports whether LARGE_PAGES was requested but the cache
 // had to be allocated with normal pages.
 func (c *Cache) LargePagesFallback() bool { return c.fellBack }
-
-// Key returns a copy of the key the cache was initialised with.
-func (c *Cache) Key() []byte { return []byte(c.key) }
 
 // Close frees the cache. It is idempotent; no VM or dataset initialisation
 // may be using the cache any more.
@@ -265,19 +257,9 @@ func NewDatasetContext(ctx context.Context, flags Flags, cache *Cache, threads i
 	return d, nil
 }
 
-// Flags returns the flags the dataset was allocated with.
-func (d *Dataset) Flags() Flags { return d.flags }
-
 // LargePagesFallback reports whether LARGE_PAGES was requested but the
 // dataset had to be allocated with normal pages.
 func (d *Dataset) LargePagesFallback() bool { return d.fellBack }
-
-// itemWord returns the first 64-bit word of dataset item i (little endian),
-// for checking the initialisation against published values.
-func (d *Dataset) itemWord(i uint64) uint64 {
-	mem := C.randomx_get_dataset_memory((*C.randomx_dataset)(d.ptr.Load()))
-	return *(*uint64)(unsafe.Add(mem, i*C.RANDOMX_DATASET_ITEM_SIZE))
-}
 
 // Close frees the dataset. It is idempotent; no VM may be using it any more.
 func (d *Dataset) Close() {
@@ -302,7 +284,7 @@ type VM struct {
 
 // NewVM creates a VM. Light VMs (no FlagFullMem) need cache and ignore
 // dataset; fast VMs need dataset and ignore cache. The VM keeps pointers to
-// them, so they must stay open until the VM is closed or switched away.
+// them, so they must stay open until the VM is closed.
 func NewVM(flags Flags, cache *Cache, dataset *Dataset) (*VM, error) {
 	var cp *C.randomx_cache
 	var dp *C.randomx_dataset
@@ -351,68 +333,6 @@ func (vm *VM) Hash(input []byte) (out [HashSize]byte) {
 	}
 	C.randomx_calculate_hash(vm.ptr, unsafe.Pointer(unsafe.SliceData(input)), C.size_t(len(input)), unsafe.Pointer(&out))
 	return out
-}
-
-// switchTarget checks a SetCache (fast false) or SetDataset (fast true)
-// call and returns the C pointer of the new cache or dataset.
-func (vm *VM) switchTarget(fast bool, what string, target *cptr) (unsafe.Pointer, error) {
-	if vm.ptr == nil {
-		return nil, errClosedObject
-	}
-	if (vm.flags&FlagFullMem != 0) != fast {
-		return nil, fmt.Errorf("randomx: %s on a VM of the other mode (flags %v)", what, vm.flags)
-	}
-	if target == nil {
-		return nil, fmt.Errorf("randomx: %s(nil)", what)
-	}
-	p := target.Load()
-	if p == nil {
-		return nil, errClosedObject
-	}
-	return p, nil
-}
-
-// SetCache switches a light VM to another cache (for another key), which
-// costs a JIT recompilation of the dataset-item programs, not a new VM.
-func (vm *VM) SetCache(c *Cache) error {
-	var target *cptr
-	if c != nil {
-		target = &c.ptr
-	}
-	p, err := vm.switchTarget(false, "SetCache", target)
-	if err != nil || c == vm.cache {
-		return err
-	}
-	if c.key == vm.cache.key {
-		// The library skips the switch when the keys are equal and would
-		// keep pointing at the old cache, which the caller may free next:
-		// build a fresh VM on the new cache instead.
-		nvm, err := NewVM(vm.flags, c, nil)
-		if err != nil {
-			return err
-		}
-		C.randomx_destroy_vm(vm.ptr)
-		*vm = *nvm
-		return nil
-	}
-	C.randomx_vm_set_cache(vm.ptr, (*C.randomx_cache)(p))
-	vm.cache = c
-	return nil
-}
-
-// SetDataset switches a fast VM to another dataset.
-func (vm *VM) SetDataset(d *Dataset) error {
-	var target *cptr
-	if d != nil {
-		target = &d.ptr
-	}
-	p, err := vm.switchTarget(true, "SetDataset", target)
-	if err != nil {
-		return err
-	}
-	C.randomx_vm_set_dataset(vm.ptr, (*C.randomx_dataset)(p))
-	vm.dataset = d
-	return nil
 }
 
 // Close destroys the VM (its 2 MiB scratchpad and JIT code). It is

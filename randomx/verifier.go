@@ -79,9 +79,6 @@ type VerifierConfig struct {
 	// request (so it adds no latency to that share, but delays the next
 	// one: it must be quick). It is the hook for latency metrics.
 	Observer func(HashEvent)
-
-	// beforeHash is a test hook called by a worker before it hashes.
-	beforeHash func(blob []byte, priority bool)
 }
 
 // Verifier hashes shares on a fixed pool of workers, each with its own VMs,

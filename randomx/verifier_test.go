@@ -93,7 +93,10 @@ func checkHash(t *testing.T, v *Verifier, ref *refHashes, seed [32]byte, b []byt
 	}
 }
 
-// blocker is a beforeHash hook that holds the first hash until released.
+// blocker holds the first request a worker is about to hash until released,
+// and records the order in which the worker hashes requests. It needs no
+// hook in the verifier: it works through the requests' contexts (see
+// heldCtx), so the tests drive the production code as it ships.
 type blocker struct {
 	once    sync.Once
 	entered chan struct{}
@@ -106,9 +109,10 @@ func newBlocker() *blocker {
 	return &blocker{entered: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (b *blocker) hook(blob []byte, prio bool) {
+// hashing is called by the worker about to hash the request labelled label.
+func (b *blocker) hashing(label string) {
 	b.mu.Lock()
-	b.order = append(b.order, fmt.Sprintf("%d/%v", blob[0], prio))
+	b.order = append(b.order, label)
 	b.mu.Unlock()
 	first := false
 	b.once.Do(func() { first = true })
@@ -116,6 +120,29 @@ func (b *blocker) hook(blob []byte, prio bool) {
 		close(b.entered)
 		<-b.release
 	}
+}
+
+// hashAsync is hashAsync with the request's context watched by b.
+func (b *blocker) hashAsync(v *Verifier, ctx context.Context, seed [32]byte, blob []byte, prio bool) <-chan asyncResult {
+	return hashAsync(v, &heldCtx{Context: ctx, b: b, label: fmt.Sprintf("%d/%v", blob[0], prio)}, seed, blob, prio)
+}
+
+// heldCtx tells its blocker when a worker is about to hash its request.
+// Hash checks the context once when called; the worker checks it again
+// right before hashing (a cancelled request is dropped unhashed). That
+// second check, while the context is live, is the worker's.
+type heldCtx struct {
+	context.Context
+	b     *blocker
+	label string
+	live  atomic.Int32 // Err calls while the parent was not done
+}
+
+func (c *heldCtx) Err() error {
+	if c.Context.Err() == nil && c.live.Add(1) == 2 {
+		c.b.hashing(c.label)
+	}
+	return c.Context.Err()
 }
 
 type asyncResult struct {
@@ -231,16 +258,16 @@ func TestVerifierSeedSwitch(t *testing.T) {
 func TestVerifierQueueFull(t *testing.T) {
 	bl := newBlocker()
 	v := newTestVerifier(t, VerifierConfig{Workers: 1, QueueSize: 2, PriorityQueueSize: 1,
-		Mode: ModeLight, beforeHash: bl.hook})
+		Mode: ModeLight})
 	if err := v.SetSeed(seedA); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	var pending []<-chan asyncResult
-	pending = append(pending, hashAsync(v, ctx, seedA, blob(0), false))
+	pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(0), false))
 	<-bl.entered // the only worker is now busy
 	for i := 1; i <= 2; i++ {
-		pending = append(pending, hashAsync(v, ctx, seedA, blob(i), false))
+		pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(i), false))
 		waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().QueueDepth == i })
 	}
 	start := time.Now()
@@ -251,7 +278,7 @@ func TestVerifierQueueFull(t *testing.T) {
 		t.Errorf("ErrQueueFull took %v", d)
 	}
 	// A full normal queue does not stop a possible block.
-	pending = append(pending, hashAsync(v, ctx, seedA, blob(4), true))
+	pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(4), true))
 	waitFor(t, 5*time.Second, "priority queued", func() bool { return v.Stats().PriorityQueueDepth == 1 })
 	if _, err := v.Hash(ctx, seedA, blob(5), true); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("priority share beyond its queue: %v", err)
@@ -269,18 +296,18 @@ func TestVerifierQueueFull(t *testing.T) {
 
 func TestVerifierPriorityOvertakes(t *testing.T) {
 	bl := newBlocker()
-	v := newTestVerifier(t, VerifierConfig{Workers: 1, Mode: ModeLight, beforeHash: bl.hook})
+	v := newTestVerifier(t, VerifierConfig{Workers: 1, Mode: ModeLight})
 	if err := v.SetSeed(seedA); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	pending := []<-chan asyncResult{hashAsync(v, ctx, seedA, blob(0), false)}
+	pending := []<-chan asyncResult{bl.hashAsync(v, ctx, seedA, blob(0), false)}
 	<-bl.entered
 	for i := 1; i <= 3; i++ { // queue one at a time so their order is known
-		pending = append(pending, hashAsync(v, ctx, seedA, blob(i), false))
+		pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(i), false))
 		waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().QueueDepth == i })
 	}
-	pending = append(pending, hashAsync(v, ctx, seedA, blob(9), true))
+	pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(9), true))
 	waitFor(t, 5*time.Second, "priority queued", func() bool { return v.Stats().PriorityQueueDepth == 1 })
 	close(bl.release)
 	for _, ch := range pending {
@@ -296,14 +323,14 @@ func TestVerifierPriorityOvertakes(t *testing.T) {
 
 func TestVerifierCancelledRequestSkipped(t *testing.T) {
 	bl := newBlocker()
-	v := newTestVerifier(t, VerifierConfig{Workers: 1, Mode: ModeLight, beforeHash: bl.hook})
+	v := newTestVerifier(t, VerifierConfig{Workers: 1, Mode: ModeLight})
 	if err := v.SetSeed(seedA); err != nil {
 		t.Fatal(err)
 	}
-	first := hashAsync(v, context.Background(), seedA, blob(0), false)
+	first := bl.hashAsync(v, context.Background(), seedA, blob(0), false)
 	<-bl.entered
 	ctx, cancel := context.WithCancel(context.Background())
-	second := hashAsync(v, ctx, seedA, blob(1), false)
+	second := bl.hashAsync(v, ctx, seedA, blob(1), false)
 	waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().QueueDepth == 1 })
 	cancel()
 	if r := <-second; !errors.Is(r.err, context.Canceled) {
@@ -321,7 +348,7 @@ func TestVerifierCancelledRequestSkipped(t *testing.T) {
 
 func TestVerifierClose(t *testing.T) {
 	bl := newBlocker()
-	v := NewVerifier(VerifierConfig{Workers: 1, Mode: ModeLight, beforeHash: bl.hook}, quietLogger())
+	v := NewVerifier(VerifierConfig{Workers: 1, Mode: ModeLight}, quietLogger())
 	if err := v.SetSeed(seedA); err != nil {
 		t.Fatal(err)
 	}
@@ -329,11 +356,11 @@ func TestVerifierClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	inFlight := hashAsync(v, ctx, seedA, blob(0), false)
+	inFlight := bl.hashAsync(v, ctx, seedA, blob(0), false)
 	<-bl.entered
-	queued := []<-chan asyncResult{hashAsync(v, ctx, seedA, blob(1), false)}
+	queued := []<-chan asyncResult{bl.hashAsync(v, ctx, seedA, blob(1), false)}
 	waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().QueueDepth == 1 })
-	queued = append(queued, hashAsync(v, ctx, seedA, blob(2), true))
+	queued = append(queued, bl.hashAsync(v, ctx, seedA, blob(2), true))
 	waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().PriorityQueueDepth == 1 })
 
 	closed := make(chan error)

@@ -135,10 +135,9 @@ func (w *worker) process(r *request) {
 	ev := HashEvent{Priority: r.priority, QueueWait: time.Since(r.queued)}
 	v.inFlight.Add(1)
 	var res result
+	// A request whose caller gave up is dropped unhashed. (The tests hold a
+	// worker in this check: verifier_test.go heldCtx.)
 	if res.err = r.ctx.Err(); res.err == nil {
-		if hook := v.cfg.beforeHash; hook != nil {
-			hook(r.blob, r.priority)
-		}
 		var vm *VM
 		vm, ev.Fast, res.err = w.vm(r.seed)
 		if res.err == nil {

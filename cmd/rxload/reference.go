@@ -26,7 +26,7 @@ type ReferenceResult struct {
 	Flags       string  `json:"flags"`
 	Seed        string  `json:"seed"`
 	// Impl says what was timed. The binding's plain C loop
-	// (randomx/cloop.go cHashLoop) is unexported and only reachable from
+	// (randomx/internal/ctest HashLoop) is internal and only reachable from
 	// the package's benchmarks, so this is VM.Hash in a Go loop, one
 	// locked OS thread per VM; BENCHMARKS.md measures it at 0.94–1.02× the
 	// C loop on one thread.
@@ -147,6 +147,6 @@ func referenceRun(ctx context.Context, mem *rxMem, threads int, d time.Duration)
 		Mode: modeName(mem.fast), Threads: threads, Hashes: h, Seconds: secs,
 		HashesPerS: float64(h) / secs, PerThread: float64(h) / secs / float64(threads),
 		InitSeconds: mem.initTime.Seconds(), Flags: vms[0].Flags().String(),
-		Impl: "VM.Hash per thread (randomx/cloop.go's C loop is unexported, benchmark-only)",
+		Impl: "VM.Hash per thread (randomx/internal/ctest's C loop is internal, benchmark-only)",
 	}, nil
 }
