@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"rxpool/config"
+	"rxpool/internal/secret"
 )
 
 // digestTransport does HTTP digest authentication (RFC 7616, MD5 and
@@ -21,7 +21,7 @@ import (
 // server refused before doing anything.
 type digestTransport struct {
 	user     string
-	password config.Secret
+	password secret.Secret
 	next     http.RoundTripper
 
 	mu   sync.Mutex

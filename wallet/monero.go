@@ -13,8 +13,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"rxpool/config"
 	"rxpool/cryptonote"
+	"rxpool/internal/secret"
 )
 
 // monero-wallet-rpc error codes (src/wallet/wallet_rpc_server_error_codes.h).
@@ -50,7 +50,7 @@ type Monero struct {
 	mu       sync.Mutex
 	network  string        // the wallet's network, from its primary address
 	file     string        // the wallet OpenWallet opened, "" for none
-	password config.Secret // its password
+	password secret.Secret // its password
 
 	reopenMu sync.Mutex // one reopen at a time
 }
@@ -62,12 +62,12 @@ var _ Wallet = (*Monero)(nil)
 // password are its --rpc-login; leave user empty for --disable-rpc-login
 // (credentials in the URL are taken too). Every call is bounded by
 // timeout as well as by its ctx. log may be nil.
-func NewMonero(name, url, user string, password config.Secret, timeout time.Duration, log logrus.FieldLogger) *Monero {
+func NewMonero(name, url, user string, password secret.Secret, timeout time.Duration, log logrus.FieldLogger) *Monero {
 	base, urlUser, urlPassword := splitBase(url)
 	base = strings.TrimSuffix(base, "/json_rpc")
 	pw := password
 	if user == "" && urlUser != "" {
-		user, pw = urlUser, config.Secret(urlPassword)
+		user, pw = urlUser, secret.Secret(urlPassword)
 	}
 	var rt http.RoundTripper = plainTransport()
 	if user != "" {
@@ -93,7 +93,7 @@ func (m *Monero) SetPriority(p uint32) error {
 }
 
 // OpenWallet opens a wallet file from the RPC's --wallet-dir.
-func (m *Monero) OpenWallet(ctx context.Context, filename string, password config.Secret) error {
+func (m *Monero) OpenWallet(ctx context.Context, filename string, password secret.Secret) error {
 	m.t.secrets.add(password)
 	err := m.call(ctx, "open_wallet", map[string]any{"filename": filename, "password": password.Reveal()}, nil)
 	if err == nil {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"rxpool/config"
 	"rxpool/cryptonote"
+	"rxpool/internal/secret"
 )
 
 // Pastella-Wallet-API error codes (PastellaCore src/errors/Errors.h) that
@@ -42,7 +42,7 @@ const (
 // safe for concurrent use.
 type Pastella struct {
 	t      *transport
-	apiKey *config.Secret // a pointer, so that printing the client shows no key
+	apiKey *secret.Secret // a pointer, so that printing the client shows no key
 
 	mu     sync.Mutex
 	daemon *pastellaDaemon // sent with /wallet/open and /wallet/create
@@ -59,7 +59,7 @@ type pastellaDaemon struct {
 type pastellaOpen struct {
 	path     string // /wallet/open or /wallet/create
 	filename string
-	password config.Secret
+	password secret.Secret
 }
 
 var _ Wallet = (*Pastella)(nil)
@@ -67,7 +67,7 @@ var _ Wallet = (*Pastella)(nil)
 // NewPastella returns a client for the wallet API at baseURL
 // ("http://127.0.0.1:21002"). Every call is bounded by timeout as well as
 // by its ctx. apiKey is the API's --rpc-password. log may be nil.
-func NewPastella(name, baseURL string, apiKey config.Secret, timeout time.Duration, log logrus.FieldLogger) *Pastella {
+func NewPastella(name, baseURL string, apiKey secret.Secret, timeout time.Duration, log logrus.FieldLogger) *Pastella {
 	base, _, _ := splitBase(baseURL)
 	if log == nil {
 		log = logrus.StandardLogger()
@@ -102,7 +102,7 @@ func (p *Pastella) SetDaemon(name, host string, port int, ssl bool) {
 // already open (HTTP 403) is fine: CheckAddress tells whether it is the
 // right one. After it the client reopens the wallet by itself, as with
 // OpenOnDemand.
-func (p *Pastella) Open(ctx context.Context, filename string, password config.Secret) error {
+func (p *Pastella) Open(ctx context.Context, filename string, password secret.Secret) error {
 	return p.open(ctx, &pastellaOpen{path: "/wallet/open", filename: filename, password: password})
 }
 
@@ -111,7 +111,7 @@ func (p *Pastella) Open(ctx context.Context, filename string, password config.Se
 // Wallet-API restarted, which always comes back with none), then retry
 // that call once: the 403 comes before the API acts, so the retry cannot
 // do anything twice.
-func (p *Pastella) OpenOnDemand(filename string, password config.Secret) {
+func (p *Pastella) OpenOnDemand(filename string, password secret.Secret) {
 	p.t.secrets.add(password)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -120,7 +120,7 @@ func (p *Pastella) OpenOnDemand(filename string, password config.Secret) {
 
 // Create creates a new wallet file and opens it, as Open does. It fails
 // with error 8 if the file exists.
-func (p *Pastella) Create(ctx context.Context, filename string, password config.Secret) error {
+func (p *Pastella) Create(ctx context.Context, filename string, password secret.Secret) error {
 	return p.open(ctx, &pastellaOpen{path: "/wallet/create", filename: filename, password: password})
 }
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"rxpool/config"
 	"rxpool/internal/httpx"
+	"rxpool/internal/secret"
 )
 
 // maxReply bounds a reply body: the largest legitimate one is a
@@ -43,10 +43,10 @@ type transport struct {
 // pointer only as an address.
 type secretList struct {
 	mu   sync.Mutex
-	vals []config.Secret
+	vals []secret.Secret
 }
 
-func (l *secretList) add(s config.Secret) {
+func (l *secretList) add(s secret.Secret) {
 	if !s.IsSet() {
 		return
 	}
@@ -69,7 +69,7 @@ func (l *secretList) scrub(s string) string {
 	return s
 }
 
-func newTransport(name, base string, timeout time.Duration, rt http.RoundTripper, log logrus.FieldLogger, secrets ...config.Secret) *transport {
+func newTransport(name, base string, timeout time.Duration, rt http.RoundTripper, log logrus.FieldLogger, secrets ...secret.Secret) *transport {
 	if log == nil {
 		log = logrus.StandardLogger()
 	}
