@@ -26,14 +26,13 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"rxpool/config"
 	"rxpool/cryptonote"
 	"rxpool/storage"
 	"rxpool/wallet"
 )
 
-// Config holds the payout rules (config.PaymentsConfig) and what the
-// processor needs besides.
+// Config holds the payout rules and what the processor needs besides;
+// cmd/pool fills it from the file's payments section.
 type Config struct {
 	Interval             time.Duration
 	MinPayment           uint64
@@ -54,23 +53,12 @@ type Config struct {
 	// RelayGrace is how long after a relay was requested a transaction
 	// that neither the wallet nor the daemon knows is taken as never sent:
 	// long enough for the request to reach the wallet (the wallet client's
-	// timeout) and for a relay the wallet began to end. ConfigFrom makes it
+	// timeout) and for a relay the wallet began to end. cmd/pool makes it
 	// walletApi.timeout + DefaultRelayGrace; 0 means DefaultRelayGrace.
 	RelayGrace time.Duration
 	// StepPause, for crash tests only: a random pause of up to this after
 	// each journal write, so that kills land in every state.
 	StepPause time.Duration
-}
-
-// ConfigFrom takes the payout settings from the pool configuration.
-func ConfigFrom(cfg *config.Config) Config {
-	p := cfg.Payments
-	return Config{
-		Interval: p.Interval.Duration(), MinPayment: p.MinPayment, MaxPayment: p.MaxPayment,
-		Denomination: p.Denomination, TransferFee: p.TransferFee, DynamicTransferFee: p.DynamicTransferFee,
-		MinerPayFee: p.MinerPayFee, MaxAddresses: p.MaxAddresses, MaxTransactionAmount: p.MaxTransactionAmount,
-		PoolAddress: cfg.PoolAddress, Coin: cfg.Coin, RelayGrace: cfg.WalletAPI.Timeout.Duration() + DefaultRelayGrace,
-	}
 }
 
 var (
