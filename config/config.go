@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"rxpool/cryptonote"
+	"rxpool/randomx"
 )
 
 // Seconds is a duration given in whole seconds in the file.
@@ -44,18 +45,13 @@ const (
 	ModulePayments      = "payments"
 )
 
-// Reward schemes for payments.scheme.
+// Reward schemes for payments.scheme. They are stratum's (stratum.SchemePPLNS
+// ...), written again here only because stratum still imports config; once
+// it does not, these refer to stratum's constants.
 const (
 	SchemePPLNS = "pplns"
 	SchemeProp  = "prop"
 	SchemeSolo  = "solo"
-)
-
-// RandomX hashing modes for randomx.mode.
-const (
-	RandomXAuto  = "auto"  // fast if the dataset fits in memory, else light
-	RandomXFast  = "fast"  // 2 GiB dataset, ~8x faster per hash
-	RandomXLight = "light" // 256 MiB cache only
 )
 
 // Config is the whole configuration. Parse and Load return it filled with
@@ -332,19 +328,19 @@ type MetricsConfig struct {
 
 // coinPaymentDefaults holds the payment amounts that depend on the coin and
 // cannot be derived from its profile.
-var coinPaymentDefaults = map[string]struct{ minPayment, denomination, transferFee uint64 }{
+var coinPaymentDefaults = map[*cryptonote.Coin]struct{ minPayment, denomination, transferFee uint64 }{
 	// The guide's values; 1000 is Pastella's MINIMUM_FEE, the flat fee the
 	// Wallet-API charges per transaction.
-	"pastella": {minPayment: 100_000, denomination: 1_000, transferFee: 1_000},
+	cryptonote.Pastella: {minPayment: 100_000, denomination: 1_000, transferFee: 1_000},
 	// 0.01 XMR minimum, 0.0001 XMR rounding and fee estimate.
-	"monero": {minPayment: 10_000_000_000, denomination: 100_000_000, transferFee: 100_000_000},
+	cryptonote.Monero: {minPayment: 10_000_000_000, denomination: 100_000_000, transferFee: 100_000_000},
 }
 
 // Defaults returns the configuration used for every key the file leaves out,
 // for the given coin profile. It is not valid by itself: the pool address, a
 // daemon and the stratum ports have no defaults.
 func Defaults(coin *cryptonote.Coin) *Config {
-	pd, ok := coinPaymentDefaults[coin.Name]
+	pd, ok := coinPaymentDefaults[coin]
 	if !ok { // a new profile without entries: derive something sane
 		pd.minPayment, pd.denomination, pd.transferFee = coin.Units/100, coin.Units/100_000, coin.Units/100_000
 	}
@@ -376,7 +372,7 @@ func Defaults(coin *cryptonote.Coin) *Config {
 		},
 		FixedDiff: FixedDiffConfig{Enabled: true, AddressSeparator: "."},
 		Banning:   BanningConfig{Time: 120, InvalidPercent: 80, CheckThreshold: 30},
-		RandomX:   RandomXConfig{Mode: RandomXAuto, QueueSize: 1024},
+		RandomX:   RandomXConfig{Mode: string(randomx.ModeAuto), QueueSize: 1024},
 		Payments: PaymentsConfig{
 			Interval:     300,
 			MinPayment:   pd.minPayment,

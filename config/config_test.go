@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"rxpool/cryptonote"
+	"rxpool/randomx"
 )
 
 // genesisAddress is Pastella's genesis address, a valid standard address.
@@ -408,7 +409,7 @@ func TestDefaultsPerCoin(t *testing.T) {
 	})
 	checkEq("VarDiff", cfg.VarDiff, VarDiffConfig{Enabled: true, MinDiff: 100, MaxDiff: 100_000_000,
 		TargetTime: 30, RetargetTime: 15, VariancePercent: 30, MaxJump: 50})
-	checkEq("RandomX", cfg.RandomX, RandomXConfig{Mode: RandomXAuto, QueueSize: 1024})
+	checkEq("RandomX", cfg.RandomX, RandomXConfig{Mode: string(randomx.ModeAuto), QueueSize: 1024})
 	checkEq("Daemon", *cfg.Daemon, DaemonConfig{Name: "127.0.0.1:21001", Host: "127.0.0.1", Port: 21001, Timeout: 10_000})
 	checkEq("WalletAPI.Timeout", cfg.WalletAPI.Timeout, Millis(30_000))
 	checkEq("API.CORSOrigins", cfg.API.CORSOrigins, []string{"*"})

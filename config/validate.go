@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"rxpool/cryptonote"
+	"rxpool/randomx"
 )
 
 // Validate checks every rule of the configuration and returns all problems
@@ -376,7 +377,7 @@ func (c *Config) checkDifficulty(ch *checks) {
 
 func (c *Config) checkRandomX(ch *checks) {
 	r := c.RandomX
-	ch.oneOf("randomx.mode", r.Mode, RandomXAuto, RandomXFast, RandomXLight)
+	ch.oneOf("randomx.mode", r.Mode, string(randomx.ModeAuto), string(randomx.ModeFast), string(randomx.ModeLight))
 	nonNegative(ch, "randomx.workers", r.Workers, "one per CPU core")
 	positive(ch, "randomx.queueSize", r.QueueSize)
 	nonNegative(ch, "randomx.datasetThreads", r.DatasetThreads, "one per CPU core")
