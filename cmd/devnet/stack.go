@@ -16,8 +16,8 @@ import (
 	"rxpool/internal/testenv"
 )
 
-// net is one running devnet.
-type net struct {
+// devnet is one running devnet (named so it does not shadow package net).
+type devnet struct {
 	o           options
 	dir         string
 	redis       *testenv.Redis
@@ -34,9 +34,9 @@ type net struct {
 	stopOnce    sync.Once
 }
 
-// start brings the devnet up; on error the returned net (when not nil)
+// start brings the devnet up; on error the returned devnet (when not nil)
 // must still be stopped.
-func start(ctx context.Context, o options, say func(string, ...any)) (*net, error) {
+func start(ctx context.Context, o options, say func(string, ...any)) (*devnet, error) {
 	dir, err := filepath.Abs(o.dir)
 	if err != nil {
 		return nil, err
@@ -49,7 +49,7 @@ func start(ctx context.Context, o options, say func(string, ...any)) (*net, erro
 			return nil, fmt.Errorf("%s is missing: run `make build` (or `make devnet`)", b)
 		}
 	}
-	n := &net{o: o, dir: dir}
+	n := &devnet{o: o, dir: dir}
 	say("%s devnet, state in %s", o.coin, dir)
 	if n.redis, err = testenv.StartPersistentRedis(filepath.Join(dir, "redis")); err != nil {
 		return n, fmt.Errorf("redis: %w", err)
@@ -81,7 +81,7 @@ func start(ctx context.Context, o options, say func(string, ...any)) (*net, erro
 }
 
 // startPool writes the pool config from the template and starts the pool.
-func (n *net) startPool() error {
+func (n *devnet) startPool() error {
 	raw, err := os.ReadFile(n.o.template)
 	if err != nil {
 		return fmt.Errorf("pool config template: %w", err)
@@ -113,7 +113,7 @@ func setKey(cfg map[string]any, section, key string, v any) {
 }
 
 // launchPool writes cfg to path and starts the pool with it.
-func (n *net) launchPool(cfg map[string]any, path string) error {
+func (n *devnet) launchPool(cfg map[string]any, path string) error {
 	out, _ := json.MarshalIndent(cfg, "", "  ")
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		return err
@@ -134,7 +134,7 @@ func (n *net) launchPool(cfg map[string]any, path string) error {
 }
 
 // waitAPI waits until the pool's API answers /api/stats.
-func (n *net) waitAPI(ctx context.Context, say func(string, ...any)) error {
+func (n *devnet) waitAPI(ctx context.Context, say func(string, ...any)) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var s struct{}
@@ -156,7 +156,7 @@ func (n *net) waitAPI(ctx context.Context, say func(string, ...any)) error {
 }
 
 // stratumPort is the lowest configured stratum port.
-func (n *net) stratumPort() string {
+func (n *devnet) stratumPort() string {
 	ports, _ := n.cfg["ports"].(map[string]any)
 	best := ""
 	for p := range ports {
@@ -169,7 +169,7 @@ func (n *net) stratumPort() string {
 
 func mustAtoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
-func (n *net) startMiner() error {
+func (n *devnet) startMiner() error {
 	logf, err := os.OpenFile(filepath.Join(n.dir, "rxminer.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -188,7 +188,7 @@ func (n *net) startMiner() error {
 
 // advanceChain mines a block outside the pool every o.advance, like the
 // rest of a network would, so found blocks mature even with no miner.
-func (n *net) advanceChain(ctx context.Context, say func(string, ...any)) {
+func (n *devnet) advanceChain(ctx context.Context, say func(string, ...any)) {
 	defer close(n.advanceDone)
 	t := time.NewTicker(n.o.advance)
 	defer t.Stop()
@@ -206,20 +206,20 @@ func (n *net) advanceChain(ctx context.Context, say func(string, ...any)) {
 
 // pauseMiner stops the chain advancer and freezes rxminer (SIGSTOP), which
 // keeps its RandomX memory for the block mineMempool may need.
-func (n *net) pauseMiner() {
+func (n *devnet) pauseMiner() {
 	n.stopAdvancing()
 	if n.miner != nil && n.miner.Process != nil {
 		n.miner.Process.Signal(syscall.SIGSTOP)
 	}
 }
 
-func (n *net) resumeMiner() {
+func (n *devnet) resumeMiner() {
 	if n.miner != nil && n.miner.Process != nil {
 		n.miner.Process.Signal(syscall.SIGCONT)
 	}
 }
 
-func (n *net) stopAdvancing() {
+func (n *devnet) stopAdvancing() {
 	if n.stopAdvance != nil {
 		n.stopAdvance()
 		<-n.advanceDone
@@ -228,7 +228,7 @@ func (n *net) stopAdvancing() {
 }
 
 // stopMiner stops rxminer (paused or not) and the chain advancer.
-func (n *net) stopMiner() {
+func (n *devnet) stopMiner() {
 	n.stopAdvancing()
 	if n.miner != nil && n.miner.Process != nil {
 		n.miner.Process.Signal(os.Interrupt)
@@ -249,7 +249,7 @@ func (n *net) stopMiner() {
 // is built for it (Pastellad has no generateblocks: a block outside the
 // pool would cost a 2 GiB dataset here). The block is the pool's, pending
 // for good. Without rxminer the chain mines it outside the pool.
-func (n *net) mineMempool(ctx context.Context, say func(string, ...any)) error {
+func (n *devnet) mineMempool(ctx context.Context, say func(string, ...any)) error {
 	waiting, err := n.chain.mempool(ctx)
 	if err != nil || waiting == 0 {
 		return err
@@ -285,7 +285,7 @@ func (n *net) mineMempool(ctx context.Context, say func(string, ...any)) error {
 }
 
 // stopPool stops the pool gracefully (it flushes buffered shares).
-func (n *net) stopPool() {
+func (n *devnet) stopPool() {
 	if n.pool == nil || n.pool.Process == nil {
 		return
 	}
@@ -300,7 +300,7 @@ func (n *net) stopPool() {
 }
 
 // stop stops everything that was started, in reverse order.
-func (n *net) stop(say func(string, ...any)) {
+func (n *devnet) stop(say func(string, ...any)) {
 	n.stopOnce.Do(func() {
 		n.stopMiner()
 		n.stopPool()
@@ -315,7 +315,7 @@ func (n *net) stop(say func(string, ...any)) {
 }
 
 // banner prints where everything is.
-func (n *net) banner(w io.Writer) {
+func (n *devnet) banner(w io.Writer) {
 	port := n.stratumPort()
 	fmt.Fprintf(w, `
 rxpool %s devnet is running (Ctrl-C stops it; state in %s)

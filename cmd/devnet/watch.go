@@ -49,7 +49,7 @@ type status struct {
 	coin                                                  *cryptonote.Coin
 }
 
-func (n *net) status(ctx context.Context) (status, error) {
+func (n *devnet) status(ctx context.Context) (status, error) {
 	var st struct {
 		Pool struct {
 			Hashrate                        float64
@@ -85,7 +85,7 @@ func (s status) String() string {
 }
 
 // watch prints the status every 15 s until ctx ends or the pool exits.
-func (n *net) watch(ctx context.Context, say func(string, ...any)) {
+func (n *devnet) watch(ctx context.Context, say func(string, ...any)) {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
 	for {
@@ -123,7 +123,7 @@ type summary struct {
 
 // untilPaid waits for the first payout to reach the miner's wallet, then
 // stops mining, lets payments settle, stops the pool and checks the money.
-func (n *net) untilPaid(ctx context.Context, say func(string, ...any)) (*summary, error) {
+func (n *devnet) untilPaid(ctx context.Context, say func(string, ...any)) (*summary, error) {
 	start := time.Now()
 	last := time.Time{}
 	// A reused devnet's miner wallet may hold earlier payouts: wait for a new one.
@@ -235,7 +235,7 @@ func (n *net) untilPaid(ctx context.Context, say func(string, ...any)) (*summary
 	return sum, nil
 }
 
-func (n *net) prefix() string {
+func (n *devnet) prefix() string {
 	r, _ := n.cfg["redis"].(map[string]any)
 	if p, ok := r["prefix"].(string); ok && p != "" {
 		return p
@@ -243,7 +243,7 @@ func (n *net) prefix() string {
 	return n.chain.coin().Name
 }
 
-func (n *net) paymentsInterval() time.Duration {
+func (n *devnet) paymentsInterval() time.Duration {
 	p, _ := n.cfg["payments"].(map[string]any)
 	if s, ok := p["interval"].(float64); ok && s > 0 {
 		return time.Duration(s * float64(time.Second))

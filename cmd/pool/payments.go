@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"rxpool/config"
+	"rxpool/cryptonote"
 	"rxpool/payments"
 	"rxpool/storage"
 	"rxpool/wallet"
@@ -37,7 +38,7 @@ const (
 // while it holds the payments lease.
 func runPayments(ctx context.Context, cfg *config.Config, store *storage.Store, log logrus.FieldLogger) error {
 	log = log.WithField("module", "payments")
-	pcfg := payments.ConfigFrom(cfg)
+	pcfg := paymentsConfig(cfg)
 	for _, o := range []struct {
 		env string
 		to  *time.Duration
@@ -78,7 +79,7 @@ func runPayments(ctx context.Context, cfg *config.Config, store *storage.Store, 
 func newWallet(cfg *config.Config, log logrus.FieldLogger) (wallet.Wallet, func(context.Context) error, error) {
 	wc := cfg.WalletAPI
 	timeout := wc.Timeout.Duration()
-	if cfg.Coin.Name == "pastella" {
+	if cfg.Coin == cryptonote.Pastella {
 		w := wallet.NewPastella("wallet-api", wc.URL(), wc.APIKey, timeout, log)
 		if ds := cfg.DaemonList(); len(ds) > 0 {
 			// The wallet API is told which daemon to use when it opens the
@@ -318,7 +319,7 @@ func confirmUnsent(ctx context.Context, cfg *config.Config, store *storage.Store
 	unreachable := func(err error) error {
 		return fmt.Errorf("cannot ask the wallet about transaction %s: %w (check it by hand; -force fails the record without asking)", rec.TxHash, err)
 	}
-	if cfg.Coin.Name == "pastella" { // the Wallet-API must have the wallet open; monero-wallet-rpc has
+	if cfg.Coin == cryptonote.Pastella { // the Wallet-API must have the wallet open; monero-wallet-rpc has
 		if err := open(ctx); err != nil {
 			return unreachable(err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"rxpool/api"
 	"rxpool/config"
+	"rxpool/cryptonote"
 	"rxpool/daemon"
 	"rxpool/internal/httpx"
 	"rxpool/metrics"
@@ -33,7 +34,7 @@ func newDaemon(cfg *config.Config, log logrus.FieldLogger) *daemon.Failover {
 	var clients []daemon.Client
 	for _, d := range cfg.DaemonList() {
 		timeout := d.Timeout.Duration()
-		if cfg.Coin.Name == "pastella" {
+		if cfg.Coin == cryptonote.Pastella {
 			clients = append(clients, daemon.NewPastella(d.Name, d.URL(), timeout, log))
 		} else {
 			clients = append(clients, daemon.NewMonero(d.Name, d.URL(), timeout, log))
@@ -70,8 +71,10 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	var srv atomic.Pointer[stratum.Server]
-	go handleSignals(ctx, log, &srv)
+	// serving is the stratum server once it listens: SIGUSR1 and the API's
+	// port counts reach it through this.
+	var serving atomic.Pointer[stratum.Server]
+	go handleSignals(ctx, log, &serving)
 	log.Infof("rxpool running: coin %s, modules %v", cfg.Coin.Name, run)
 	if cfg.BlockUnlocker.Enabled {
 		u := cfg.BlockUnlocker
@@ -103,7 +106,7 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 		}()
 	}
 	if cfg.API.Enabled {
-		srvAPI, err := newAPI(cfg, store, d, &srv, m, log)
+		srvAPI, err := newAPI(cfg, store, d, &serving, m, log)
 		if err != nil {
 			stop()
 			return err
@@ -118,7 +121,7 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 		}()
 	}
 	if cfg.Stratum.Enabled {
-		if err := runStratum(ctx, cfg, d, store, m, log, &srv); err != nil {
+		if err := runStratum(ctx, cfg, d, store, m, log, &serving); err != nil {
 			stop()
 			return err
 		}
@@ -131,7 +134,7 @@ func serve(cfg *config.Config, log *logrus.Logger) error {
 
 // newAPI builds the HTTP API over the store and daemon(s); the wallet is
 // checked by /health and shown to the admin when this deployment pays.
-func newAPI(cfg *config.Config, store *storage.Store, d *daemon.Failover, srv *atomic.Pointer[stratum.Server], m *metrics.Metrics, log *logrus.Logger) (*api.Server, error) {
+func newAPI(cfg *config.Config, store *storage.Store, d *daemon.Failover, serving *atomic.Pointer[stratum.Server], m *metrics.Metrics, log *logrus.Logger) (*api.Server, error) {
 	deps := api.Deps{Store: store, Coin: cfg.Coin, Daemon: d, Daemons: d.Clients(), Metrics: m.Handler(), Log: log.WithField("module", "api")}
 	if cfg.Payments.Enabled {
 		w, _, err := newWallet(cfg, log.WithField("module", "api"))
@@ -142,7 +145,7 @@ func newAPI(cfg *config.Config, store *storage.Store, d *daemon.Failover, srv *a
 	}
 	if cfg.Stratum.Enabled {
 		deps.PortSessions = func() map[int]int {
-			if s := srv.Load(); s != nil {
+			if s := serving.Load(); s != nil {
 				return s.PortSessions()
 			}
 			return map[int]int{}
@@ -188,8 +191,9 @@ func poolGauges(a *api.Server) (metrics.PoolGauges, bool) {
 	}, true
 }
 
-// runStratum serves miners until ctx ends.
-func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store *storage.Store, m *metrics.Metrics, log *logrus.Logger, refresh *atomic.Pointer[stratum.Server]) error {
+// runStratum serves miners until ctx ends; it publishes the server in
+// serving once it listens.
+func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store *storage.Store, m *metrics.Metrics, log *logrus.Logger, serving *atomic.Pointer[stratum.Server]) error {
 	mode, err := randomx.ParseMode(cfg.RandomX.Mode)
 	if err != nil {
 		return err
@@ -226,14 +230,14 @@ func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store 
 	if err := srv.Listen(ctx); err != nil {
 		return err
 	}
-	refresh.Store(srv)
+	serving.Store(srv)
 	log.Infof("stratum serving %d ports", len(srv.Addrs()))
 	return srv.Run(ctx)
 }
 
 // handleSignals: SIGUSR1 is the block-notify hook (a new block exists, check
 // now); SIGHUP reopens the log file after logrotate moved it.
-func handleSignals(ctx context.Context, log *logrus.Logger, srv *atomic.Pointer[stratum.Server]) {
+func handleSignals(ctx context.Context, log *logrus.Logger, serving *atomic.Pointer[stratum.Server]) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -244,7 +248,7 @@ func handleSignals(ctx context.Context, log *logrus.Logger, srv *atomic.Pointer[
 		case s := <-sigs:
 			switch s {
 			case syscall.SIGUSR1:
-				if p := srv.Load(); p != nil {
+				if p := serving.Load(); p != nil {
 					p.Refresh()
 				}
 			case syscall.SIGHUP:
