@@ -3,10 +3,12 @@ package testenv
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,53 +47,100 @@ type XmrigOptions struct {
 	RigID     string // --rig-id, sent as "rigid" at login
 	Keepalive bool   // --keepalive: "keepalived" after 60 s without a message from the pool
 	Args      []string
+	// Config is a JSON config file's content for what the command line
+	// cannot say (e.g. {"cpu":{"rx":false}}: no RandomX algorithm at
+	// login). With it xmrig gets no --threads (which would add a CPU
+	// profile for every algorithm), and its HTTP API binds a port of its
+	// own choosing whatever --http-port says (measured with 6.26.0), so
+	// the API port is read from its log and its counters may not answer.
+	Config string
 }
 
-// Xmrig is the real xmrig mining with one light-mode thread (~30 H/s, no
-// 2 GiB dataset), its HTTP API on a loopback port for its own counters.
-type Xmrig struct {
+// xmrigProc is what xmrig and xmrig-proxy share: a log file, an HTTP API
+// on a loopback port with an access token, and the process.
+type xmrigProc struct {
 	Log     string // its log (--log-file, --no-color)
 	APIPort int
 	token   string
 	proc    *process
 }
 
+// Xmrig is the real xmrig mining with one light-mode thread (~30 H/s, no
+// 2 GiB dataset), its HTTP API on a loopback port for its own counters.
+type Xmrig struct{ xmrigProc }
+
 // StartXmrig starts xmrig for t and stops it at cleanup, printing the end
 // of its log when t failed. It returns once the HTTP API answers.
 func StartXmrig(t testing.TB, opts XmrigOptions) *Xmrig {
 	t.Helper()
-	dir, err := XmrigDir()
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	if !strings.HasPrefix(opts.URL, "127.0.0.1:") {
-		t.Fatalf("testenv: xmrig may only mine on loopback, not %q", opts.URL)
-	}
-	port, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-	x := &Xmrig{Log: filepath.Join(work, "xmrig.log"), APIPort: port, token: fmt.Sprintf("t%d", time.Now().UnixNano())}
-	args := []string{
-		"--url", opts.URL, "--user", opts.User, "--pass", opts.Pass,
-		"--algo", "rx/0", "--threads", "1", "--randomx-mode", "light",
-		"--no-color", "--donate-level", "0", "--print-time", "5", "--no-huge-pages", "--randomx-wrmsr=-1",
-		"--http-host", "127.0.0.1", "--http-port", strconv.Itoa(port), "--http-access-token", x.token, "--http-no-restricted",
-		// xmrig prints nothing to a stdout that is not a terminal: its
-		// log only reaches a file through --log-file.
-		"--log-file", x.Log,
-	}
+	var args []string
 	if opts.RigID != "" {
 		args = append(args, "--rig-id", opts.RigID)
 	}
 	if opts.Keepalive {
 		args = append(args, "--keepalive")
 	}
-	args = append(args, opts.Args...)
-	// The working directory is the test's own, so xmrig neither finds nor
-	// writes a config.json anywhere shared.
-	p, err := startProgramIn(work, "xmrig", filepath.Join(dir, "xmrig"), filepath.Join(work, "xmrig.out"), args, []string{"HOME=" + work})
+	x := &Xmrig{}
+	ready := func() error {
+		_, err := x.Summary(context.Background())
+		return err
+	}
+	if opts.Config == "" {
+		args = append(args, "--threads", "1")
+	} else {
+		file := filepath.Join(t.TempDir(), "config.json")
+		if err := os.WriteFile(file, []byte(opts.Config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", file)
+		ready = func() error {
+			m := apiLine.FindStringSubmatch(x.Output())
+			if m == nil {
+				return errors.New("no HTTP API line in its log yet")
+			}
+			x.APIPort, _ = strconv.Atoi(m[1])
+			return nil
+		}
+	}
+	x.start(t, "xmrig", opts.URL, append([]string{
+		"--user", opts.User, "--pass", opts.Pass, "--algo", "rx/0", "--randomx-mode", "light",
+		"--print-time", "5", "--no-huge-pages", "--randomx-wrmsr=-1", "--http-no-restricted",
+	}, append(args, opts.Args...)...), ready)
+	return x
+}
+
+// apiLine is xmrig's start-up line naming its HTTP API's address.
+var apiLine = regexp.MustCompile(`\* HTTP API\s+127\.0\.0\.1:(\d+)`)
+
+// start runs program (xmrig or xmrig-proxy) against url with args, its API
+// and log on the test's own loopback port and directory, stops it at
+// cleanup (printing the end of its log when t failed), and returns once
+// ready succeeds.
+func (x *xmrigProc) start(t testing.TB, program, url string, args []string, ready func() error) {
+	t.Helper()
+	dir, err := XmrigDir()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	if !strings.HasPrefix(url, "127.0.0.1:") {
+		t.Fatalf("testenv: %s may only connect to loopback, not %q", program, url)
+	}
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	x.Log, x.APIPort, x.token = filepath.Join(work, program+".log"), port, fmt.Sprintf("t%d", time.Now().UnixNano())
+	args = append([]string{
+		"--url", url, "--no-color", "--donate-level", "0",
+		"--http-host", "127.0.0.1", "--http-port", strconv.Itoa(port), "--http-access-token", x.token,
+		// xmrig prints nothing to a stdout that is not a terminal: its
+		// log only reaches a file through --log-file.
+		"--log-file", x.Log,
+	}, args...)
+	// The working directory is the test's own, so the program neither
+	// finds nor writes a config.json anywhere shared.
+	p, err := startProgramIn(work, program, filepath.Join(dir, program), filepath.Join(work, program+".out"), args, []string{"HOME=" + work})
 	if err != nil {
 		t.Fatalf("testenv: %v (its libraries come from `make deps`: libuv1 libhwloc15 libssl3)", err)
 	}
@@ -99,16 +148,12 @@ func StartXmrig(t testing.TB, opts XmrigOptions) *Xmrig {
 	t.Cleanup(func() {
 		x.proc.terminate(10 * time.Second)
 		if t.Failed() {
-			t.Logf("xmrig %s log (tail):\n%s", opts.User, tail(x.Output(), 3000))
+			t.Logf("%s %s log (tail):\n%s", program, x.Log, tail(x.Output(), 3000))
 		}
 	})
-	if err := p.waitUntil(time.Minute, "HTTP API", func() error {
-		_, err := x.Summary(context.Background())
-		return err
-	}); err != nil {
+	if err := p.waitUntil(time.Minute, "HTTP API", ready); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	return x
 }
 
 // XmrigSummary is the part of xmrig's GET /2/summary the tests read.
@@ -154,7 +199,7 @@ func (x *Xmrig) rpc(ctx context.Context, method string) error {
 	return nil
 }
 
-func (x *Xmrig) api(ctx context.Context, method, path string, body []byte, out any) error {
+func (x *xmrigProc) api(ctx context.Context, method, path string, body []byte, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return doJSON(ctx, method, fmt.Sprintf("http://127.0.0.1:%d%s", x.APIPort, path), x.token, body,
@@ -162,7 +207,7 @@ func (x *Xmrig) api(ctx context.Context, method, path string, body []byte, out a
 }
 
 // Output is everything xmrig printed so far.
-func (x *Xmrig) Output() string {
+func (x *xmrigProc) Output() string {
 	b, _ := os.ReadFile(x.Log)
 	return string(b)
 }
@@ -175,7 +220,65 @@ func tail(s string, n int) string {
 }
 
 // Running reports whether xmrig is still up.
-func (x *Xmrig) Running() bool { return !x.proc.exited() }
+func (x *xmrigProc) Running() bool { return !x.proc.exited() }
 
 // Stop ends xmrig (SIGTERM, then SIGKILL after 10 s).
-func (x *Xmrig) Stop() { x.proc.terminate(10 * time.Second) }
+func (x *xmrigProc) Stop() { x.proc.terminate(10 * time.Second) }
+
+// XmrigProxyOptions configure StartXmrigProxy.
+type XmrigProxyOptions struct {
+	URL  string // host:port of the pool (loopback only)
+	User string // the proxy's login at the pool (its miners' logins are not passed on)
+	Pass string
+	Mode string // "simple" (one pool connection per miner) or "nicehash"
+}
+
+// XmrigProxy is the real xmrig-proxy between xmrig miners and the pool:
+// miners connect to Addr; its HTTP API reports its own counters.
+type XmrigProxy struct {
+	xmrigProc
+	Addr string // 127.0.0.1:PORT its miners connect to
+}
+
+// StartXmrigProxy starts xmrig-proxy for t and stops it at cleanup. It
+// returns once its HTTP API answers.
+func StartXmrigProxy(t testing.TB, opts XmrigProxyOptions) *XmrigProxy {
+	t.Helper()
+	bind, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &XmrigProxy{Addr: fmt.Sprintf("127.0.0.1:%d", bind)}
+	// --verbose logs each job it takes from the pool.
+	x.start(t, "xmrig-proxy", opts.URL, []string{"--user", opts.User, "--pass", opts.Pass, "--mode", opts.Mode,
+		"--bind", x.Addr, "--verbose"}, func() error {
+		_, err := x.Summary(context.Background())
+		return err
+	})
+	return x
+}
+
+// XmrigProxySummary is the part of xmrig-proxy's GET /1/summary the tests
+// read: its miners, its pool connections and the results the pool gave.
+type XmrigProxySummary struct {
+	Mode   string `json:"mode"`
+	Miners struct {
+		Now uint64 `json:"now"`
+	} `json:"miners"`
+	Upstreams struct {
+		Active uint64 `json:"active"`
+		Total  uint64 `json:"total"`
+	} `json:"upstreams"`
+	Results struct {
+		Accepted uint64 `json:"accepted"`
+		Rejected uint64 `json:"rejected"`
+		Invalid  uint64 `json:"invalid"`
+		Expired  uint64 `json:"expired"`
+	} `json:"results"`
+}
+
+// Summary reads xmrig-proxy's own counters.
+func (x *XmrigProxy) Summary(ctx context.Context) (*XmrigProxySummary, error) {
+	var s XmrigProxySummary
+	return &s, x.api(ctx, http.MethodGet, "/1/summary", nil, &s)
+}

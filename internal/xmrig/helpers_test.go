@@ -16,8 +16,82 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
+	"rxpool/config"
+	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
+	"rxpool/storage"
 )
+
+// poolEnv is the pool binary on a regtest monerod with its own Redis, the
+// store read directly for blocks and balances, and its API.
+type poolEnv struct {
+	pool    *poolProc
+	store   *storage.Store
+	apiBase string
+	stratum []string // host:port of each stratum port, in the order given
+}
+
+// startPoolEnv starts Redis and the pool on md with one stratum port per
+// entry of ports (each a JSON port object, e.g. {"diff":8}); payments are
+// off, the unlocker credits blocks at depth.
+func startPoolEnv(t *testing.T, md *testenv.Monerod, ports ...string) *poolEnv {
+	t.Helper()
+	rds := testenv.NewRedis(t)
+	free := make([]int, len(ports)+1)
+	for i := range free {
+		p, err := testenv.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		free[i] = p
+	}
+	env := &poolEnv{apiBase: fmt.Sprintf("http://127.0.0.1:%d", free[len(ports)])}
+	var portsJSON []string
+	for i, p := range ports {
+		env.stratum = append(env.stratum, fmt.Sprintf("127.0.0.1:%d", free[i]))
+		portsJSON = append(portsJSON, fmt.Sprintf(`"%d":%s`, free[i], p))
+	}
+	env.pool = startPool(t, fmt.Sprintf(`{"coin":"monero","poolAddress":%q,
+		"daemon":{"host":"127.0.0.1","port":%d,"timeout":10000},
+		"ports":{%s},
+		"varDiff":{"enabled":true,"minDiff":1,"maxDiff":1000000,"targetTime":4,"retargetTime":3,"variancePercent":30,"maxJump":50},
+		"fixedDiff":{"enabled":true,"addressSeparator":"."},
+		"stratum":{"enabled":true,"bindIp":"127.0.0.1","blockRefreshInterval":250,"templateRefreshInterval":2},
+		"randomx":{"mode":"light","workers":1},
+		"blockUnlocker":{"enabled":true,"interval":1,"depth":%d},"payments":{"enabled":false},
+		"redis":{"socket":%q},
+		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0}}`,
+		testenv.MoneroAddress(t, 0), md.RPCPort, strings.Join(portsJSON, ","), depth, rds.Socket, free[len(ports)]))
+	waitFor(t, time.Minute, "the pool's API", func() error {
+		if !env.pool.running() {
+			t.Fatalf("the pool exited:\n%s", env.pool.output())
+		}
+		var v any
+		return getJSON(env.apiBase+"/health", &v)
+	})
+	// The API answers before the stratum ports open (after the first
+	// block template): a miner started earlier would be refused.
+	for _, addr := range env.stratum {
+		waitFor(t, time.Minute, "stratum port "+addr, func() error {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+	}
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	store, err := storage.New(config.RedisConfig{Socket: rds.Socket, Prefix: "monero"}, cryptonote.Monero, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(context.Background()) })
+	env.store = store
+	return env
+}
 
 // poolProc is `pool -config FILE` with its output in a file: the pool as
 // an operator runs it (internal/e2e has a richer one that restarts it).
@@ -106,9 +180,11 @@ func getJSON(url string, out any) error {
 	return json.Unmarshal(body, out)
 }
 
-// wireLine is one stratum line seen by the tap; up is miner → pool.
+// wireLine is one stratum line seen by the tap; up is miner → pool; conn
+// numbers the tap's connections from 1 in the order they came.
 type wireLine struct {
 	up   bool
+	conn int
 	at   time.Time
 	text string
 }
@@ -120,6 +196,7 @@ type tap struct {
 	ln    net.Listener
 	pool  string
 	mu    sync.Mutex
+	conns int
 	lines []wireLine
 }
 
@@ -147,6 +224,10 @@ func (tp *tap) addr() string { return tp.ln.Addr().String() }
 
 func (tp *tap) relay(miner net.Conn) {
 	defer miner.Close()
+	tp.mu.Lock()
+	tp.conns++
+	conn := tp.conns
+	tp.mu.Unlock()
 	pool, err := net.Dial("tcp", tp.pool)
 	if err != nil {
 		return
@@ -160,7 +241,7 @@ func (tp *tap) relay(miner net.Conn) {
 			line, err := r.ReadString('\n')
 			if line != "" {
 				tp.mu.Lock()
-				tp.lines = append(tp.lines, wireLine{up: up, at: time.Now(), text: strings.TrimSpace(line)})
+				tp.lines = append(tp.lines, wireLine{up: up, conn: conn, at: time.Now(), text: strings.TrimSpace(line)})
 				tp.mu.Unlock()
 				if _, werr := io.WriteString(dst, line); werr != nil {
 					return

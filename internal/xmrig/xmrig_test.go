@@ -10,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
-	"rxpool/config"
-	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 )
@@ -92,42 +88,8 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 	defer cancel()
 	rt := testenv.NewRegtest(t, testenv.RegtestOptions{Difficulty: netDiff})
 	md := rt.Daemon
-	rds := testenv.NewRedis(t)
-	ports := make([]int, 2)
-	for i := range ports {
-		p, err := testenv.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-	}
-	stratumAddr, apiBase := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	pool := startPool(t, fmt.Sprintf(`{"coin":"monero","poolAddress":%q,
-		"daemon":{"host":"127.0.0.1","port":%d,"timeout":10000},
-		"ports":{"%d":{"diff":%d,"desc":"xmrig"}},
-		"varDiff":{"enabled":true,"minDiff":1,"maxDiff":1000000,"targetTime":4,"retargetTime":3,"variancePercent":30,"maxJump":50},
-		"fixedDiff":{"enabled":true,"addressSeparator":"."},
-		"stratum":{"enabled":true,"bindIp":"127.0.0.1","blockRefreshInterval":250,"templateRefreshInterval":2},
-		"randomx":{"mode":"light","workers":1},
-		"blockUnlocker":{"enabled":true,"interval":1,"depth":%d},"payments":{"enabled":false},
-		"redis":{"socket":%q},
-		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0}}`,
-		testenv.MoneroAddress(t, 0), md.RPCPort, ports[0], portDiff, depth, rds.Socket, ports[1]))
-	waitFor(t, time.Minute, "the pool's API", func() error {
-		if !pool.running() {
-			t.Fatalf("the pool exited:\n%s", pool.output())
-		}
-		var v any
-		return getJSON(apiBase+"/health", &v)
-	})
-
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	store, err := storage.New(config.RedisConfig{Socket: rds.Socket, Prefix: "monero"}, cryptonote.Monero, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close(context.Background())
+	env := startPoolEnv(t, md, fmt.Sprintf(`{"diff":%d,"desc":"xmrig"}`, portDiff))
+	pool, store, apiBase, stratumAddr := env.pool, env.store, env.apiBase, env.stratum[0]
 
 	addrA, addrV := testenv.MoneroAddress(t, 1), testenv.MoneroAddress(t, 2)
 	tp := startTap(t, stratumAddr)
@@ -188,7 +150,7 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 				t.Fatalf("xmrig A got a job at diff %d, algo %s; its login asked for %d", j.diff, j.algo, fixedDiff)
 			}
 		}
-		checkPoolCounts(t, apiBase, addrA, "rig-a", sa)
+		checkPoolCounts(t, apiBase, addrA, "rig-a", sa.Connection.Accepted)
 		login := parseLine(t, tp.seen()[0])
 		if login.Method != "login" || !strings.Contains(string(login.Params), `"rx/0"`) || !strings.Contains(string(login.Params), `"agent":"XMRig/6.26.0`) {
 			t.Errorf("xmrig's first line is not the login we expect: %s", tp.seen()[0].text)
@@ -200,14 +162,16 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 			t.Fatalf("xmrig V's own counters: %+v", sv.Connection)
 		}
 		// ~30 H/s at a 4 s target wants ~120 (less on a loaded machine):
-		// from 8 the first move is up, and it got well above 8.
+		// from 8 it got well above 8. (On a loaded machine the first
+		// retarget may come before xmrig's first share and lower it once:
+		// seen 8 → 7 → 10 → 14 → 17 at load 9 on 2 cores.)
 		diffs := jobDiffs(vJobs)
-		if len(diffs) < 2 || diffs[0] != portDiff || diffs[1] <= portDiff || slices.Max(diffs) <= 2*portDiff {
+		if len(diffs) < 2 || diffs[0] != portDiff || slices.Max(diffs) <= 2*portDiff {
 			t.Errorf("xmrig V's job difficulties went %v: want up from the port's %d, to above %d", diffs, portDiff, 2*portDiff)
 		}
 		t.Logf("xmrig V's job difficulties: %v", diffs)
 		// The worker name is --rig-id, not the password "x".
-		checkPoolCounts(t, apiBase, addrV, "rig-v", sv)
+		checkPoolCounts(t, apiBase, addrV, "rig-v", sv.Connection.Accepted)
 	})
 
 	t.Run("VarDiffDownWhenIdle", func(t *testing.T) {
@@ -376,18 +340,18 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 // accepted count for addr and its worker, and nothing refused. (The pool's
 // "stale" shares are accepted ones, sent for the previous tip within the
 // grace window: xmrig counts them as accepted.)
-func checkPoolCounts(t *testing.T, apiBase, addr, worker string, x *testenv.XmrigSummary) {
+func checkPoolCounts(t *testing.T, apiBase, addr, worker string, accepted uint64) {
 	t.Helper()
 	waitFor(t, 15*time.Second, "the pool API to count what xmrig counts", func() error {
 		var st minerStats
 		if err := getJSON(apiBase+"/stats?address="+addr, &st); err != nil {
 			return err
 		}
-		if st.Shares.Accepted != x.Connection.Accepted || st.Shares.Rejected+st.Shares.Invalid != 0 {
-			return fmt.Errorf("pool counts %+v for %s; xmrig counted %d accepted", st.Shares, addr[:8], x.Connection.Accepted)
+		if st.Shares.Accepted != accepted || st.Shares.Rejected+st.Shares.Invalid != 0 {
+			return fmt.Errorf("pool counts %+v for %s; xmrig counted %d accepted", st.Shares, addr[:8], accepted)
 		}
-		if len(st.Workers) != 1 || st.Workers[0].Name != worker || st.Workers[0].Accepted != x.Connection.Accepted {
-			return fmt.Errorf("pool's workers %+v; want only %q with %d accepted", st.Workers, worker, x.Connection.Accepted)
+		if len(st.Workers) != 1 || st.Workers[0].Name != worker || st.Workers[0].Accepted != accepted {
+			return fmt.Errorf("pool's workers %+v; want only %q with %d accepted", st.Workers, worker, accepted)
 		}
 		return nil
 	})
