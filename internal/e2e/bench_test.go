@@ -72,13 +72,13 @@ func freePort(b *testing.B) int {
 }
 
 // waitLogB waits for s in the pool's log.
-func waitLogB(b *testing.B, p *poolProc, s string, timeout time.Duration) {
-	waitFor(b, timeout, fmt.Sprintf("%q in the pool log", s), func() error {
-		if strings.Contains(p.output(), s) {
+func waitLogB(b *testing.B, p *PoolProc, s string, timeout time.Duration) {
+	WaitFor(b, timeout, fmt.Sprintf("%q in the pool log", s), func() error {
+		if strings.Contains(p.Output(), s) {
 			return nil
 		}
-		if !p.running() {
-			b.Fatalf("the pool exited:\n%s", p.output())
+		if !p.Running() {
+			b.Fatalf("the pool exited:\n%s", p.Output())
 		}
 		return fmt.Errorf("not yet")
 	})
@@ -126,7 +126,7 @@ func BenchmarkPoolThroughput(b *testing.B) {
 			e := newBenchEnv(b, 1_000_000_000_000) // no share is ever a block: one template throughout
 			port := freePort(b)
 			prof := filepath.Join(artifactsDir(b, "bench"), "pool-cpu-"+tc.mode+".prof")
-			pool := startPool(b, ctx, e.config(b, port, tc.mode, 2, ""), "-cpuprofile", prof)
+			pool := StartPool(b, ctx, e.config(b, port, tc.mode, 2, ""), "-cpuprofile", prof)
 			ready := "cache ready (light mode)"
 			if tc.mode == "fast" {
 				ready = "dataset ready: fast mode"
@@ -262,13 +262,13 @@ func BenchmarkPoolIdleConnections(b *testing.B) {
 			defer cancel()
 			e := newBenchEnv(b, 1) // monerod mines the tips at once
 			port := freePort(b)
-			var pools []*poolProc
+			var pools []*PoolProc
 			var pids []string
 			metrics := make([]int, tc.pools)
 			for i := range tc.pools {
 				metrics[i] = freePort(b)
 				cfg := e.config(b, port, "light", 1, fmt.Sprintf(`,"metrics":{"enabled":true,"port":%d}`, metrics[i]))
-				p := startPool(b, ctx, cfg)
+				p := StartPool(b, ctx, cfg)
 				waitLogB(b, p, "stratum serving", 2*time.Minute)
 				pools = append(pools, p)
 				pids = append(pids, strconv.Itoa(p.pid()))
@@ -335,7 +335,7 @@ func BenchmarkPoolIdleConnections(b *testing.B) {
 	}
 }
 
-// scrapeQuiet is scrape without failing: series → value, empty on error.
+// scrapeQuiet is Scrape without failing: series → value, empty on error.
 func scrapeQuiet(url string) map[string]float64 {
 	resp, err := http.Get(url)
 	if err != nil {

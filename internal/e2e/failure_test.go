@@ -44,11 +44,11 @@ func TestDaemonDownAndBack(t *testing.T) {
 
 	watcher := watchJobs(t, ctx, addr)
 	first := watcher.waitHeight(t, startHeight, 30*time.Second)
-	miner := startMiner(t, addr, "rig")
+	miner := StartMiner(t, addr, "rig")
 	waitAccepted(t, rdb, 3, time.Minute, "shares before the daemon stops")
 
 	md.Stop()
-	h := waitHealth(t, pool, base, 30*time.Second, "/health 503 with the daemon down", func(h *healthReply) error {
+	h := WaitHealth(t, pool, base, 30*time.Second, "/health 503 with the daemon down", func(h *HealthReply) error {
 		if h.Code != 503 || h.Status != "unhealthy" || len(h.Daemons) != 1 || h.Daemons[0].OK || h.Daemons[0].Error == "" {
 			return fmt.Errorf("/health %d %+v", h.Code, h)
 		}
@@ -65,8 +65,8 @@ func TestDaemonDownAndBack(t *testing.T) {
 	if j, n := watcher.last(); j.JobID != first.JobID || n != 1 {
 		t.Errorf("the pool sent %d jobs without a daemon (newest %s at height %d), want the login job only", n, j.JobID, j.Height)
 	}
-	waitLog(t, pool, "miners keep their current jobs", 10*time.Second)
-	if miner.exited() {
+	WaitLog(t, pool, "miners keep their current jobs", 10*time.Second)
+	if miner.Exited() {
 		t.Fatal("rxminer ended while the daemon was down")
 	}
 
@@ -77,7 +77,7 @@ func TestDaemonDownAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	watcher.waitHeight(t, startHeight+1, time.Minute)
-	waitHealth(t, pool, base, 30*time.Second, "/health 200 with the daemon back", func(h *healthReply) error {
+	WaitHealth(t, pool, base, 30*time.Second, "/health 200 with the daemon back", func(h *HealthReply) error {
 		if h.Code != 200 || !h.Daemons[0].OK {
 			return fmt.Errorf("/health %d %+v", h.Code, h)
 		}
@@ -86,11 +86,11 @@ func TestDaemonDownAndBack(t *testing.T) {
 	back, _ := poolCounters(t, rdb)
 	waitAccepted(t, rdb, back+3, time.Minute, "shares on the new job")
 
-	sum := miner.stop(t)
+	sum := miner.Stop(t)
 	t.Logf("rxminer: %+v", sum)
 	// Shares for the old tip sent within the grace window are accepted
 	// (stale); anything else refused is a failure.
-	onlyRejected(t, sum, proto.ErrMsgBlockExpired)
+	OnlyRejected(t, sum, proto.ErrMsgBlockExpired)
 	if sum.Jobs < 2 || sum.Logins != 1 {
 		t.Errorf("rxminer saw %d jobs in %d logins; want the new job on the one connection", sum.Jobs, sum.Logins)
 	}
@@ -123,33 +123,33 @@ func TestDaemonFailover(t *testing.T) {
 	rds := testenv.NewRedis(t)
 	rdb := rds.Client()
 	defer rdb.Close()
-	ports := freePorts(t, 2)
+	ports := FreePorts(t, 2)
 	daemons := fmt.Sprintf(`"daemons":[{"name":"first","host":"127.0.0.1","port":%d,"timeout":3000},
 		{"name":"second","host":"127.0.0.1","port":%d,"timeout":3000}]`, first.RPCPort, second.RPCPort)
-	pool := startPool(t, ctx, miningConfig(t, daemons, ports[0], ports[1], rds.Socket))
+	pool := StartPool(t, ctx, miningConfig(t, daemons, ports[0], ports[1], rds.Socket))
 	base := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	pool.waitOK(t, base+"/health", time.Minute)
-	waitStratum(t, pool, addr, time.Minute)
+	pool.WaitOK(t, base+"/health", time.Minute)
+	WaitStratum(t, pool, addr, time.Minute)
 
 	watcher := watchJobs(t, ctx, addr)
 	watcher.waitHeight(t, h1, 30*time.Second) // from the first daemon
-	miner := startMiner(t, addr, "rig")
+	miner := StartMiner(t, addr, "rig")
 	waitAccepted(t, rdb, 3, time.Minute, "shares on the first daemon's job")
-	if n := sumPrefix(scrape(t, base+"/metrics"), `rxpool_rpc_seconds_count{method="get_block_template",name="second"`); n != 0 {
+	if n := SumPrefix(Scrape(t, base+"/metrics"), `rxpool_rpc_seconds_count{method="get_block_template",name="second"`); n != 0 {
 		t.Fatalf("%v templates from the second daemon while the first one works", n)
 	}
 
 	first.Stop()
-	waitLog(t, pool, "daemon: switching from first to second", time.Minute)
+	WaitLog(t, pool, "daemon: switching from first to second", time.Minute)
 	watcher.waitHeight(t, h2, time.Minute) // from the second daemon
-	waitFor(t, 30*time.Second, "templates from the second daemon in /metrics", func() error {
-		if n := sumPrefix(scrape(t, base+"/metrics"), `rxpool_rpc_seconds_count{method="get_block_template",name="second"`); n < 1 {
+	WaitFor(t, 30*time.Second, "templates from the second daemon in /metrics", func() error {
+		if n := SumPrefix(Scrape(t, base+"/metrics"), `rxpool_rpc_seconds_count{method="get_block_template",name="second"`); n < 1 {
 			return fmt.Errorf("%v get_block_template calls to the second daemon", n)
 		}
 		return nil
 	})
-	h := waitHealth(t, pool, base, 30*time.Second, "/health naming the dead daemon", func(h *healthReply) error {
+	h := WaitHealth(t, pool, base, 30*time.Second, "/health naming the dead daemon", func(h *HealthReply) error {
 		if h.Code != 200 || len(h.Daemons) != 2 || h.Daemons[0].OK || !h.Daemons[1].OK {
 			return fmt.Errorf("/health %d %+v", h.Code, h)
 		}
@@ -159,9 +159,9 @@ func TestDaemonFailover(t *testing.T) {
 	switched, _ := poolCounters(t, rdb)
 	waitAccepted(t, rdb, switched+5, time.Minute, "shares on the second daemon's job")
 
-	sum := miner.stop(t)
+	sum := miner.Stop(t)
 	t.Logf("rxminer: %+v", sum)
-	onlyRejected(t, sum, proto.ErrMsgBlockExpired)
+	OnlyRejected(t, sum, proto.ErrMsgBlockExpired)
 	if sum.Failed != 0 || sum.Logins != 1 || sum.Jobs < 2 {
 		t.Errorf("rxminer: %d failed, %d logins, %d jobs; want none failed, one connection, the second daemon's job", sum.Failed, sum.Logins, sum.Jobs)
 	}
@@ -183,7 +183,7 @@ func TestWalletDownAndBack(t *testing.T) {
 	rds := testenv.NewRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	apiPort := freePorts(t, 1)[0]
+	apiPort := FreePorts(t, 1)[0]
 	const interval = 2 // seconds between payment runs
 	cfg := fmt.Sprintf(`{"coin":"monero","poolAddress":%q,"daemon":{"host":"127.0.0.1","port":%d},
 		"stratum":{"enabled":false},"blockUnlocker":{"enabled":false},
@@ -192,14 +192,14 @@ func TestWalletDownAndBack(t *testing.T) {
 		"redis":{"socket":%q},
 		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0}}`,
 		rt.Wallet.Address, rt.Daemon.RPCPort, interval, rt.Wallet.Port, rt.Wallet.Name, rds.Socket, apiPort)
-	pool := startPool(t, ctx, cfg)
+	pool := StartPool(t, ctx, cfg)
 	base := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	pool.waitOK(t, base+"/health", time.Minute)
-	waitLog(t, pool, "payments: lease acquired", 30*time.Second)
+	pool.WaitOK(t, base+"/health", time.Minute)
+	WaitLog(t, pool, "payments: lease acquired", 30*time.Second)
 	store := openStore(t, rds)
 
 	rt.Wallet.Stop()
-	waitHealth(t, pool, base, 30*time.Second, "/health 503 with the wallet down", func(h *healthReply) error {
+	WaitHealth(t, pool, base, 30*time.Second, "/health 503 with the wallet down", func(h *HealthReply) error {
 		if h.Code != 503 || h.Wallet == nil || h.Wallet.OK || h.Wallet.Error == "" {
 			return fmt.Errorf("/health %d %+v", h.Code, h)
 		}
@@ -207,27 +207,27 @@ func TestWalletDownAndBack(t *testing.T) {
 	})
 	// A balance becomes due while the wallet is away.
 	const amount = 1_234_567_891_234 // 1.234… XMR; 0.0000678… stays (denomination 0.0001)
-	fund(t, store, map[string]uint64{recv.Address: amount})
+	Fund(t, store, map[string]uint64{recv.Address: amount})
 	// Payments pause with one clear line, and runs keep failing quietly
 	// before anything is recorded.
-	waitLog(t, pool, "payments: PAUSED, wallet unavailable: wallet wallet-rpc: get_address: ", 30*time.Second)
+	WaitLog(t, pool, "payments: PAUSED, wallet unavailable: wallet wallet-rpc: get_address: ", 30*time.Second)
 	time.Sleep(3 * interval * time.Second)
-	if n := strings.Count(pool.output(), "payments: PAUSED"); n != 1 {
+	if n := strings.Count(pool.Output(), "payments: PAUSED"); n != 1 {
 		t.Errorf("the pause is logged %d times, want once", n)
 	}
-	if b := balanceOf(t, store, recv.Address); b.Balance != amount || b.PendingPayment != 0 || b.Paid != 0 {
+	if b := BalanceOf(t, store, recv.Address); b.Balance != amount || b.PendingPayment != 0 || b.Paid != 0 {
 		t.Fatalf("with the wallet down: %+v, want the balance %d untouched", b, amount)
 	}
 	if recs, err := store.Payments(ctx, 0, 10); err != nil || len(recs) != 0 {
 		t.Fatalf("payment records with the wallet down: %v, %v", recs, err)
 	}
-	poolAudit(t, pool)
+	PoolAudit(t, pool)
 
 	if err := rt.Wallet.Restart(false); err != nil {
 		t.Fatal(err)
 	}
 	var rec *storage.PaymentRecord
-	waitFor(t, time.Minute, "the due payment", func() error {
+	WaitFor(t, time.Minute, "the due payment", func() error {
 		recs, err := store.Payments(ctx, 0, 10)
 		if err != nil {
 			return err
@@ -242,8 +242,8 @@ func TestWalletDownAndBack(t *testing.T) {
 		t.Fatalf("payment %+v", rec)
 	}
 	dest := rec.Dests[0]
-	waitLog(t, pool, "payments: resumed: wallet wallet-rpc answers again", 10*time.Second)
-	waitLog(t, pool, "wallet opened again", 10*time.Second)
+	WaitLog(t, pool, "payments: resumed: wallet wallet-rpc answers again", 10*time.Second)
+	WaitLog(t, pool, "wallet opened again", 10*time.Second)
 	// Several more runs: nothing is paid twice.
 	time.Sleep(3 * interval * time.Second)
 	if _, err := rt.Daemon.GenerateBlocks(ctx, 1, testenv.MoneroAddress(t, 901), nil); err != nil {
@@ -260,14 +260,14 @@ func TestWalletDownAndBack(t *testing.T) {
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("payment records after the wallet came back: %v, %v", recs, err)
 	}
-	if b := balanceOf(t, store, recv.Address); b.Balance != int64(amount-dest.Debit) || b.Paid != dest.Debit || b.PendingPayment != 0 {
+	if b := BalanceOf(t, store, recv.Address); b.Balance != int64(amount-dest.Debit) || b.Paid != dest.Debit || b.PendingPayment != 0 {
 		t.Fatalf("after the payment: %+v", b)
 	}
 	if st, err := store.PaymentStats(ctx); err != nil || st.Sent != 1 || st.Failed != 0 {
 		t.Fatalf("payment stats %+v, %v; want one sent", st, err)
 	}
 	t.Logf("paid %d in %s (fee %d)", dest.Amount, rec.TxHash, rec.Fee)
-	poolAudit(t, pool)
+	PoolAudit(t, pool)
 }
 
 // TestRedisDownAndBack: with Redis stopped under a mining rxminer, shares
@@ -283,47 +283,47 @@ func TestRedisDownAndBack(t *testing.T) {
 		return rdb.ConfigSet(ctx, "save", "3600 1").Err()
 	})
 	rds, rdb, pool, base, addr := r.rds, r.rdb, r.pool, r.base, r.addr
-	miner := startMiner(t, addr, "rig")
+	miner := StartMiner(t, addr, "rig")
 	waitAccepted(t, rdb, 3, time.Minute, "shares before Redis stops")
 
 	rds.Stop()
-	h := waitHealth(t, pool, base, 30*time.Second, "/health 503 with Redis down", func(h *healthReply) error {
+	h := WaitHealth(t, pool, base, 30*time.Second, "/health 503 with Redis down", func(h *HealthReply) error {
 		if h.Code != 503 || h.Redis.OK || h.Redis.Error == "" {
 			return fmt.Errorf("/health %d %+v", h.Code, h)
 		}
 		return nil
 	})
 	t.Logf("/health with Redis down: %d, redis error %q", h.Code, h.Redis.Error)
-	waitFor(t, time.Minute, "shares refused for storage", func() error {
-		if n := scrape(t, base+"/metrics")["rxpool_shares_storage_errors_total"]; n < 3 {
+	WaitFor(t, time.Minute, "shares refused for storage", func() error {
+		if n := Scrape(t, base+"/metrics")["rxpool_shares_storage_errors_total"]; n < 3 {
 			return fmt.Errorf("%v shares refused for storage", n)
 		}
 		return nil
 	})
-	waitLog(t, pool, "storage: redis unavailable, refusing shares", 10*time.Second)
-	if !pool.running() || miner.exited() {
-		t.Fatalf("with Redis down: pool running %v, miner running %v", pool.running(), !miner.exited())
+	WaitLog(t, pool, "storage: redis unavailable, refusing shares", 10*time.Second)
+	if !pool.Running() || miner.Exited() {
+		t.Fatalf("with Redis down: pool running %v, miner running %v", pool.Running(), !miner.Exited())
 	}
 
 	if err := rds.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitHealth(t, pool, base, 30*time.Second, "/health 200 with Redis back", func(h *healthReply) error {
+	WaitHealth(t, pool, base, 30*time.Second, "/health 200 with Redis back", func(h *HealthReply) error {
 		if h.Code != 200 || !h.Redis.OK {
 			return fmt.Errorf("/health %d %+v", h.Code, h)
 		}
 		return nil
 	})
-	waitLog(t, pool, "storage: redis is reachable again", 10*time.Second)
+	WaitLog(t, pool, "storage: redis is reachable again", 10*time.Second)
 	back, _ := poolCounters(t, rdb)
 	waitAccepted(t, rdb, back+3, time.Minute, "shares recorded after Redis is back")
 
-	sum := miner.stop(t)
+	sum := miner.Stop(t)
 	t.Logf("rxminer: %+v", sum)
 	if sum.RejectedBy[proto.ErrMsgStorageDown] == 0 {
 		t.Errorf("no share was refused with %q while Redis was down", proto.ErrMsgStorageDown)
 	}
-	onlyRejected(t, sum, proto.ErrMsgStorageDown)
+	OnlyRejected(t, sum, proto.ErrMsgStorageDown)
 	if sum.Failed != 0 || sum.Logins != 1 {
 		t.Errorf("rxminer: %d failed (%v), %d logins; want every share answered on one connection", sum.Failed, sum.FailedBy, sum.Logins)
 	}
@@ -340,7 +340,7 @@ func TestSIGTERMFlushesShares(t *testing.T) {
 	const restarts = 3
 	r := newMiningRig(t, nil)
 	rdb, pool, base, addr := r.rdb, r.pool, r.base, r.addr
-	miner := startMiner(t, addr, "rig")
+	miner := StartMiner(t, addr, "rig")
 
 	var earlier uint64 // accepted shares recorded by the pool's earlier runs
 	for i := 0; i < restarts; i++ {
@@ -348,8 +348,8 @@ func TestSIGTERMFlushesShares(t *testing.T) {
 		// metrics count them as they are accepted) that Redis does not
 		// hold yet, and stop the pool right then.
 		var accepted, recorded uint64
-		waitFor(t, time.Minute, fmt.Sprintf("accepted shares not yet written (run %d)", i+1), func() error {
-			accepted = uint64(scrape(t, base+"/metrics")[`rxpool_shares_accepted_total{scheme="pplns"}`])
+		WaitFor(t, time.Minute, fmt.Sprintf("accepted shares not yet written (run %d)", i+1), func() error {
+			accepted = uint64(Scrape(t, base+"/metrics")[`rxpool_shares_accepted_total{scheme="pplns"}`])
 			recorded, _ = poolCounters(t, rdb)
 			if accepted < 3 || earlier+accepted <= recorded {
 				return fmt.Errorf("this run accepted %d, Redis holds %d of them", accepted, recorded-earlier)
@@ -365,16 +365,16 @@ func TestSIGTERMFlushesShares(t *testing.T) {
 			t.Errorf("run %d: accepted %d shares (at least), Redis holds %d after SIGTERM", i+1, accepted, now-earlier)
 		}
 		earlier = now
-		if miner.exited() {
+		if miner.Exited() {
 			t.Fatal("rxminer ended with the pool")
 		}
 		pool.start(t)
-		pool.waitOK(t, base+"/health", time.Minute)
+		pool.WaitOK(t, base+"/health", time.Minute)
 	}
 	last, _ := poolCounters(t, rdb)
 	waitAccepted(t, rdb, last+3, time.Minute, "shares after the last restart")
 
-	sum := miner.stop(t)
+	sum := miner.Stop(t)
 	t.Logf("rxminer: %+v", sum)
 	if sum.Logins < restarts+1 {
 		t.Errorf("rxminer logged in %d times over %d restarts", sum.Logins, restarts)
@@ -386,7 +386,7 @@ func TestSIGTERMFlushesShares(t *testing.T) {
 	if sum.Rejected != 0 {
 		t.Errorf("%d shares rejected across the restarts: %v", sum.Rejected, sum.RejectedBy)
 	}
-	out := pool.output()
+	out := pool.Output()
 	if n := strings.Count(out, "rxpool stopping"); n < restarts {
 		t.Errorf("%d clean stops logged, want %d", n, restarts)
 	}
@@ -407,21 +407,21 @@ func TestSIGHUPReopensLogFile(t *testing.T) {
 	defer cancel()
 	logPath := filepath.Join(t.TempDir(), "pool.log")
 	rotated := logPath + ".1"
-	ports := freePorts(t, 2)
+	ports := FreePorts(t, 2)
 	// At debug level every login is logged with its worker name: the
 	// test's markers.
-	pool := startPool(t, ctx, miningConfig(t, daemonJSON(md), ports[0], ports[1], rds.Socket,
+	pool := StartPool(t, ctx, miningConfig(t, daemonJSON(md), ports[0], ports[1], rds.Socket,
 		fmt.Sprintf(`"log":{"level":"debug","format":"text","file":%q}`, logPath)))
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, p := range []string{logPath, rotated} {
 				b, _ := os.ReadFile(p)
-				t.Logf("%s:\n%s", p, tail(string(b), 3000))
+				t.Logf("%s:\n%s", p, Tail(string(b), 3000))
 			}
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	waitStratum(t, pool, addr, time.Minute)
+	WaitStratum(t, pool, addr, time.Minute)
 	contains := func(path, s string) bool {
 		b, _ := os.ReadFile(path)
 		return strings.Contains(string(b), s)
@@ -439,7 +439,7 @@ func TestSIGHUPReopensLogFile(t *testing.T) {
 	}
 	waitMarker := func(path, worker string) {
 		t.Helper()
-		waitFor(t, 30*time.Second, worker+" in "+filepath.Base(path), func() error {
+		WaitFor(t, 30*time.Second, worker+" in "+filepath.Base(path), func() error {
 			if !contains(path, "worker="+worker+" ") && !contains(path, "worker="+worker+"\n") {
 				return errNotYet
 			}
@@ -459,7 +459,7 @@ func TestSIGHUPReopensLogFile(t *testing.T) {
 	// Log in until a line reaches the new file: the signal is handled
 	// asynchronously.
 	n := 0
-	waitFor(t, 30*time.Second, "a line in the new file", func() error {
+	WaitFor(t, 30*time.Second, "a line in the new file", func() error {
 		n++
 		login(fmt.Sprintf("probe-%d", n))
 		time.Sleep(200 * time.Millisecond)
@@ -474,7 +474,7 @@ func TestSIGHUPReopensLogFile(t *testing.T) {
 	}
 	login("after-rotation")
 	waitMarker(logPath, "after-rotation")
-	if !pool.running() {
+	if !pool.Running() {
 		t.Fatal("the pool exited on SIGHUP")
 	}
 	if now, err := os.Stat(rotated); err != nil || now.Size() != old.Size() {

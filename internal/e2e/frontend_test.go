@@ -71,9 +71,9 @@ func TestFrontendInChromium(t *testing.T) {
 	defer store.Close(context.Background())
 	data := seed.Pool(t, store, cfg)
 
-	pool := startPool(t, ctx, raw)
+	pool := StartPool(t, ctx, raw)
 	base := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	pool.waitOK(t, base+"api/stats", 30*time.Second)
+	pool.WaitOK(t, base+"api/stats", 30*time.Second)
 
 	chromium, _ := exec.LookPath("chromium")
 	cmd := exec.CommandContext(ctx, "node", "tests/browser.mjs", "--url", base, "--address", data.A, "--out", artifacts, "--chromium", chromium)

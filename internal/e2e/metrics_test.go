@@ -1,13 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,9 +35,9 @@ func TestPoolBinaryServesMetrics(t *testing.T) {
 		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0},
 		"metrics":{"enabled":true,"bindIp":"127.0.0.1","port":%d}}`,
 		testenv.MoneroAddress(t, 0), md.RPCPort, stratumPort, rds.Socket, apiPort, metricsPort)
-	pool := startPool(t, ctx, cfg)
+	pool := StartPool(t, ctx, cfg)
 	base := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	pool.waitOK(t, base+"/health", time.Minute)
+	pool.WaitOK(t, base+"/health", time.Minute)
 
 	miner := testenv.BuildBinary(t, "rxpool/cmd/rxminer")
 	addr := fmt.Sprintf("127.0.0.1:%d", stratumPort)
@@ -57,8 +52,8 @@ func TestPoolBinaryServesMetrics(t *testing.T) {
 	}
 
 	var m map[string]float64
-	waitFor(t, 30*time.Second, "the pool figures in /metrics", func() error {
-		m = scrape(t, base+"/metrics")
+	WaitFor(t, 30*time.Second, "the pool figures in /metrics", func() error {
+		m = Scrape(t, base+"/metrics")
 		if m["rxpool_pool_miners"] < 0 || m[`rxpool_shares_accepted_total{scheme="pplns"}`] < 3 {
 			return fmt.Errorf("not yet: accepted %v", m[`rxpool_shares_accepted_total{scheme="pplns"}`])
 		}
@@ -89,60 +84,11 @@ func TestPoolBinaryServesMetrics(t *testing.T) {
 		}
 	}
 	// The metrics-only listener serves the same registry.
-	alone := scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	alone := Scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
 	if alone[`rxpool_shares_accepted_total{scheme="pplns"}`] != m[`rxpool_shares_accepted_total{scheme="pplns"}`] {
 		t.Errorf("metrics listener: accepted %v, API port %v", alone[`rxpool_shares_accepted_total{scheme="pplns"}`], m[`rxpool_shares_accepted_total{scheme="pplns"}`])
 	}
-	if n := sumPrefix(m, `rxpool_rpc_seconds_count{method="get_block_template"`); n < 1 {
+	if n := SumPrefix(m, `rxpool_rpc_seconds_count{method="get_block_template"`); n < 1 {
 		t.Errorf("no get_block_template call observed: %v", n)
 	}
-}
-
-// scrape reads a Prometheus text exposition into series → value.
-func scrape(t *testing.T, url string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("%s: %d %s", url, resp.StatusCode, b)
-	}
-	out, err := parseMetrics(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// parseMetrics reads a Prometheus text exposition into series → value.
-func parseMetrics(r io.Reader) (map[string]float64, error) {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			return out, fmt.Errorf("bad metrics line %q", line)
-		}
-		out[line[:i]] = v
-	}
-	return out, sc.Err()
-}
-
-func sumPrefix(m map[string]float64, prefix string) float64 {
-	var s float64
-	for k, v := range m {
-		if strings.HasPrefix(k, prefix) {
-			s += v
-		}
-	}
-	return s
 }

@@ -1,3 +1,7 @@
+// Package e2e runs rxpool's binaries end to end against the real programs
+// (Redis, monerod, the wallets, rxminer). Its non-test files are the
+// helpers its tests share with internal/e2epastella's: the pool binary,
+// rxminer, and waits on logs, health, Redis and the ledger.
 package e2e
 
 import (
@@ -14,13 +18,13 @@ import (
 	"rxpool/internal/testenv"
 )
 
-// poolProc is the pool binary running with a test's configuration. It can
+// PoolProc is the pool binary running with a test's configuration. It can
 // be signalled, stopped and started again with the same configuration and
 // log (stop/start), as an operator's service manager would.
-type poolProc struct {
+type PoolProc struct {
 	log    string // stdout and stderr of every run, appended
-	config string // the configuration file
-	bin    string
+	Config string // the configuration file
+	Bin    string
 	args   []string // more arguments after -config FILE
 	ctx    context.Context
 
@@ -30,16 +34,16 @@ type poolProc struct {
 	waitErr error         // the current run's exit, once exited is closed
 }
 
-// startPool writes cfg, starts `pool -config FILE args...` and stops it
+// StartPool writes cfg, starts `pool -config FILE args...` and stops it
 // (SIGINT) at cleanup, printing its log when the test failed.
-func startPool(t testing.TB, ctx context.Context, cfg string, args ...string) *poolProc {
+func StartPool(t testing.TB, ctx context.Context, cfg string, args ...string) *PoolProc {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pool.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &poolProc{log: filepath.Join(dir, "pool.log"), config: path, bin: testenv.BuildBinary(t, "rxpool/cmd/pool"), args: args, ctx: ctx}
+	p := &PoolProc{log: filepath.Join(dir, "pool.log"), Config: path, Bin: testenv.BuildBinary(t, "rxpool/cmd/pool"), args: args, ctx: ctx}
 	p.start(t)
 	t.Cleanup(func() {
 		p.stop(os.Interrupt, time.Minute)
@@ -53,13 +57,13 @@ func startPool(t testing.TB, ctx context.Context, cfg string, args ...string) *p
 
 // start runs the pool (again), appending to its log. The previous run must
 // have ended.
-func (p *poolProc) start(t testing.TB) {
+func (p *PoolProc) start(t testing.TB) {
 	t.Helper()
 	logFile, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(p.ctx, p.bin, append([]string{"-config", p.config}, p.args...)...)
+	cmd := exec.CommandContext(p.ctx, p.Bin, append([]string{"-config", p.Config}, p.args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -80,14 +84,14 @@ func (p *poolProc) start(t testing.TB) {
 }
 
 // done is closed when the current run of the pool has ended.
-func (p *poolProc) done() <-chan struct{} {
+func (p *PoolProc) done() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.exited
 }
 
-// running reports whether the current run is still going.
-func (p *poolProc) running() bool {
+// Running reports whether the current run is still going.
+func (p *PoolProc) Running() bool {
 	select {
 	case <-p.done():
 		return false
@@ -97,7 +101,7 @@ func (p *poolProc) running() bool {
 }
 
 // signal sends sig to the running pool.
-func (p *poolProc) signal(t testing.TB, sig os.Signal) {
+func (p *PoolProc) signal(t testing.TB, sig os.Signal) {
 	t.Helper()
 	p.mu.Lock()
 	cmd := p.cmd
@@ -110,7 +114,7 @@ func (p *poolProc) signal(t testing.TB, sig os.Signal) {
 // stop sends sig and waits up to timeout for the pool to exit, then kills
 // it. It returns the run's exit error (nil for status 0), or an error
 // saying it had to be killed.
-func (p *poolProc) stop(sig os.Signal, timeout time.Duration) error {
+func (p *PoolProc) stop(sig os.Signal, timeout time.Duration) error {
 	p.mu.Lock()
 	cmd, exited := p.cmd, p.exited
 	p.mu.Unlock()
@@ -132,24 +136,24 @@ func (p *poolProc) stop(sig os.Signal, timeout time.Duration) error {
 }
 
 // pid is the running pool's process id.
-func (p *poolProc) pid() int {
+func (p *PoolProc) pid() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cmd.Process.Pid
 }
 
-// output is everything the pool wrote to stdout and stderr so far.
-func (p *poolProc) output() string {
+// Output is everything the pool wrote to stdout and stderr so far.
+func (p *PoolProc) Output() string {
 	b, _ := os.ReadFile(p.log)
 	return string(b)
 }
 
-// waitOK polls url until it answers 200; it fails at once if the pool
+// WaitOK polls url until it answers 200; it fails at once if the pool
 // exited.
-func (p *poolProc) waitOK(t testing.TB, url string, timeout time.Duration) {
+func (p *PoolProc) WaitOK(t testing.TB, url string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "200 from "+url, func() error {
-		if !p.running() {
+	WaitFor(t, timeout, "200 from "+url, func() error {
+		if !p.Running() {
 			t.Fatalf("the pool exited while waiting for %s", url)
 		}
 		resp, err := http.Get(url)
@@ -164,8 +168,8 @@ func (p *poolProc) waitOK(t testing.TB, url string, timeout time.Duration) {
 	})
 }
 
-// waitFor polls ready until it succeeds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, ready func() error) {
+// WaitFor polls ready until it succeeds or timeout passes.
+func WaitFor(t testing.TB, timeout time.Duration, what string, ready func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

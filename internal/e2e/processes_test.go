@@ -50,13 +50,13 @@ func TestModulesAsProcesses(t *testing.T) {
 			"payments":{"enabled":%v,"interval":5,"minPayment":10000000000,"denomination":100000000},"api":{"enabled":false}}`,
 			base, stratum, work, work)
 	}
-	stratumA := startPool(t, ctx, modules(true, false))
-	stratumB := startPool(t, ctx, modules(true, false))
-	worker1 := startPool(t, ctx, modules(false, true))
-	waitLog(t, worker1, "payments: lease acquired", time.Minute)
-	worker2 := startPool(t, ctx, modules(false, true))
-	waitLog(t, worker2, "another payments process holds the lease", time.Minute)
-	waitLog(t, worker2, "another unlocker process holds the lease", time.Minute)
+	stratumA := StartPool(t, ctx, modules(true, false))
+	stratumB := StartPool(t, ctx, modules(true, false))
+	worker1 := StartPool(t, ctx, modules(false, true))
+	WaitLog(t, worker1, "payments: lease acquired", time.Minute)
+	worker2 := StartPool(t, ctx, modules(false, true))
+	WaitLog(t, worker2, "another payments process holds the lease", time.Minute)
+	WaitLog(t, worker2, "another unlocker process holds the lease", time.Minute)
 
 	// Four sessions on the shared port: the kernel spreads them over the
 	// two stratum processes.
@@ -72,7 +72,7 @@ func TestModulesAsProcesses(t *testing.T) {
 	go func() { mine.Wait(); close(mineDone) }()
 	defer func() { stopMiner(); <-mineDone }()
 
-	waitFor(t, 12*time.Minute, "a payout in the miner's wallet", func() error {
+	WaitFor(t, 12*time.Minute, "a payout in the miner's wallet", func() error {
 		total, _, err := miner.Balance(ctx)
 		if err != nil || total == 0 {
 			return fmt.Errorf("miner wallet %d (%v)", total, err)
@@ -86,8 +86,8 @@ func TestModulesAsProcesses(t *testing.T) {
 	if err := worker1.stop(syscall.SIGTERM, time.Minute); err != nil {
 		t.Fatalf("worker 1: %v", err)
 	}
-	waitLog(t, worker2, "unlocker: took over the lease", time.Minute)
-	waitLog(t, worker2, "payments: lease acquired", time.Minute)
+	WaitLog(t, worker2, "unlocker: took over the lease", time.Minute)
+	WaitLog(t, worker2, "payments: lease acquired", time.Minute)
 
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
@@ -97,7 +97,7 @@ func TestModulesAsProcesses(t *testing.T) {
 	}
 	defer store.Close(context.Background())
 	waitSettled(t, ctx, store, 15*time.Second)
-	for _, p := range []*poolProc{stratumA, stratumB, worker2} {
+	for _, p := range []*PoolProc{stratumA, stratumB, worker2} {
 		if err := p.stop(syscall.SIGTERM, time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -107,10 +107,10 @@ func TestModulesAsProcesses(t *testing.T) {
 	}
 
 	ids := map[string]bool{}
-	for _, p := range []*poolProc{stratumA, stratumB} {
-		m := regexp.MustCompile(`stratum instance id (\d+)`).FindStringSubmatch(p.output())
+	for _, p := range []*PoolProc{stratumA, stratumB} {
+		m := regexp.MustCompile(`stratum instance id (\d+)`).FindStringSubmatch(p.Output())
 		if m == nil {
-			t.Fatalf("no instance id in a stratum log:\n%s", p.output())
+			t.Fatalf("no instance id in a stratum log:\n%s", p.Output())
 		}
 		ids[m[1]] = true
 	}
@@ -118,7 +118,7 @@ func TestModulesAsProcesses(t *testing.T) {
 		t.Errorf("the two stratum processes share an instance id: %v", ids)
 	}
 	// Worker 2 settled nothing and paid nothing while worker 1 held the leases.
-	out1, out2 := worker1.output(), worker2.output()
+	out1, out2 := worker1.Output(), worker2.Output()
 	// Everything worker 2 logged before it took its first lease over (the
 	// two leases are taken in either order) must be waiting.
 	cut := len(out2)
@@ -166,7 +166,7 @@ func waitSettled(t *testing.T, ctx context.Context, store *storage.Store, quiet 
 	t.Helper()
 	var last uint64
 	since := time.Now()
-	waitFor(t, 3*time.Minute, "payments to settle", func() error {
+	WaitFor(t, 3*time.Minute, "payments to settle", func() error {
 		open, err := store.OpenPayments(ctx)
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package e2e
+package e2epastella
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"rxpool/cryptonote"
+	"rxpool/internal/e2e"
 	"rxpool/internal/testenv"
 	"rxpool/stratum/client"
 	"rxpool/stratum/proto"
@@ -41,7 +42,7 @@ func pdConfig(d *testenv.Pastellad, stratumPort, apiPort int, redisSocket string
 type pdRig struct {
 	rdb        *redis.Client
 	ctx        context.Context
-	pool       *poolProc
+	pool       *e2e.PoolProc
 	base, addr string // the API's URL, the stratum address
 }
 
@@ -54,27 +55,27 @@ func newPDRig(t *testing.T, d *testenv.Pastellad, timeout time.Duration) *pdRig 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	r.ctx = ctx
-	ports := freePorts(t, 2)
-	r.pool = startPool(t, ctx, pdConfig(d, ports[0], ports[1], rds.Socket))
+	ports := e2e.FreePorts(t, 2)
+	r.pool = e2e.StartPool(t, ctx, pdConfig(d, ports[0], ports[1], rds.Socket))
 	r.base, r.addr = fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[0])
 	return r
 }
 
 // pdMiner is rxminer mining for a Pastella address through addr (one
 // light-mode thread, reconnecting every half second).
-func pdMiner(t *testing.T, addr string) *minerProc {
+func pdMiner(t *testing.T, addr string) *e2e.MinerProc {
 	t.Helper()
 	a, err := testenv.MakeAddress(cryptonote.Pastella, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startMiner(t, addr, "rig", "-u", a)
+	return e2e.StartMiner(t, addr, "rig", "-u", a)
 }
 
 // daemonHealth accepts a /health whose only daemon check is as wanted,
 // its error containing errPart.
-func daemonHealth(code int, ok bool, errPart string) func(*healthReply) error {
-	return func(h *healthReply) error {
+func daemonHealth(code int, ok bool, errPart string) func(*e2e.HealthReply) error {
+	return func(h *e2e.HealthReply) error {
 		if h.Code != code || len(h.Daemons) != 1 || h.Daemons[0].OK != ok || !strings.Contains(h.Daemons[0].Error, errPart) || !h.Redis.OK {
 			return fmt.Errorf("/health %d %+v", h.Code, h)
 		}
@@ -95,20 +96,20 @@ func TestPastellaPoolStartsBeforeDaemonIsSynced(t *testing.T) {
 	rdb, ctx, pool, base, addr := r.rdb, r.ctx, r.pool, r.base, r.addr
 
 	const notSynced = "Daemon must be synced to process this RPC method call, please retry when synced"
-	h := waitHealth(t, pool, base, time.Minute, "/health 503 naming the sync state", daemonHealth(503, false, notSynced))
+	h := e2e.WaitHealth(t, pool, base, time.Minute, "/health 503 naming the sync state", daemonHealth(503, false, notSynced))
 	t.Logf("/health: %d, daemon: %q", h.Code, h.Daemons[0].Error)
-	waitLog(t, pool, "daemon not ready (block template)", 10*time.Second)
-	waitStratum(t, pool, addr, 10*time.Second)
+	e2e.WaitLog(t, pool, "daemon not ready (block template)", 10*time.Second)
+	e2e.WaitStratum(t, pool, addr, 10*time.Second)
 	miner := pdMiner(t, addr)
 
 	// The pool keeps asking (every 200 ms) and says so once.
-	waitFor(t, 30*time.Second, "failed template calls in /metrics", func() error {
-		if n := sumPrefix(scrape(t, base+"/metrics"), `rxpool_rpc_errors_total{method="getblocktemplate",`); n < 20 {
+	e2e.WaitFor(t, 30*time.Second, "failed template calls in /metrics", func() error {
+		if n := e2e.SumPrefix(e2e.Scrape(t, base+"/metrics"), `rxpool_rpc_errors_total{method="getblocktemplate",`); n < 20 {
 			return fmt.Errorf("%v failed getblocktemplate calls", n)
 		}
 		return nil
 	})
-	out := pool.output()
+	out := pool.Output()
 	for _, line := range []string{"daemon not ready (block template)", "no daemon is healthy"} {
 		if n := strings.Count(out, line); n != 1 {
 			t.Errorf("%q logged %d times, want once", line, n)
@@ -117,8 +118,8 @@ func TestPastellaPoolStartsBeforeDaemonIsSynced(t *testing.T) {
 	if !strings.Contains(out, "miners wait for their first job") || !strings.Contains(out, notSynced) {
 		t.Errorf("the pool's warning does not say what is going on:\n%s", out)
 	}
-	if miner.exited() {
-		t.Fatalf("rxminer gave up:\n%s", tail(miner.stderr.String(), 4000))
+	if miner.Exited() {
+		t.Fatalf("rxminer gave up:\n%s", e2e.Tail(miner.Stderr.String(), 4000))
 	}
 
 	// A login now waits for its job (no reply, the connection open) and
@@ -159,17 +160,17 @@ func TestPastellaPoolStartsBeforeDaemonIsSynced(t *testing.T) {
 	}
 	t.Logf("the login waited %v and got its job when the daemon was back", lr.at.Sub(restart).Round(time.Millisecond))
 
-	waitLog(t, pool, "daemon ready again", 30*time.Second)
-	waitHealth(t, pool, base, 30*time.Second, "/health 200 with the daemon synced", daemonHealth(200, true, ""))
-	waitAcceptedOf(t, rdb, "pastella", 3, time.Minute, "shares once the daemon is synced")
-	sum := miner.stop(t)
+	e2e.WaitLog(t, pool, "daemon ready again", 30*time.Second)
+	e2e.WaitHealth(t, pool, base, 30*time.Second, "/health 200 with the daemon synced", daemonHealth(200, true, ""))
+	e2e.WaitAcceptedOf(t, rdb, "pastella", 3, time.Minute, "shares once the daemon is synced")
+	sum := miner.Stop(t)
 	t.Logf("rxminer: %+v", sum)
-	onlyRejected(t, sum, proto.ErrMsgBlockExpired)
+	e2e.OnlyRejected(t, sum, proto.ErrMsgBlockExpired)
 	if sum.Accepted == 0 || sum.Failed != 0 {
 		t.Errorf("rxminer: %d accepted, %d failed", sum.Accepted, sum.Failed)
 	}
-	waitRedisMatchesOf(t, rdb, "pastella", sum.Accepted)
-	if n := strings.Count(pool.output(), "daemon not ready (block template)"); n != 1 {
+	e2e.WaitRedisMatchesOf(t, rdb, "pastella", sum.Accepted)
+	if n := strings.Count(pool.Output(), "daemon not ready (block template)"); n != 1 {
 		t.Errorf("the not-synced warning was logged %d times in all, want once", n)
 	}
 }
@@ -192,28 +193,28 @@ func TestPastellaDaemonRestartUnderMining(t *testing.T) {
 	})
 	r := newPDRig(t, d, 5*time.Minute)
 	rdb, ctx, pool, base, addr := r.rdb, r.ctx, r.pool, r.base, r.addr
-	pool.waitOK(t, base+"/health", time.Minute)
-	waitStratum(t, pool, addr, 10*time.Second)
+	pool.WaitOK(t, base+"/health", time.Minute)
+	e2e.WaitStratum(t, pool, addr, 10*time.Second)
 
 	miner := pdMiner(t, addr)
-	waitAcceptedOf(t, rdb, "pastella", 3, time.Minute, "shares before the daemon stops")
+	e2e.WaitAcceptedOf(t, rdb, "pastella", 3, time.Minute, "shares before the daemon stops")
 
 	stop := time.Now()
 	d.Stop()
 	t.Logf("Pastellad stopped in %v", time.Since(stop).Round(time.Millisecond))
-	h := waitHealth(t, pool, base, 30*time.Second, "/health 503 with the daemon down", daemonHealth(503, false, "pastellad"))
+	h := e2e.WaitHealth(t, pool, base, 30*time.Second, "/health 503 with the daemon down", daemonHealth(503, false, "pastellad"))
 	t.Logf("/health with the daemon down: %q", h.Daemons[0].Error)
-	waitLog(t, pool, "miners keep their current jobs", 10*time.Second)
-	down, _ := poolCountersOf(t, rdb, "pastella")
-	waitAcceptedOf(t, rdb, "pastella", down+3, time.Minute, "shares on the current job while the daemon is down")
+	e2e.WaitLog(t, pool, "miners keep their current jobs", 10*time.Second)
+	down, _ := e2e.PoolCountersOf(t, rdb, "pastella")
+	e2e.WaitAcceptedOf(t, rdb, "pastella", down+3, time.Minute, "shares on the current job while the daemon is down")
 
 	restart := time.Now()
 	if err := d.Restart(false); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("Pastellad started again in %v", time.Since(restart).Round(time.Millisecond))
-	waitLog(t, pool, "daemon ready again", 30*time.Second)
-	waitHealth(t, pool, base, 30*time.Second, "/health 200 with the daemon back", daemonHealth(200, true, ""))
+	e2e.WaitLog(t, pool, "daemon ready again", 30*time.Second)
+	e2e.WaitHealth(t, pool, base, 30*time.Second, "/health 200 with the daemon back", daemonHealth(200, true, ""))
 	// The chain moves on (a block from outside the pool): the miner gets
 	// the next height's job on the connection it has.
 	before, err := d.Height(ctx)
@@ -223,17 +224,17 @@ func TestPastellaDaemonRestartUnderMining(t *testing.T) {
 	if _, err := d.MineBlocks(ctx, 1, testenv.PastellaBurnAddress, t.Logf); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, pool, fmt.Sprintf("new block template: height %d", before+1), 30*time.Second)
-	back, _ := poolCountersOf(t, rdb, "pastella")
-	waitAcceptedOf(t, rdb, "pastella", back+3, time.Minute, "shares on the new job")
+	e2e.WaitLog(t, pool, fmt.Sprintf("new block template: height %d", before+1), 30*time.Second)
+	back, _ := e2e.PoolCountersOf(t, rdb, "pastella")
+	e2e.WaitAcceptedOf(t, rdb, "pastella", back+3, time.Minute, "shares on the new job")
 
-	sum := miner.stop(t)
+	sum := miner.Stop(t)
 	t.Logf("rxminer: %+v", sum)
-	onlyRejected(t, sum, proto.ErrMsgBlockExpired)
+	e2e.OnlyRejected(t, sum, proto.ErrMsgBlockExpired)
 	if sum.Logins != 1 || sum.Failed != 0 || sum.Jobs < 2 {
 		t.Errorf("rxminer: %d logins, %d failed, %d jobs; want one connection throughout, none failed, a new job", sum.Logins, sum.Failed, sum.Jobs)
 	}
-	waitRedisMatchesOf(t, rdb, "pastella", sum.Accepted)
+	e2e.WaitRedisMatchesOf(t, rdb, "pastella", sum.Accepted)
 	if !d.Running() {
 		t.Fatal("the shared Pastellad is not running at the end")
 	}

@@ -1,6 +1,10 @@
-package e2e
+package e2epastella
 
-import "testing"
+import (
+	"testing"
+
+	"rxpool/internal/e2e"
+)
 
 // TestPastellaDevnetMoneyPath is TestDevnetMoneyPath on Pastella (`make
 // devnet COIN=pastella`, headless): Redis, a private Pastellad, two
@@ -10,7 +14,7 @@ import "testing"
 // coinbase, spendable at the depth the unlocker confirms it; the payouts
 // still in the mempool at the end are mined through a stratum-only pool.
 func TestPastellaDevnetMoneyPath(t *testing.T) {
-	sum := runDevnetUntilPaid(t, "pastella", "deploy/devnet/pastella.json")
+	sum := e2e.RunDevnetUntilPaid(t, "pastella", "deploy/devnet/pastella.json")
 	// A block pays 4 PAS; the template's pool fee is 1 % (a block that
 	// carries payouts also has their network fees).
 	const perBlock = 400_000_000 - 4_000_000

@@ -1,4 +1,4 @@
-package e2e
+package e2epastella
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"rxpool/config"
 	"rxpool/cryptonote"
+	"rxpool/internal/e2e"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 	"rxpool/stratum"
@@ -104,12 +105,12 @@ func TestPastellaMoneyPath(t *testing.T) {
 	}
 
 	rds := testenv.NewRedis(t)
-	ports := freePorts(t, 2)
-	pool := startPool(t, ctx, pastellaPoolConfig(chain, ports[0], ports[1], rds.Socket))
+	ports := e2e.FreePorts(t, 2)
+	pool := e2e.StartPool(t, ctx, pastellaPoolConfig(chain, ports[0], ports[1], rds.Socket))
 	base, addr := fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[0])
-	pool.waitOK(t, base+"/health", time.Minute)
-	waitStratum(t, pool, addr, time.Minute)
-	if out, err := testenv.Run(pool.bin, "-config", pool.config, "check"); err != nil {
+	pool.WaitOK(t, base+"/health", time.Minute)
+	e2e.WaitStratum(t, pool, addr, time.Minute)
+	if out, err := testenv.Run(pool.Bin, "-config", pool.Config, "check"); err != nil {
 		t.Fatalf("pool check: %v\n%s", err, out)
 	}
 	store := openStoreFor(t, rds, "pastella", cryptonote.Pastella)
@@ -127,11 +128,11 @@ func TestPastellaMoneyPath(t *testing.T) {
 		}
 	}
 	mining := time.Now()
-	miner := startMiner(t, addr, "rig", "-u", strings.Join(logins, ","), "--mode", "fast",
+	miner := e2e.StartMiner(t, addr, "rig", "-u", strings.Join(logins, ","), "--mode", "fast",
 		"-t", strconv.Itoa(len(logins)), "--report", "10s")
-	waitFor(t, 8*time.Minute, "pool blocks of every scheme", func() error {
-		if miner.exited() {
-			t.Fatalf("rxminer exited:\n%s", tail(miner.stderr.String(), 4000))
+	e2e.WaitFor(t, 8*time.Minute, "pool blocks of every scheme", func() error {
+		if miner.Exited() {
+			t.Fatalf("rxminer exited:\n%s", e2e.Tail(miner.Stderr.String(), 4000))
 		}
 		bs, err := store.PendingBlocks(ctx)
 		if err != nil {
@@ -139,11 +140,11 @@ func TestPastellaMoneyPath(t *testing.T) {
 		}
 		return everySchemeFound(bs)
 	})
-	sum := miner.stop(t)
+	sum := miner.Stop(t)
 	var by struct {
 		AcceptedBy map[string]uint64 `json:"accepted_by_login"`
 	}
-	if err := json.Unmarshal(miner.stdout.Bytes(), &by); err != nil {
+	if err := json.Unmarshal(miner.Stdout.Bytes(), &by); err != nil {
 		t.Fatal(err)
 	}
 	var byLogin uint64
@@ -153,7 +154,7 @@ func TestPastellaMoneyPath(t *testing.T) {
 	if sum.Rejected > 0 || sum.Failed > 0 || sum.Accepted == 0 || byLogin != sum.Accepted {
 		t.Fatalf("honest miner: %+v, accepted by login %v", sum, by.AcceptedBy)
 	}
-	waitFor(t, 10*time.Second, "every accepted share in Redis", func() error {
+	e2e.WaitFor(t, 10*time.Second, "every accepted share in Redis", func() error {
 		got, err := store.Client().HGet(ctx, "pastella:pool", "accepted").Uint64()
 		if err != nil || got != sum.Accepted {
 			return fmt.Errorf("Redis counts %d accepted shares (%v), the miner %d", got, err, sum.Accepted)
@@ -183,7 +184,7 @@ func TestPastellaMoneyPath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, "every pool block settled", func() error {
+	e2e.WaitFor(t, 30*time.Second, "every pool block settled", func() error {
 		bs, err := store.PendingBlocks(ctx)
 		if err == nil && len(bs) > 0 {
 			err = fmt.Errorf("%d blocks pending", len(bs))
@@ -196,7 +197,7 @@ func TestPastellaMoneyPath(t *testing.T) {
 	// Payouts: wait until nobody is due one, then mine a block so the last
 	// transactions are in the chain.
 	paying := time.Now()
-	waitFor(t, 2*time.Minute, "every due payout sent", func() error {
+	e2e.WaitFor(t, 2*time.Minute, "every due payout sent", func() error {
 		if h, err := store.HaltedPayments(ctx); err != nil || len(h) > 0 {
 			t.Fatalf("payments halted: %v, %v", h, err)
 		}
@@ -204,7 +205,7 @@ func TestPastellaMoneyPath(t *testing.T) {
 			return fmt.Errorf("%d open payment records (%v)", len(open), err)
 		}
 		for _, m := range miners {
-			if b := balanceOf(t, store, m.w.Address); b.Balance >= pasDenom {
+			if b := e2e.BalanceOf(t, store, m.w.Address); b.Balance >= pasDenom {
 				return fmt.Errorf("%s still has %d payable", m.name, b.Balance)
 			}
 		}
@@ -219,10 +220,10 @@ func TestPastellaMoneyPath(t *testing.T) {
 	for _, m := range miners {
 		checkAPIBalance(t, base, store, m.w.Address)
 	}
-	poolAudit(t, pool)
+	e2e.PoolAudit(t, pool)
 	// A clean run logs no error (a failed submission, verification or
 	// payout would); warnings are shown.
-	for _, l := range strings.Split(pool.output(), "\n") {
+	for _, l := range strings.Split(pool.Output(), "\n") {
 		switch {
 		case strings.Contains(l, "level=error"):
 			t.Errorf("pool: %s", l)
@@ -314,7 +315,7 @@ func poolBlocksOnChain(t *testing.T, ctx context.Context, d *testenv.Pastellad, 
 		t.Fatal(err)
 	}
 	var bs []*storage.BlockRecord
-	waitFor(t, 10*time.Second, "a candidate for every block since the miner started", func() error {
+	e2e.WaitFor(t, 10*time.Second, "a candidate for every block since the miner started", func() error {
 		if bs, err = store.PendingBlocks(ctx); err == nil && uint64(len(bs)) != top-start {
 			err = fmt.Errorf("%d candidates for the %d blocks %d..%d", len(bs), top-start, start, top-1)
 		}
@@ -428,7 +429,7 @@ func checkCredits(t *testing.T, ctx context.Context, d *testenv.Pastellad, store
 	}
 	var sumBalances uint64
 	for a := range credited {
-		b := balanceOf(t, store, a)
+		b := e2e.BalanceOf(t, store, a)
 		sumBalances += uint64(b.Balance) + b.PendingPayment + b.Paid
 	}
 	if tot.Confirmed != uint64(len(blocks)) || tot.Orphaned != 0 || tot.Credited != sumCredited || sumBalances != sumCredited {
@@ -499,7 +500,7 @@ func checkPastellaPayouts(t *testing.T, ctx context.Context, chain *testenv.Past
 	}
 	for _, m := range miners {
 		a := m.w.Address
-		b := balanceOf(t, store, a)
+		b := e2e.BalanceOf(t, store, a)
 		got, _, err := m.w.SyncedBalance(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -527,8 +528,8 @@ func checkPastellaPayouts(t *testing.T, ctx context.Context, chain *testenv.Past
 // checkAPIBalance checks that the API shows a miner the pool's books.
 func checkAPIBalance(t *testing.T, base string, store *storage.Store, addr string) {
 	t.Helper()
-	want := balanceOf(t, store, addr)
-	waitFor(t, 10*time.Second, "the API's balance for "+addr, func() error {
+	want := e2e.BalanceOf(t, store, addr)
+	e2e.WaitFor(t, 10*time.Second, "the API's balance for "+addr, func() error {
 		resp, err := http.Get(base + "/api/stats?address=" + addr)
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package e2e
+package e2epastella
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"rxpool/cryptonote"
+	"rxpool/internal/e2e"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 )
@@ -120,7 +121,7 @@ type pasWalletRig struct {
 	chain *testenv.PastellaChain
 	proxy *walletProxy
 	store *storage.Store
-	pool  *poolProc
+	pool  *e2e.PoolProc
 	ctx   context.Context
 	// credited is what the test made payable to each address.
 	credited map[string]uint64
@@ -149,8 +150,8 @@ func newPasWalletRig(t *testing.T) *pasWalletRig {
 		"log":{"level":"debug"},"redis":{"socket":%q}}`,
 		w.Address, chain.Daemon.RPCPort, proxy.port, w.APIKey, w.File, w.Password, rds.Socket)
 	r := &pasWalletRig{chain: chain, proxy: proxy, store: openStoreFor(t, rds, "pastella", cryptonote.Pastella),
-		pool: startPool(t, ctx, cfg), ctx: ctx, credited: map[string]uint64{}}
-	waitLog(t, r.pool, "payments: lease acquired", time.Minute)
+		pool: e2e.StartPool(t, ctx, cfg), ctx: ctx, credited: map[string]uint64{}}
+	e2e.WaitLog(t, r.pool, "payments: lease acquired", time.Minute)
 	t.Cleanup(func() {
 		// Leave the shared pool wallet as found: running, its wallet open
 		// (the API answers 403 if it is open already).
@@ -170,7 +171,7 @@ func newPasWalletRig(t *testing.T) *pasWalletRig {
 // fund makes amounts payable, as blocks of the pool would.
 func (r *pasWalletRig) fund(t *testing.T, amounts map[string]uint64) {
 	t.Helper()
-	fund(t, r.store, amounts)
+	e2e.Fund(t, r.store, amounts)
 	for a, v := range amounts {
 		r.credited[a] += v
 	}
@@ -197,8 +198,8 @@ func (r *pasWalletRig) fundUntilKilled(t *testing.T, mode killMode, amounts map[
 func (r *pasWalletRig) waitPaid(t *testing.T, timeout time.Duration) []*storage.PaymentRecord {
 	t.Helper()
 	var recs []*storage.PaymentRecord
-	waitFor(t, timeout, "every balance paid", func() error {
-		if !r.pool.running() {
+	e2e.WaitFor(t, timeout, "every balance paid", func() error {
+		if !r.pool.Running() {
 			t.Fatal("the pool exited")
 		}
 		open, err := r.store.OpenPayments(r.ctx)
@@ -209,7 +210,7 @@ func (r *pasWalletRig) waitPaid(t *testing.T, timeout time.Duration) []*storage.
 			return fmt.Errorf("payment %d is %s", open[0].ID, open[0].State)
 		}
 		for a, c := range r.credited {
-			if b := balanceOf(t, r.store, a); b.Paid != c {
+			if b := e2e.BalanceOf(t, r.store, a); b.Paid != c {
 				return fmt.Errorf("%s: %+v, credited %d", a, b, c)
 			}
 		}
@@ -245,7 +246,7 @@ func (r *pasWalletRig) checkPaidOnce(t *testing.T, miners ...*testenv.PastellaWa
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := balanceOf(t, r.store, m.Address)
+		b := e2e.BalanceOf(t, r.store, m.Address)
 		if got != sent[m.Address] || got != r.credited[m.Address] || b.Paid != got || b.Balance != 0 || b.PendingPayment != 0 {
 			t.Errorf("%s: its wallet holds %d, the sent records say %d, credited %d; the books %+v", m.File, got, sent[m.Address], r.credited[m.Address], b)
 		}
@@ -253,7 +254,7 @@ func (r *pasWalletRig) checkPaidOnce(t *testing.T, miners ...*testenv.PastellaWa
 	if err := r.chain.Pool.Synced(r.ctx); err != nil {
 		t.Fatal(err)
 	}
-	poolAudit(t, r.pool)
+	e2e.PoolAudit(t, r.pool)
 }
 
 // settledBy lists the journal's records as "state by settledBy", oldest first.
@@ -281,7 +282,7 @@ func TestPastellaWalletRestartedBetweenPayouts(t *testing.T) {
 	}
 	r.fund(t, map[string]uint64{m1.Address: 20_000_000, m2.Address: 30_000_000})
 	recs := r.waitPaid(t, 2*time.Minute)
-	waitLog(t, r.pool, "wallet API has no wallet open (restarted?); opening it again", time.Second)
+	e2e.WaitLog(t, r.pool, "wallet API has no wallet open (restarted?); opening it again", time.Second)
 	for _, rec := range recs {
 		if rec.State != storage.PaymentSent || rec.SettledBy != storage.SettledByRelay {
 			t.Errorf("payment %d: %s by %s (%s)", rec.ID, rec.State, rec.SettledBy, rec.Error)
@@ -302,13 +303,13 @@ func TestPastellaWalletKilledBeforeRelay(t *testing.T) {
 	if status := r.fundUntilKilled(t, killBeforeRelay, map[string]uint64{m.Address: 40_000_000}); status != 0 {
 		t.Fatalf("the API answered the relay (%d)", status)
 	}
-	waitFor(t, 30*time.Second, "payments halted", func() error {
+	e2e.WaitFor(t, 30*time.Second, "payments halted", func() error {
 		if h, err := r.store.HaltedPayments(r.ctx); err != nil || len(h) != 1 {
 			return fmt.Errorf("halts %+v, %v", h, err)
 		}
 		return nil
 	})
-	if b := balanceOf(t, r.store, m.Address); b.PendingPayment != 40_000_000 || b.Paid != 0 {
+	if b := e2e.BalanceOf(t, r.store, m.Address); b.PendingPayment != 40_000_000 || b.Paid != 0 {
 		t.Fatalf("while halted: %+v", b)
 	}
 	if err := r.chain.Pool.Restart(false); err != nil {
@@ -339,7 +340,7 @@ func TestPastellaWalletKilledAfterRelay(t *testing.T) {
 	if got := settledBy(recs); len(got) != 1 || got[0] != "sent by lookup" {
 		t.Fatalf("payments %v, want one sent by lookup", got)
 	}
-	waitLog(t, r.pool, "payments: settled sent: the daemon reports the transaction pending", time.Second)
+	e2e.WaitLog(t, r.pool, "payments: settled sent: the daemon reports the transaction pending", time.Second)
 	if err := r.chain.Pool.Restart(false); err != nil {
 		t.Fatal(err)
 	}
