@@ -3,32 +3,39 @@ package testenv
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-// The harness itself on the real programs: a fresh chain serves templates,
-// blocks we mine are accepted and pay the wallet we mined to (4 PAS each,
-// locked until 10 blocks deep), the chain survives a restart, and a node
-// that never syncs says so.
+// The harness itself on the real programs: a fresh chain serves templates;
+// the shared chain's funding blocks, mined with our own hashing from a fresh
+// chain (in this process, or once per `make unit` run by its first process,
+// which the others copy), were accepted and pay the wallet they were mined
+// to (4 PAS each, locked until 10 blocks deep); the chain survives a restart,
+// and a node that never syncs says so.
 func TestPastellaChainMinesAndPaysWallet(t *testing.T) {
-	d := NewPastellad(t, PastelladOptions{})
-	w := NewPastellaWallet(t, d, "harness")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if !strings.HasPrefix(w.Address, "PAS1") || len(w.Address) != 54 {
-		t.Fatalf("wallet address %q", w.Address)
-	}
-	info, err := d.Info(ctx)
+	fresh := NewPastellad(t, PastelladOptions{})
+	info, err := fresh.Info(ctx)
 	if err != nil || info.Height != 1 || info.Difficulty != 1000 || !info.Synced {
 		t.Fatalf("fresh chain: %+v, %v; want height 1, difficulty 1000, synced", info, err)
 	}
-	const blocks = 12
-	ids, err := d.MineBlocks(ctx, blocks, w.Address, t.Logf)
-	if err != nil || len(ids) != blocks {
-		t.Fatalf("mined %d of %d: %v", len(ids), blocks, err)
+	if _, err := fresh.Template(ctx, PastellaBurnAddress, 8); err != nil {
+		t.Fatalf("fresh chain: template: %v", err)
+	}
+
+	chain := SharedPastella(t)
+	d, w := chain.Daemon, chain.Pool
+	if !strings.HasPrefix(w.Address, "PAS1") || len(w.Address) != 54 {
+		t.Fatalf("wallet address %q", w.Address)
+	}
+	const blocks = PastellaFundBlocks
+	if h, err := d.Height(ctx); err != nil || h != blocks+1 {
+		t.Fatalf("shared chain height %d, %v; want %d (genesis and the funding blocks)", h, err, blocks+1)
 	}
 	total, unlocked, err := w.SyncedBalance(ctx)
 	if err != nil {
@@ -61,6 +68,13 @@ func TestPastellaChainMinesAndPaysWallet(t *testing.T) {
 	if _, err := u.Template(ctx, w.Address, 8); !errors.Is(err, ErrNotSynced) {
 		t.Fatalf("unsynced node: template error %v, want ErrNotSynced", err)
 	}
+}
+
+// TestMain stops the shared Pastella chain (SharedPastella) after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	StopSharedPastella()
+	os.Exit(code)
 }
 
 func TestMissingPastellaIsALoudError(t *testing.T) {

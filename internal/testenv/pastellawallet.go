@@ -194,9 +194,9 @@ func (w *PastellaWallet) SyncedBalance(ctx context.Context) (total, unlocked uin
 }
 
 // Stop closes the wallet (saving it) and stops the API, killing it if it
-// has not exited 20 s after SIGTERM, or 2 s after it when the wallet was
-// closed: the API then has nothing left to save, and a freshly started one
-// takes about 20 s to act on SIGTERM.
+// has not exited 20 s after SIGTERM, or at once when the wallet was closed:
+// the API then has nothing left to save, and a freshly started one takes
+// about 20 s to act on SIGTERM (waiting for that cost every test seconds).
 func (w *PastellaWallet) Stop() {
 	if w.proc == nil || w.proc.exited() {
 		return
@@ -205,7 +205,7 @@ func (w *PastellaWallet) Stop() {
 	defer cancel()
 	grace := 20 * time.Second
 	if status, _, err := w.Do(ctx, http.MethodDelete, "/wallet", nil); err == nil && status == http.StatusOK {
-		grace = 2 * time.Second
+		grace = 100 * time.Millisecond
 	}
 	w.proc.terminate(grace)
 }
