@@ -18,6 +18,7 @@ import (
 	"rxpool/config"
 	"rxpool/daemon"
 	"rxpool/internal/httpx"
+	"rxpool/internal/stratumtest"
 	"rxpool/metrics"
 	"rxpool/randomx"
 	"rxpool/stratum"
@@ -76,7 +77,7 @@ func want(t *testing.T, m *metrics.Metrics, name, labels string, v float64) {
 
 func TestSinkCountsAndPassesEverythingOn(t *testing.T) {
 	m := metrics.New()
-	mem := stratum.NewMemorySink()
+	mem := newMemorySink()
 	s := m.Sink(mem)
 	ctx := context.Background()
 
@@ -143,7 +144,7 @@ func TestSinkCountsAndPassesEverythingOn(t *testing.T) {
 		t.Fatalf("passed on %d shares, %d rejections, %d blocks, online %v", len(shares), len(rejects), len(blocks), mem.Online)
 	}
 	if _, ok := s.(stratum.DifficultyObserver); ok {
-		t.Fatal("the wrapper of a MemorySink claims to observe the network difficulty")
+		t.Fatal("the wrapper of a memory sink claims to observe the network difficulty")
 	}
 }
 
@@ -168,10 +169,16 @@ func TestReasonCodesAreDistinct(t *testing.T) {
 	}
 }
 
+type memorySink = stratumtest.Sink[stratum.Share, stratum.Rejection, stratum.Block]
+
+func newMemorySink() *memorySink {
+	return stratumtest.New[stratum.Share, stratum.Rejection, stratum.Block]()
+}
+
 // observingSink stands in for storage, which sizes its PPLNS window by the
 // network difficulty.
 type observingSink struct {
-	*stratum.MemorySink
+	*memorySink
 	got []uint64
 }
 
@@ -179,7 +186,7 @@ func (s *observingSink) SetNetworkDifficulty(d uint64) { s.got = append(s.got, d
 
 func TestSinkKeepsTheDifficultyObserver(t *testing.T) {
 	m := metrics.New()
-	inner := &observingSink{MemorySink: stratum.NewMemorySink()}
+	inner := &observingSink{memorySink: newMemorySink()}
 	var s stratum.Sink = m.Sink(inner)
 	// The job manager finds the observer exactly this way.
 	obs, ok := s.(stratum.DifficultyObserver)
@@ -376,7 +383,7 @@ func TestWatchPool(t *testing.T) {
 
 func TestHandlerServesTheRegistry(t *testing.T) {
 	m := metrics.New()
-	s := m.Sink(stratum.NewMemorySink())
+	s := m.Sink(newMemorySink())
 	_ = s.Share(&stratum.Share{Scheme: stratum.SchemePPLNS, Difficulty: 5})
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()

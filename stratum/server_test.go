@@ -17,10 +17,14 @@ import (
 
 	"rxpool/cryptonote"
 	"rxpool/daemon"
+	"rxpool/internal/stratumtest"
 	"rxpool/internal/testenv"
 	"rxpool/randomx"
 	"rxpool/stratum/proto"
 )
+
+// memorySink records what the server reports.
+type memorySink = stratumtest.Sink[Share, Rejection, Block]
 
 // minerAddr is a real mainnet address (made by monero-wallet-rpc); regtest
 // uses mainnet addresses.
@@ -38,7 +42,7 @@ type poolOptions struct {
 type testPool struct {
 	t      *testing.T
 	srv    *Server
-	sink   *MemorySink
+	sink   *memorySink
 	daemon *testenv.Monerod
 	addr   string
 	log    *logrus.Logger
@@ -92,7 +96,7 @@ func newTestPool(t *testing.T, o poolOptions) *testPool {
 	d := daemon.NewMonero("regtest", fmt.Sprintf("http://%s", md.Address()), 10*time.Second, log)
 	v := randomx.NewVerifier(randomx.VerifierConfig{Workers: 1, Mode: randomx.ModeLight, QueueSize: 64}, log)
 	t.Cleanup(func() { v.Close() })
-	sink := NewMemorySink()
+	sink := stratumtest.New[Share, Rejection, Block]()
 	var dm Daemon = d
 	if o.wrapDaemon != nil {
 		dm = o.wrapDaemon(dm)

@@ -2,7 +2,6 @@ package stratum
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -65,63 +64,4 @@ type Sink interface {
 // it keeps by it).
 type DifficultyObserver interface {
 	SetNetworkDifficulty(uint64)
-}
-
-// MemorySink keeps everything in memory. It serves tests and running the
-// stratum module without storage.
-type MemorySink struct {
-	mu       sync.Mutex
-	Shares   []Share
-	Rejects  []Rejection
-	Blocks   []Block
-	Online   map[string]int // "address.worker" → sessions
-	ShareErr error          // returned by Share when set (simulates storage down)
-}
-
-// NewMemorySink returns an empty MemorySink.
-func NewMemorySink() *MemorySink { return &MemorySink{Online: map[string]int{}} }
-
-func (s *MemorySink) Share(sh *Share) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ShareErr != nil {
-		return s.ShareErr
-	}
-	s.Shares = append(s.Shares, *sh)
-	return nil
-}
-
-func (s *MemorySink) Reject(r *Rejection) {
-	s.mu.Lock()
-	s.Rejects = append(s.Rejects, *r)
-	s.mu.Unlock()
-}
-
-func (s *MemorySink) Block(_ context.Context, b *Block) error {
-	s.mu.Lock()
-	s.Blocks = append(s.Blocks, *b)
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *MemorySink) MinerConnected(address, worker, _ string) {
-	s.mu.Lock()
-	s.Online[address+"."+worker]++
-	s.mu.Unlock()
-}
-
-func (s *MemorySink) MinerDisconnected(address, worker, _ string) {
-	s.mu.Lock()
-	k := address + "." + worker
-	if s.Online[k]--; s.Online[k] <= 0 {
-		delete(s.Online, k)
-	}
-	s.mu.Unlock()
-}
-
-// Snapshot returns copies of the recorded shares, rejections and blocks.
-func (s *MemorySink) Snapshot() (shares []Share, rejects []Rejection, blocks []Block) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Share(nil), s.Shares...), append([]Rejection(nil), s.Rejects...), append([]Block(nil), s.Blocks...)
 }

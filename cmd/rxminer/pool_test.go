@@ -11,6 +11,7 @@ import (
 
 	"rxpool/cryptonote"
 	"rxpool/daemon"
+	"rxpool/internal/stratumtest"
 	"rxpool/internal/testenv"
 	"rxpool/randomx"
 	"rxpool/stratum"
@@ -40,7 +41,7 @@ func TestMinesBlocksThroughThePool(t *testing.T) {
 	d := daemon.NewMonero("regtest", "http://"+rt.Daemon.Address(), 10*time.Second, log)
 	v := randomx.NewVerifier(randomx.VerifierConfig{Workers: 1, Mode: randomx.ModeLight}, log)
 	defer v.Close()
-	sink := stratum.NewMemorySink()
+	sink := stratumtest.New[stratum.Share, stratum.Rejection, stratum.Block]()
 	srv, err := stratum.NewServer(stratum.Config{
 		PoolAddress: poolAddr, BindIP: "127.0.0.1",
 		Ports:        []stratum.Port{{Diff: portDiff, Desc: "test"}},
