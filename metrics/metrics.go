@@ -180,15 +180,9 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Sink wraps next so that every call is counted and then passed on
-// unchanged. If next is a stratum.DifficultyObserver the result is one too:
-// the job manager finds it by type assertion, and storage sizes its PPLNS
-// window by it.
+// unchanged.
 func (m *Metrics) Sink(next stratum.Sink) stratum.Sink {
-	s := &sink{m: m, next: next}
-	if obs, ok := next.(stratum.DifficultyObserver); ok {
-		return &observingSink{sink: s, obs: obs}
-	}
-	return s
+	return &sink{m: m, next: next}
 }
 
 type sink struct {
@@ -227,6 +221,8 @@ func (s *sink) Block(ctx context.Context, b *stratum.Block) error {
 	return err
 }
 
+func (s *sink) SetNetworkDifficulty(d uint64) { s.next.SetNetworkDifficulty(d) }
+
 func (s *sink) MinerConnected(address, worker, ip string) {
 	s.next.MinerConnected(address, worker, ip)
 }
@@ -234,14 +230,6 @@ func (s *sink) MinerConnected(address, worker, ip string) {
 func (s *sink) MinerDisconnected(address, worker, ip string) {
 	s.next.MinerDisconnected(address, worker, ip)
 }
-
-// observingSink is sink for a next that observes the network difficulty.
-type observingSink struct {
-	*sink
-	obs stratum.DifficultyObserver
-}
-
-func (s *observingSink) SetNetworkDifficulty(d uint64) { s.obs.SetNetworkDifficulty(d) }
 
 // VerifierObserver returns the hook for randomx.VerifierConfig.Observer:
 // it records queue wait for every request and hash time for those hashed.

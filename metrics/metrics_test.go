@@ -143,9 +143,6 @@ func TestSinkCountsAndPassesEverythingOn(t *testing.T) {
 	if len(shares) != 4 || len(rejects) != 7 || len(blocks) != 3 || mem.Online["a.w"] != 1 {
 		t.Fatalf("passed on %d shares, %d rejections, %d blocks, online %v", len(shares), len(rejects), len(blocks), mem.Online)
 	}
-	if _, ok := s.(stratum.DifficultyObserver); ok {
-		t.Fatal("the wrapper of a memory sink claims to observe the network difficulty")
-	}
 }
 
 func TestReasonCodesAreDistinct(t *testing.T) {
@@ -175,28 +172,16 @@ func newMemorySink() *memorySink {
 	return stratumtest.New[stratum.Share, stratum.Rejection, stratum.Block]()
 }
 
-// observingSink stands in for storage, which sizes its PPLNS window by the
-// network difficulty.
-type observingSink struct {
-	*memorySink
-	got []uint64
-}
-
-func (s *observingSink) SetNetworkDifficulty(d uint64) { s.got = append(s.got, d) }
-
-func TestSinkKeepsTheDifficultyObserver(t *testing.T) {
+// Storage sizes its PPLNS window by the network difficulty, which reaches it
+// through the metrics wrapper.
+func TestSinkPassesTheNetworkDifficultyOn(t *testing.T) {
 	m := metrics.New()
-	inner := &observingSink{memorySink: newMemorySink()}
-	var s stratum.Sink = m.Sink(inner)
-	// The job manager finds the observer exactly this way.
-	obs, ok := s.(stratum.DifficultyObserver)
-	if !ok {
-		t.Fatal("the wrapper hides the sink's DifficultyObserver")
-	}
-	obs.SetNetworkDifficulty(123456)
-	obs.SetNetworkDifficulty(7)
-	if len(inner.got) != 2 || inner.got[0] != 123456 || inner.got[1] != 7 {
-		t.Fatalf("the wrapped sink saw %v", inner.got)
+	inner := newMemorySink()
+	s := m.Sink(inner)
+	s.SetNetworkDifficulty(123456)
+	s.SetNetworkDifficulty(7)
+	if len(inner.NetDiffs) != 2 || inner.NetDiffs[0] != 123456 || inner.NetDiffs[1] != 7 {
+		t.Fatalf("the wrapped sink saw %v", inner.NetDiffs)
 	}
 	// Still counted and passed on.
 	if err := s.Share(&stratum.Share{Scheme: stratum.SchemeSolo, Difficulty: 3}); err != nil {

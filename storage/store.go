@@ -64,10 +64,7 @@ type Store struct {
 	wg      sync.WaitGroup
 }
 
-var (
-	_ stratum.Sink               = (*Store)(nil)
-	_ stratum.DifficultyObserver = (*Store)(nil) // sizes the PPLNS log it keeps
-)
+var _ stratum.Sink = (*Store)(nil)
 
 type options struct {
 	window         float64

@@ -110,6 +110,9 @@ type jobManager struct {
 	solvedMu sync.Mutex
 	solved   [32]byte
 
+	// onNetDiff receives the network difficulty of every template
+	// published (the sink's SetNetworkDifficulty).
+	onNetDiff  func(uint64)
 	trigger    chan struct{}
 	onTemplate func(t *blockTemplate, newTip bool) // pushes jobs to miners
 	wg         sync.WaitGroup                      // block submissions in flight
@@ -124,7 +127,7 @@ type jobManager struct {
 
 func newJobManager(d Daemon, h Hasher, sink Sink, log logrus.FieldLogger, addr *cryptonote.Address, instanceID uint32, refresh, txRefresh time.Duration) *jobManager {
 	m := &jobManager{
-		daemon: d, hasher: h, sink: sink, log: log,
+		daemon: d, hasher: h, sink: sink, onNetDiff: sink.SetNetworkDifficulty, log: log,
 		poolAddress: addr.Text, coinAddress: addr, instanceID: instanceID,
 		refresh: refresh, txRefresh: txRefresh,
 		trigger: make(chan struct{}, 1),
@@ -333,13 +336,11 @@ func (m *jobManager) publish(t *blockTemplate) {
 	m.current = t
 	m.mu.Unlock()
 	m.firstOnce.Do(func() { close(m.first) })
-	if obs, ok := m.sink.(DifficultyObserver); ok {
-		nd, fits := t.netDiff.Uint64()
-		if !fits {
-			nd = ^uint64(0)
-		}
-		obs.SetNetworkDifficulty(nd)
+	nd, fits := t.netDiff.Uint64()
+	if !fits {
+		nd = ^uint64(0)
 	}
+	m.onNetDiff(nd)
 	if newTip {
 		if prev != nil {
 			prev.tip.staleAt.Store(time.Now().UnixNano())

@@ -54,14 +54,10 @@ type Sink interface {
 	Share(*Share) error
 	Reject(*Rejection)
 	Block(context.Context, *Block) error
+	// SetNetworkDifficulty is the network difficulty of each new block
+	// template (storage sizes the PPLNS share log it keeps by it).
+	SetNetworkDifficulty(uint64)
 	// MinerConnected/MinerDisconnected bracket a logged-in session.
 	MinerConnected(address, worker, ip string)
 	MinerDisconnected(address, worker, ip string)
-}
-
-// DifficultyObserver is implemented by sinks that want the network
-// difficulty of each new block template (storage sizes the PPLNS share log
-// it keeps by it).
-type DifficultyObserver interface {
-	SetNetworkDifficulty(uint64)
 }

@@ -19,6 +19,7 @@ type Sink[S, R, B any] struct {
 	Shares   []S
 	Rejects  []R
 	Blocks   []B
+	NetDiffs []uint64       // every network difficulty reported, in order
 	Online   map[string]int // "address.worker" → sessions
 	ShareErr error          // returned by Share when set (simulates storage down)
 }
@@ -47,6 +48,12 @@ func (s *Sink[S, R, B]) Block(_ context.Context, b *B) error {
 	s.Blocks = append(s.Blocks, *b)
 	s.mu.Unlock()
 	return nil
+}
+
+func (s *Sink[S, R, B]) SetNetworkDifficulty(d uint64) {
+	s.mu.Lock()
+	s.NetDiffs = append(s.NetDiffs, d)
+	s.mu.Unlock()
 }
 
 func (s *Sink[S, R, B]) MinerConnected(address, worker, _ string) {
