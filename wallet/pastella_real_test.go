@@ -34,9 +34,11 @@ func realClient(t *testing.T, chain *testenv.PastellaChain, w *testenv.PastellaW
 	return c
 }
 
-// longCtx allows for a block or two being mined.
+// longCtx allows for a block or two being mined on a loaded machine, the
+// first one after building the RandomX dataset when the chain came from the
+// run's snapshot (testenv.EnvTestCache).
 func longCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -191,7 +191,9 @@ func TestPastellaDaemonRestartUnderMining(t *testing.T) {
 			}
 		}
 	})
-	r := newPDRig(t, d, 5*time.Minute)
+	// Room for the RandomX dataset of the block mined below: a chain copied
+	// from the run's snapshot (testenv.EnvTestCache) comes without it.
+	r := newPDRig(t, d, 10*time.Minute)
 	rdb, ctx, pool, base, addr := r.rdb, r.ctx, r.pool, r.base, r.addr
 	pool.WaitOK(t, base+"/health", time.Minute)
 	e2e.WaitStratum(t, pool, addr, 10*time.Second)
