@@ -153,7 +153,7 @@ func TestReasonCodesAreDistinct(t *testing.T) {
 		proto.ErrMsgWrongResult, proto.ErrMsgDuplicateShare, proto.ErrMsgLowDifficulty,
 		proto.ErrMsgInvalidMethod, proto.ErrMsgParse, proto.ErrMsgLineTooLong, proto.ErrMsgBanned,
 		proto.ErrMsgTooManyConns, proto.ErrMsgNoAlgo, proto.ErrMsgBusy, proto.ErrMsgStorageDown,
-		proto.ErrMsgInvalidAddrPrefx,
+		proto.ErrMsgInvalidAddrPrefix,
 	} {
 		code := metrics.ReasonCode(msg)
 		if code == "other" || seen[code] != "" {

@@ -50,8 +50,8 @@ type blockTemplate struct {
 	prevHash [32]byte
 	netDiff  cryptonote.WideDifficulty
 	seed     [32]byte
-	tmpl     *cryptonote.Template
-	reward   uint64 // the pool's outputs in this template's coinbase
+	block    *cryptonote.Template // the daemon's template, parsed
+	reward   uint64               // the pool's outputs in this template's coinbase
 	txRoot   cryptonote.Hash
 	fetched  time.Time
 	// tip is shared by every template built on the same chain tip (a
@@ -75,7 +75,7 @@ func (t *blockTemplate) staleAt() int64 { return t.tip.staleAt.Load() }
 type Job struct {
 	seq        uint64
 	id         string
-	tmpl       *blockTemplate
+	template   *blockTemplate
 	extraNonce [reserveSize]byte
 	blob       []byte // hashing blob with a zero nonce
 	diff       uint64 // share difficulty
@@ -267,7 +267,7 @@ func (m *jobManager) fetch(ctx context.Context) (*blockTemplate, error) {
 		prevHash: dt.PrevHash,
 		netDiff:  wideFromDaemon(dt),
 		seed:     dt.SeedHash,
-		tmpl:     ct,
+		block:    ct,
 		reward:   m.poolReward(ct.Parsed()),
 		txRoot:   cryptonote.TreeHash(ct.Parsed().TxHashes),
 		fetched:  time.Now(),
@@ -364,11 +364,11 @@ func (m *jobManager) newJob(diff uint64) (*Job, error) {
 	if nd, ok := t.netDiff.Uint64(); ok && diff > nd {
 		diff = nd
 	}
-	j := &Job{seq: m.jobSeq.Add(1), tmpl: t, diff: diff}
+	j := &Job{seq: m.jobSeq.Add(1), template: t, diff: diff}
 	j.id = fmt.Sprintf("%x", j.seq)
 	binary.LittleEndian.PutUint32(j.extraNonce[0:4], m.instanceID)
 	binary.LittleEndian.PutUint32(j.extraNonce[4:8], m.counter.Add(1))
-	blob, err := t.tmpl.HashingBlob(j.extraNonce[:])
+	blob, err := t.block.HashingBlob(j.extraNonce[:])
 	if err != nil {
 		return nil, err
 	}
@@ -402,10 +402,10 @@ func (m *jobManager) unclaimBlock(parent [32]byte) {
 // move to the next height. Afterwards it checks that the block made it onto
 // the main chain: monerod answers OK for blocks that end up on a side chain.
 func (m *jobManager) submitBlock(ctx context.Context, j *Job, nonce [4]byte, miner *Miner, shareDiff uint64) {
-	t := j.tmpl
-	blob, err := t.tmpl.Block(j.extraNonce[:], nonce)
+	t := j.template
+	blob, err := t.block.Block(j.extraNonce[:], nonce)
 	hb := append([]byte(nil), j.blob...)
-	copy(hb[t.tmpl.NonceOffset():], nonce[:])
+	copy(hb[t.block.NonceOffset():], nonce[:])
 	id := cryptonote.BlockID(hb)
 	if err == nil {
 		err = m.daemon.SubmitBlock(ctx, blob)

@@ -62,15 +62,14 @@ type session struct {
 	conn net.Conn
 	port Port
 	ip   string
-	// who is the logged-in miner, for log lines: readable without mu, so
-	// code holding mu can log. (An idle connection keeps no log entry.)
-	who atomic.Pointer[Miner]
+	// miner is the logged-in miner (nil before login). It is set once and
+	// readable without mu, so code holding mu can log with it.
+	miner atomic.Pointer[Miner]
 
 	writeMu sync.Mutex
 
 	mu       sync.Mutex // guards everything below
 	id       string
-	miner    *Miner
 	diff     uint64
 	vd       *varDiff
 	jobs     [jobsKept]*Job
@@ -162,7 +161,7 @@ func (sess *session) finish() {
 	sess.conn.Close()
 	sess.mu.Lock()
 	sess.closed = true
-	m := sess.miner
+	m := sess.miner.Load()
 	nb := sess.nonceByte
 	sess.mu.Unlock()
 	if nb != 0 {
@@ -176,7 +175,7 @@ func (sess *session) finish() {
 // logger is the server's logger with this connection's IP and miner.
 func (sess *session) logger() logrus.FieldLogger {
 	f := logrus.Fields{"ip": sess.ip}
-	if m := sess.who.Load(); m != nil {
+	if m := sess.miner.Load(); m != nil {
 		f["miner"], f["worker"] = m.Address.Text, m.Worker
 	}
 	return sess.srv.log.WithFields(f)
@@ -197,11 +196,7 @@ func (sess *session) debugf(format string, args ...any) {
 	}
 }
 
-func (sess *session) loggedIn() *Miner {
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	return sess.miner
-}
+func (sess *session) loggedIn() *Miner { return sess.miner.Load() }
 
 // send writes one or more complete lines, with a deadline so a miner that
 // stopped reading cannot block the pool; a failed write closes the socket.
@@ -283,7 +278,7 @@ func (sess *session) login(id, params json.RawMessage) bool {
 	}
 	m, err := sess.srv.rules.parseLogin(p.Login, p.Pass, p.RigID)
 	if err != nil {
-		sess.fail(id, "Invalid address used for login: "+err.Error())
+		sess.fail(id, proto.ErrMsgInvalidAddrPrefix+" used for login: "+err.Error())
 		return true
 	}
 	if !sess.srv.jobs.waitTemplate(sess.srv.ctx, loginJobWait) {
@@ -315,14 +310,13 @@ func (sess *session) login(id, params json.RawMessage) bool {
 	_, _ = rand.Read(sid[:])
 	sess.mu.Lock()
 	sess.id = hex.EncodeToString(sid[:])
-	sess.miner = m
+	sess.miner.Store(m)
 	sess.nonceByte = nonceByte // released by finish
 	sess.diff = diff
 	sess.vd = newVarDiff(&sess.srv.cfg.VarDiff, time.Now())
 	if m.FixedDiff > 0 {
 		sess.vd.p = &VarDiff{} // fixed difficulty turns vardiff off
 	}
-	sess.who.Store(m)
 	sess.mu.Unlock()
 
 	job, err := sess.nextJob()
@@ -366,7 +360,7 @@ func (sess *session) nextJob() (*proto.Job, error) {
 	}
 	if nonceByte != 0 {
 		// The nonce's top byte: the rest of the nonce is the miner's.
-		j.blob[j.tmpl.tmpl.NonceOffset()+3] = nonceByte
+		j.blob[j.template.block.NonceOffset()+3] = nonceByte
 	}
 	sess.mu.Lock()
 	if sess.firstJob == 0 {
@@ -377,14 +371,14 @@ func (sess *session) nextJob() (*proto.Job, error) {
 	sess.mu.Unlock()
 	return &proto.Job{
 		Blob: hex.EncodeToString(j.blob), JobID: j.id, Target: cryptonote.TargetHex(j.diff),
-		Algo: proto.Algo, Height: j.tmpl.height, SeedHash: hex.EncodeToString(j.tmpl.seed[:]),
+		Algo: proto.Algo, Height: j.template.height, SeedHash: hex.EncodeToString(j.template.seed[:]),
 	}, nil
 }
 
 // pushJob sends a new job notification (new template or new difficulty).
 func (sess *session) pushJob() {
 	sess.mu.Lock()
-	ok := sess.miner != nil && !sess.closed
+	ok := sess.miner.Load() != nil && !sess.closed
 	sess.mu.Unlock()
 	if !ok {
 		return
@@ -461,7 +455,7 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 	if len(p.Result) != 64 || !decodeHex(result[:], p.Result) {
 		return sess.reject(id, m, proto.ErrMsgInvalidResult, true)
 	}
-	t := job.tmpl
+	t := job.template
 	now := time.Now()
 	staleAt := t.staleAt()
 	stale := staleAt != 0
@@ -487,7 +481,7 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 	isBlock := !stale && cryptonote.CheckHashWide(&result, t.netDiff)
 
 	blob := slices.Clone(job.blob)
-	copy(blob[t.tmpl.NonceOffset():], nonce[:])
+	copy(blob[t.block.NonceOffset():], nonce[:])
 	ctx, cancel := context.WithTimeout(sess.srv.work, 30*time.Second)
 	hash, err := sess.srv.hasher.Hash(ctx, t.seed, blob, isBlock)
 	cancel()
@@ -543,7 +537,7 @@ func (sess *session) afterShare(now time.Time, diff uint64) {
 // brought down.
 func (sess *session) retarget(now time.Time) {
 	sess.mu.Lock()
-	if sess.miner == nil || sess.closed {
+	if sess.miner.Load() == nil || sess.closed {
 		sess.mu.Unlock()
 		return
 	}

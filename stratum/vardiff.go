@@ -17,8 +17,8 @@ type VarDiff struct {
 
 // varDiffWindow is how many recent shares the hashrate estimate uses. At
 // the usual 30 s target a retarget window (15 s) holds about half a share,
-// far too few to judge by; the last 32 shares give a ~18 % standard error,
-// inside the usual ±30 % band most of the time.
+// far too few to judge by; the last 64 shares give a ~13 % standard error
+// (1/sqrt(64)), well inside the usual ±30 % band.
 const varDiffWindow = 64
 
 // varDiff estimates one miner's hashrate and derives its share difficulty.

@@ -293,9 +293,9 @@ func TestMinerBadShares(t *testing.T) {
 
 func TestMinerLoginRejected(t *testing.T) {
 	pool := newTestPool(t, 2)
-	pool.loginErr = proto.ErrMsgInvalidAddrPrefx
+	pool.loginErr = proto.ErrMsgInvalidAddrPrefix
 	code, s, _ := runMiner(t, context.Background(), "-o", pool.addr(), "-t", "1", "-u", "nonsense")
-	if code != 1 || s.LoginErrors != 1 || s.Logins != 0 || !strings.Contains(s.LastError, proto.ErrMsgInvalidAddrPrefx) {
+	if code != 1 || s.LoginErrors != 1 || s.Logins != 0 || !strings.Contains(s.LastError, proto.ErrMsgInvalidAddrPrefix) {
 		t.Fatalf("exit %d, summary %+v", code, s)
 	}
 }

@@ -33,25 +33,27 @@ const (
 // fatal and reconnects; every other submit error is only counted as a
 // rejected share. So stale jobs get "Block expired", never "Invalid job id".
 const (
-	ErrMsgUnauthenticated  = "Unauthenticated"
-	ErrMsgInvalidJobID     = "Invalid job id"
-	ErrMsgBlockExpired     = "Block expired"
-	ErrMsgInvalidNonce     = "Invalid nonce: must be 8 hex digits"
-	ErrMsgNiceHashNonce    = "Invalid nonce; is miner not compatible with NiceHash?"
-	ErrMsgNiceHashFull     = "No free nonce byte on this NiceHash port (255 connections); use another port"
-	ErrMsgInvalidResult    = "Invalid result: must be 64 hex digits"
-	ErrMsgWrongResult      = "Invalid share: result does not match"
-	ErrMsgDuplicateShare   = "Duplicate share"
-	ErrMsgLowDifficulty    = "Low difficulty share"
-	ErrMsgInvalidMethod    = "Invalid method"
-	ErrMsgParse            = "Malformed request: not a JSON-RPC object"
-	ErrMsgLineTooLong      = "Malformed request: line too long"
-	ErrMsgBanned           = "IP Address currently banned"
-	ErrMsgTooManyConns     = "Too many connections from your IP"
-	ErrMsgNoAlgo           = "No compatible algorithm found, change algo option in your miner."
-	ErrMsgBusy             = "Server busy, share not checked; retry"
-	ErrMsgStorageDown      = "Pool storage unavailable, share not recorded"
-	ErrMsgInvalidAddrPrefx = "Invalid address"
+	ErrMsgUnauthenticated = "Unauthenticated"
+	ErrMsgInvalidJobID    = "Invalid job id"
+	ErrMsgBlockExpired    = "Block expired"
+	ErrMsgInvalidNonce    = "Invalid nonce: must be 8 hex digits"
+	ErrMsgNiceHashNonce   = "Invalid nonce; is miner not compatible with NiceHash?"
+	ErrMsgNiceHashFull    = "No free nonce byte on this NiceHash port (255 connections); use another port"
+	ErrMsgInvalidResult   = "Invalid result: must be 64 hex digits"
+	ErrMsgWrongResult     = "Invalid share: result does not match"
+	ErrMsgDuplicateShare  = "Duplicate share"
+	ErrMsgLowDifficulty   = "Low difficulty share"
+	ErrMsgInvalidMethod   = "Invalid method"
+	ErrMsgParse           = "Malformed request: not a JSON-RPC object"
+	ErrMsgLineTooLong     = "Malformed request: line too long"
+	ErrMsgBanned          = "IP Address currently banned"
+	ErrMsgTooManyConns    = "Too many connections from your IP"
+	ErrMsgNoAlgo          = "No compatible algorithm found, change algo option in your miner."
+	ErrMsgBusy            = "Server busy, share not checked; retry"
+	ErrMsgStorageDown     = "Pool storage unavailable, share not recorded"
+	// ErrMsgInvalidAddrPrefix starts the error of a login whose address the
+	// pool cannot pay (the reason follows).
+	ErrMsgInvalidAddrPrefix = "Invalid address"
 )
 
 // Request is any message a miner sends. ID is kept raw so it is echoed back
