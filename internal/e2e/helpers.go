@@ -357,7 +357,8 @@ type DevnetSummary struct {
 // RunDevnetUntilPaid runs the devnet of coin with the pool configuration
 // template (relative to the project root) in a fresh state directory until
 // the miner's wallet has been paid, and checks the money in its summary.
-func RunDevnetUntilPaid(t *testing.T, coin, template string) DevnetSummary {
+// args are more devnet flags.
+func RunDevnetUntilPaid(t *testing.T, coin, template string, args ...string) DevnetSummary {
 	t.Helper()
 	devnet := testenv.BuildBinary(t, "rxpool/cmd/devnet")
 	testenv.BuildBinary(t, "rxpool/cmd/pool") // next to devnet, where it looks
@@ -369,8 +370,8 @@ func RunDevnetUntilPaid(t *testing.T, coin, template string) DevnetSummary {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	dir := filepath.Join(t.TempDir(), "devnet")
-	cmd := exec.CommandContext(ctx, devnet, "-coin", coin, "-dir", dir, "-until-paid", "-json", "-timeout", "15m",
-		"-config", filepath.Join(root, template), "-frontend", filepath.Join(root, "frontend/dist"))
+	cmd := exec.CommandContext(ctx, devnet, append([]string{"-coin", coin, "-dir", dir, "-until-paid", "-json", "-timeout", "15m",
+		"-config", filepath.Join(root, template), "-frontend", filepath.Join(root, "frontend/dist")}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
