@@ -27,7 +27,6 @@ import (
 	"rxpool/internal/httpx"
 	"rxpool/randomx"
 	"rxpool/stratum"
-	"rxpool/stratum/proto"
 )
 
 const ns = "rxpool"
@@ -41,7 +40,7 @@ type Metrics struct {
 	accepted      map[string]prometheus.Counter // by scheme
 	stale         prometheus.Counter
 	difficulty    prometheus.Counter
-	rejected      map[string]prometheus.Counter // by reason code
+	rejected      map[stratum.Outcome]prometheus.Counter // by the outcome's label
 	storageErrors prometheus.Counter
 	blocks        map[bool]prometheus.Counter // by "accepted"
 	blockErrors   prometheus.Counter
@@ -63,38 +62,7 @@ var rpcBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.
 
 var schemes = []string{stratum.SchemePPLNS, stratum.SchemeProp, stratum.SchemeSolo}
 
-// reasons maps the fixed error texts of stratum/proto to short label
-// values; any other text (dynamic messages) counts as "other".
-var reasons = map[string]string{
-	proto.ErrMsgUnauthenticated:   "unauthenticated",
-	proto.ErrMsgInvalidJobID:      "invalid_job",
-	proto.ErrMsgBlockExpired:      "block_expired",
-	proto.ErrMsgInvalidNonce:      "invalid_nonce",
-	proto.ErrMsgNiceHashNonce:     "nicehash_nonce",
-	proto.ErrMsgInvalidResult:     "invalid_result",
-	proto.ErrMsgWrongResult:       "wrong_result",
-	proto.ErrMsgDuplicateShare:    "duplicate",
-	proto.ErrMsgLowDifficulty:     "low_difficulty",
-	proto.ErrMsgInvalidMethod:     "invalid_method",
-	proto.ErrMsgParse:             "malformed",
-	proto.ErrMsgLineTooLong:       "line_too_long",
-	proto.ErrMsgBanned:            "banned",
-	proto.ErrMsgTooManyConns:      "too_many_connections",
-	proto.ErrMsgNoAlgo:            "no_algo",
-	proto.ErrMsgBusy:              "busy",
-	proto.ErrMsgStorageDown:       "storage_down",
-	proto.ErrMsgInvalidAddrPrefix: "invalid_address",
-}
-
 const reasonOther = "other"
-
-// ReasonCode returns the rejection label for a miner-facing error text.
-func ReasonCode(msg string) string {
-	if r, ok := reasons[msg]; ok {
-		return r
-	}
-	return reasonOther
-}
 
 // New creates the metrics and a registry holding them plus the Go runtime
 // and process collectors.
@@ -162,9 +130,11 @@ func New() *Metrics {
 	for _, s := range schemes {
 		m.accepted[s] = accepted.WithLabelValues(s)
 	}
-	m.rejected = map[string]prometheus.Counter{reasonOther: rejected.WithLabelValues(reasonOther)}
-	for _, r := range reasons {
-		m.rejected[r] = rejected.WithLabelValues(r)
+	m.rejected = map[stratum.Outcome]prometheus.Counter{}
+	for _, o := range stratum.Outcomes() {
+		if o.Label() != "" {
+			m.rejected[o] = rejected.WithLabelValues(o.Label())
+		}
 	}
 	m.blocks = map[bool]prometheus.Counter{
 		true:  blocks.WithLabelValues("accepted"),
@@ -208,7 +178,11 @@ func (s *sink) Share(sh *stratum.Share) error {
 }
 
 func (s *sink) Reject(r *stratum.Rejection) {
-	s.m.rejected[ReasonCode(r.Reason)].Inc()
+	c, ok := s.m.rejected[r.Outcome]
+	if !ok {
+		c = s.m.rejected[0] // "other"
+	}
+	c.Inc()
 	s.next.Reject(r)
 }
 

@@ -22,7 +22,6 @@ import (
 	"rxpool/metrics"
 	"rxpool/randomx"
 	"rxpool/stratum"
-	"rxpool/stratum/proto"
 	"rxpool/wallet"
 	"rxpool/wallet/wallettest"
 )
@@ -91,13 +90,14 @@ func TestSinkCountsAndPassesEverythingOn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, msg := range []string{
-		proto.ErrMsgLowDifficulty, proto.ErrMsgLowDifficulty, proto.ErrMsgDuplicateShare,
-		proto.ErrMsgWrongResult, proto.ErrMsgBlockExpired, proto.ErrMsgInvalidJobID,
-		"Invalid submit params: something dynamic",
+	for _, o := range []stratum.Outcome{
+		stratum.LowDifficulty, stratum.LowDifficulty, stratum.Duplicate,
+		stratum.WrongResult, stratum.Expired, stratum.InvalidJob,
 	} {
-		s.Reject(&stratum.Rejection{Address: "a", Reason: msg})
+		s.Reject(&stratum.Rejection{Address: "a", Outcome: o, Reason: o.Message()})
 	}
+	// A rejection without an outcome (a writer other than stratum).
+	s.Reject(&stratum.Rejection{Address: "a", Reason: "Invalid submit params: something dynamic"})
 	if err := s.Block(ctx, &stratum.Block{Height: 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -145,24 +145,33 @@ func TestSinkCountsAndPassesEverythingOn(t *testing.T) {
 	}
 }
 
-func TestReasonCodesAreDistinct(t *testing.T) {
-	seen := map[string]string{}
-	for _, msg := range []string{
-		proto.ErrMsgUnauthenticated, proto.ErrMsgInvalidJobID, proto.ErrMsgBlockExpired,
-		proto.ErrMsgInvalidNonce, proto.ErrMsgNiceHashNonce, proto.ErrMsgInvalidResult,
-		proto.ErrMsgWrongResult, proto.ErrMsgDuplicateShare, proto.ErrMsgLowDifficulty,
-		proto.ErrMsgInvalidMethod, proto.ErrMsgParse, proto.ErrMsgLineTooLong, proto.ErrMsgBanned,
-		proto.ErrMsgTooManyConns, proto.ErrMsgNoAlgo, proto.ErrMsgBusy, proto.ErrMsgStorageDown,
-		proto.ErrMsgInvalidAddrPrefix,
-	} {
-		code := metrics.ReasonCode(msg)
-		if code == "other" || seen[code] != "" {
-			t.Errorf("%q → %q (also %q)", msg, code, seen[code])
+// The labels of shares_rejected_total are those dashboards know: each
+// refusal has its own, as distinct as its message.
+func TestOutcomeLabelsAreDistinct(t *testing.T) {
+	labels, msgs := map[string]stratum.Outcome{}, map[string]stratum.Outcome{}
+	for _, o := range stratum.Outcomes() {
+		if o.Message() == "" {
+			if o != 0 && o.Label() != "" {
+				t.Errorf("accepted outcome %d has the label %q", o, o.Label())
+			}
+			continue
 		}
-		seen[code] = msg
+		if prev, dup := labels[o.Label()]; dup || o.Label() == "" || o.Label() == "other" {
+			t.Errorf("outcome %d: label %q (also outcome %d)", o, o.Label(), prev)
+		}
+		if prev, dup := msgs[o.Message()]; dup {
+			t.Errorf("outcome %d: message %q (also outcome %d)", o, o.Message(), prev)
+		}
+		labels[o.Label()], msgs[o.Message()] = o, o
 	}
-	if got := metrics.ReasonCode("Invalid login params: x"); got != "other" {
-		t.Errorf("unknown text → %q, want other", got)
+	m := metrics.New()
+	for _, l := range []string{
+		"unauthenticated", "invalid_job", "block_expired", "invalid_nonce", "nicehash_nonce",
+		"invalid_result", "wrong_result", "duplicate", "low_difficulty", "invalid_method",
+		"malformed", "line_too_long", "banned", "too_many_connections", "no_algo", "busy",
+		"storage_down", "invalid_address", "other",
+	} {
+		want(t, m, "rxpool_shares_rejected_total", "reason="+l, 0)
 	}
 }
 

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,14 +79,80 @@ type Job struct {
 	extraNonce [reserveSize]byte
 	blob       []byte // hashing blob with a zero nonce
 	diff       uint64 // share difficulty
-	nonces     map[uint32]struct{}
+
+	noncesMu sync.Mutex
+	nonces   map[uint32]struct{} // submitted so far
+}
+
+// firstSubmit reports whether nonce is new for j, and remembers it.
+func (j *Job) firstSubmit(nonce uint32) bool {
+	j.noncesMu.Lock()
+	defer j.noncesMu.Unlock()
+	if j.nonces == nil {
+		j.nonces = map[uint32]struct{}{}
+	}
+	_, dup := j.nonces[nonce]
+	j.nonces[nonce] = struct{}{}
+	return !dup
+}
+
+// forget lets nonce be submitted again (it was not checked).
+func (j *Job) forget(nonce uint32) {
+	j.noncesMu.Lock()
+	delete(j.nonces, nonce)
+	j.noncesMu.Unlock()
+}
+
+// jobsKept is how many recent jobs a connection remembers for submits.
+const jobsKept = 8
+
+// jobRing is one connection's recent jobs.
+type jobRing struct {
+	mu    sync.Mutex
+	jobs  [jobsKept]*Job
+	head  int
+	first uint64 // seq of the connection's first job
+}
+
+// add remembers j, forgetting the oldest job.
+func (r *jobRing) add(j *Job) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first == 0 {
+		r.first = j.seq
+	}
+	r.jobs[r.head] = j
+	r.head = (r.head + 1) % jobsKept
+}
+
+// find returns the job with the given id, or why there is none: Expired
+// when it is one of the connection's jobs that aged out (xmrig just counts
+// it), InvalidJob otherwise (xmrig reconnects).
+func (r *jobRing) find(jobID string) (*Job, Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	oldest := uint64(0)
+	for _, j := range r.jobs {
+		if j == nil {
+			continue
+		}
+		if j.id == jobID {
+			return j, 0
+		}
+		if oldest == 0 || j.seq < oldest {
+			oldest = j.seq
+		}
+	}
+	if seq, err := strconv.ParseUint(jobID, 16, 64); err == nil && seq >= r.first && seq < oldest {
+		return nil, Expired
+	}
+	return nil, InvalidJob
 }
 
 // jobManager polls the daemon for templates and mints jobs from them.
 type jobManager struct {
 	daemon      Daemon
 	hasher      Hasher
-	sink        Sink
 	log         logrus.FieldLogger
 	poolAddress string
 	coinAddress *cryptonote.Address
@@ -103,19 +169,11 @@ type jobManager struct {
 	seed    [32]byte
 	hasSeed bool
 
-	// solved holds the parent hash the pool last found a block on. Other
-	// shares on templates with that parent are still credited, but they are
-	// not submitted: they could only become side-chain siblings of our own
-	// block (seen on regtest: seven "blocks" at one height).
-	solvedMu sync.Mutex
-	solved   [32]byte
-
 	// onNetDiff receives the network difficulty of every template
 	// published (the sink's SetNetworkDifficulty).
 	onNetDiff  func(uint64)
 	trigger    chan struct{}
 	onTemplate func(t *blockTemplate, newTip bool) // pushes jobs to miners
-	wg         sync.WaitGroup                      // block submissions in flight
 	first      chan struct{}                       // closed when the first template is in
 	firstOnce  sync.Once
 
@@ -125,9 +183,9 @@ type jobManager struct {
 	errSince         time.Time
 }
 
-func newJobManager(d Daemon, h Hasher, sink Sink, log logrus.FieldLogger, addr *cryptonote.Address, instanceID uint32, refresh, txRefresh time.Duration) *jobManager {
+func newJobManager(d Daemon, h Hasher, onNetDiff func(uint64), log logrus.FieldLogger, addr *cryptonote.Address, instanceID uint32, refresh, txRefresh time.Duration) *jobManager {
 	m := &jobManager{
-		daemon: d, hasher: h, sink: sink, onNetDiff: sink.SetNetworkDifficulty, log: log,
+		daemon: d, hasher: h, onNetDiff: onNetDiff, log: log,
 		poolAddress: addr.Text, coinAddress: addr, instanceID: instanceID,
 		refresh: refresh, txRefresh: txRefresh,
 		trigger: make(chan struct{}, 1),
@@ -374,81 +432,4 @@ func (m *jobManager) newJob(diff uint64) (*Job, error) {
 	}
 	j.blob = blob
 	return j, nil
-}
-
-// claimBlock reports whether a block on parent may be submitted: only the
-// first since the last failed submission.
-func (m *jobManager) claimBlock(parent [32]byte) bool {
-	m.solvedMu.Lock()
-	defer m.solvedMu.Unlock()
-	if m.solved == parent {
-		return false
-	}
-	m.solved = parent
-	return true
-}
-
-// unclaimBlock lets another share try after a failed submission.
-func (m *jobManager) unclaimBlock(parent [32]byte) {
-	m.solvedMu.Lock()
-	if m.solved == parent {
-		m.solved = [32]byte{}
-	}
-	m.solvedMu.Unlock()
-}
-
-// submitBlock sends a found block to the daemon(s) at once, records the
-// candidate whatever the outcome, and triggers a template refresh so miners
-// move to the next height. Afterwards it checks that the block made it onto
-// the main chain: monerod answers OK for blocks that end up on a side chain.
-func (m *jobManager) submitBlock(ctx context.Context, j *Job, nonce [4]byte, miner *Miner, shareDiff uint64) {
-	t := j.template
-	blob, err := t.block.Block(j.extraNonce[:], nonce)
-	hb := append([]byte(nil), j.blob...)
-	copy(hb[t.block.NonceOffset():], nonce[:])
-	id := cryptonote.BlockID(hb)
-	if err == nil {
-		err = m.daemon.SubmitBlock(ctx, blob)
-	}
-	m.Trigger()
-	nd, _ := t.netDiff.Uint64()
-	b := &Block{
-		Height: t.height, Hash: id, PrevHash: t.prevHash,
-		Address: miner.Address.Text, Worker: miner.Worker, Scheme: miner.Scheme,
-		NetDifficulty: nd, ShareDiff: shareDiff, Reward: t.reward, Time: time.Now(),
-	}
-	log := m.log.WithFields(logrus.Fields{"height": t.height, "hash": hex.EncodeToString(id[:]), "miner": miner.Address.Text, "worker": miner.Worker})
-	if err != nil {
-		m.unclaimBlock(t.prevHash)
-		b.SubmitError = err.Error()
-		log.Errorf("block submission failed: %v (blob %x)", err, blob)
-	} else {
-		log.Infof("BLOCK FOUND and submitted")
-	}
-	if serr := m.sink.Block(ctx, b); serr != nil {
-		log.Errorf("recording block candidate: %v", serr)
-	}
-	if err == nil {
-		m.checkMainChain(ctx, t.height, id, log)
-	}
-}
-
-// checkMainChain looks the block up by height after a short delay and logs
-// whether ours is the main-chain block there. The unlocker makes the final
-// decision; this tells the operator early.
-func (m *jobManager) checkMainChain(ctx context.Context, height uint64, id [32]byte, log logrus.FieldLogger) {
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(2 * time.Second):
-	}
-	hdr, err := m.daemon.BlockHeaderByHeight(ctx, height)
-	switch {
-	case err != nil:
-		log.Warnf("could not check the main chain for our block: %v", err)
-	case hdr.Hash != id:
-		log.Warnf("our block is NOT on the main chain at height %d (main chain has %x): it went to a side chain", height, hdr.Hash)
-	default:
-		log.Infof("our block is on the main chain")
-	}
 }

@@ -24,7 +24,6 @@ import (
 
 	"rxpool/config"
 	"rxpool/cryptonote"
-	"rxpool/stratum/proto"
 )
 
 // Port is one listening port.
@@ -151,8 +150,8 @@ type Server struct {
 	cfg    Config
 	log    logrus.FieldLogger
 	sink   Sink
-	hasher Hasher
 	jobs   *jobManager
+	shares *sharePipeline
 	rules  loginRules
 	bans   *banList
 
@@ -162,11 +161,7 @@ type Server struct {
 	draining  bool // shutting down: no new sessions
 	listeners []net.Listener
 	ctx       context.Context // Run's: ends when the server is asked to stop
-	// work bounds share verification. It outlives ctx by up to
-	// ShutdownGrace, so a share being verified when the server is stopped
-	// is still answered (and recorded) rather than refused as busy.
-	work context.Context
-	wg   sync.WaitGroup
+	wg        sync.WaitGroup
 }
 
 // NewServer prepares a server; Run starts it.
@@ -185,7 +180,7 @@ func NewServer(cfg Config, d Daemon, h Hasher, sink Sink, log logrus.FieldLogger
 		}
 	}
 	s := &Server{
-		cfg: cfg, log: log, sink: sink, hasher: h,
+		cfg: cfg, log: log, sink: sink,
 		rules: loginRules{
 			coin: cfg.PoolAddress.Coin, defaultScheme: cfg.DefaultScheme,
 			fixedDiff: cfg.FixedDiff, separator: cfg.Separator,
@@ -194,8 +189,13 @@ func NewServer(cfg Config, d Daemon, h Hasher, sink Sink, log logrus.FieldLogger
 		sessions: map[*session]struct{}{},
 		perIP:    map[string]int{},
 	}
-	s.jobs = newJobManager(d, h, sink, log.WithField("module", "jobs"), cfg.PoolAddress, cfg.InstanceID, cfg.BlockRefresh, cfg.TemplateRefresh)
+	jobLog := log.WithField("module", "jobs")
+	s.jobs = newJobManager(d, h, sink.SetNetworkDifficulty, jobLog, cfg.PoolAddress, cfg.InstanceID, cfg.BlockRefresh, cfg.TemplateRefresh)
 	s.jobs.onTemplate = s.broadcast
+	s.shares = &sharePipeline{
+		hasher: h, sink: sink, bans: s.bans, grace: cfg.GraceWindow, log: log,
+		blocks: &blockSubmitter{daemon: d, sink: sink, log: jobLog, refresh: s.jobs.Trigger},
+	}
 	return s, nil
 }
 
@@ -262,9 +262,13 @@ func (s *Server) Refresh() { s.jobs.Trigger() }
 // Run returns once every session and block submission in flight is done.
 // Listen must have succeeded.
 func (s *Server) Run(ctx context.Context) error {
+	// work bounds share verification. It outlives ctx by up to
+	// ShutdownGrace, so a share being verified when the server is stopped
+	// is still answered (and recorded) rather than refused as busy.
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	s.ctx, s.work = ctx, work
+	s.ctx = ctx
+	s.shares.begin(ctx, work)
 	go s.jobs.run(ctx)
 	for i, l := range s.listeners {
 		s.wg.Add(1)
@@ -295,7 +299,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
-	s.jobs.wg.Wait()
+	s.shares.blocks.wait()
 	return nil
 }
 
@@ -332,9 +336,9 @@ func (s *Server) accept(l net.Listener, p Port) {
 func (s *Server) serve(conn net.Conn, p Port) {
 	defer s.wg.Done()
 	ip := remoteIP(conn)
-	if reason := s.admit(ip); reason != "" {
+	if o := s.admit(ip); o != 0 {
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = conn.Write(appendErr(nil, nil, reason))
+		_, _ = conn.Write(appendErr(nil, nil, o.Message()))
 		conn.Close()
 		return
 	}
@@ -364,20 +368,20 @@ func (s *Server) release(ip string) {
 	s.mu.Unlock()
 }
 
-// admit applies bans and the per-IP connection limit; it returns the error
-// text to send when the connection is refused.
-func (s *Server) admit(ip string) string {
+// admit applies bans and the per-IP connection limit; it returns why the
+// connection is refused (0: admitted).
+func (s *Server) admit(ip string) Outcome {
 	if s.bans.banned(ip) {
-		return proto.ErrMsgBanned
+		return Banned
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
 		s.log.Warnf("Ban: too many connections from %s (limit %d)", ip, s.cfg.MaxConnsPerIP)
-		return proto.ErrMsgTooManyConns
+		return TooManyConns
 	}
 	s.perIP[ip]++
-	return ""
+	return 0
 }
 
 func remoteIP(c net.Conn) string {

@@ -3,16 +3,13 @@ package stratum
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,12 +17,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"rxpool/cryptonote"
-	"rxpool/randomx"
 	"rxpool/stratum/proto"
 )
-
-// jobsKept is how many recent jobs a session remembers for submits.
-const jobsKept = 8
 
 // loginJobWait is how long a login waits for the pool's first block
 // template (the daemon is not ready yet) before its connection is closed.
@@ -67,14 +60,12 @@ type session struct {
 	miner atomic.Pointer[Miner]
 
 	writeMu sync.Mutex
+	jobs    jobRing // the recent jobs, for submits (locked apart)
 
-	mu       sync.Mutex // guards everything below
-	id       string
-	diff     uint64
-	vd       *varDiff
-	jobs     [jobsKept]*Job
-	jobHead  int
-	firstJob uint64 // seq of the first job this session got
+	mu   sync.Mutex // guards everything below
+	id   string
+	diff uint64
+	vd   *varDiff
 	// nonceByte is the nonce's top byte reserved for this connection on a
 	// NiceHash port (0: not a NiceHash port).
 	nonceByte byte
@@ -105,7 +96,7 @@ func (sess *session) run() {
 	for {
 		line, err := readLine(r, cfg.MaxLineLength)
 		if errors.Is(err, bufio.ErrBufferFull) {
-			sess.send(appendErr(nil, nil, proto.ErrMsgLineTooLong))
+			sess.send(appendErr(nil, nil, LineTooLong.Message()))
 			sess.logger().Warnf("closing connection: line longer than %d bytes", cfg.MaxLineLength)
 			return
 		}
@@ -174,11 +165,7 @@ func (sess *session) finish() {
 
 // logger is the server's logger with this connection's IP and miner.
 func (sess *session) logger() logrus.FieldLogger {
-	f := logrus.Fields{"ip": sess.ip}
-	if m := sess.miner.Load(); m != nil {
-		f["miner"], f["worker"] = m.Address.Text, m.Worker
-	}
-	return sess.srv.log.WithFields(f)
+	return sess.srv.log.WithFields(minerFields(sess.ip, sess.miner.Load()))
 }
 
 // debugf logs at debug level, building the log entry only when debug
@@ -220,6 +207,9 @@ func (sess *session) reply(id json.RawMessage, result any) {
 
 func (sess *session) fail(id json.RawMessage, msg string) { sess.send(appendErr(nil, id, msg)) }
 
+// refuse answers a request with o's error message.
+func (sess *session) refuse(id json.RawMessage, o Outcome) { sess.fail(id, o.Message()) }
+
 // handle dispatches one request line; it returns true when the connection
 // must be closed.
 func (sess *session) handle(line []byte) bool {
@@ -231,7 +221,7 @@ func (sess *session) handle(line []byte) bool {
 	if line[0] != '{' || json.Unmarshal(line, &req) != nil || req.Method == "" {
 		// Not our protocol (garbage, an HTTP probe, a truncated line): say so
 		// and close, as xmrig-proxy does; there is no sane way to resync.
-		sess.fail(validID(req.ID), proto.ErrMsgParse)
+		sess.refuse(validID(req.ID), Malformed)
 		return true
 	}
 	switch req.Method {
@@ -243,12 +233,12 @@ func (sess *session) handle(line []byte) bool {
 		return sess.getJob(req.ID)
 	case proto.MethodKeepalive:
 		if sess.loggedIn() == nil {
-			sess.fail(req.ID, proto.ErrMsgUnauthenticated)
+			sess.refuse(req.ID, Unauthenticated)
 			return false
 		}
 		sess.reply(req.ID, proto.StatusResult{Status: proto.StatusKeepalive})
 	default:
-		sess.fail(req.ID, proto.ErrMsgInvalidMethod)
+		sess.refuse(req.ID, InvalidMethod)
 	}
 	return false
 }
@@ -273,12 +263,12 @@ func (sess *session) login(id, params json.RawMessage) bool {
 		return true
 	}
 	if len(p.Algo) > 0 && !slices.Contains(p.Algo, proto.Algo) {
-		sess.fail(id, proto.ErrMsgNoAlgo)
+		sess.refuse(id, NoAlgo)
 		return true
 	}
 	m, err := sess.srv.rules.parseLogin(p.Login, p.Pass, p.RigID)
 	if err != nil {
-		sess.fail(id, proto.ErrMsgInvalidAddrPrefix+" used for login: "+err.Error())
+		sess.fail(id, InvalidAddress.Message()+" used for login: "+err.Error())
 		return true
 	}
 	if !sess.srv.jobs.waitTemplate(sess.srv.ctx, loginJobWait) {
@@ -296,29 +286,12 @@ func (sess *session) login(id, params json.RawMessage) bool {
 		b, ok := sess.port.nonces.take()
 		if !ok {
 			sess.logger().Warnf("NiceHash port %d: all %d nonce bytes taken, login refused", sess.port.Port, nonceBytesMax)
-			sess.fail(id, proto.ErrMsgNiceHashFull)
+			sess.refuse(id, NiceHashFull)
 			return true
 		}
 		nonceByte = b
 	}
-	diff := sess.port.Diff
-	vd := sess.srv.cfg.VarDiff
-	if m.FixedDiff > 0 {
-		diff = clampDiff(m.FixedDiff, vd.Min, vd.Max)
-	}
-	var sid [8]byte
-	_, _ = rand.Read(sid[:])
-	sess.mu.Lock()
-	sess.id = hex.EncodeToString(sid[:])
-	sess.miner.Store(m)
-	sess.nonceByte = nonceByte // released by finish
-	sess.diff = diff
-	sess.vd = newVarDiff(&sess.srv.cfg.VarDiff, time.Now())
-	if m.FixedDiff > 0 {
-		sess.vd.p = &VarDiff{} // fixed difficulty turns vardiff off
-	}
-	sess.mu.Unlock()
-
+	diff := sess.start(m, nonceByte)
 	job, err := sess.nextJob()
 	if err != nil {
 		sess.fail(id, "No job available: "+err.Error())
@@ -334,9 +307,32 @@ func (sess *session) login(id, params json.RawMessage) bool {
 	return false
 }
 
+// start makes m the session's miner, with a new session id, its starting
+// difficulty (returned) and vardiff.
+func (sess *session) start(m *Miner, nonceByte byte) uint64 {
+	diff := sess.port.Diff
+	vd := sess.srv.cfg.VarDiff
+	if m.FixedDiff > 0 {
+		diff = clampDiff(m.FixedDiff, vd.Min, vd.Max)
+	}
+	var sid [8]byte
+	_, _ = rand.Read(sid[:])
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	sess.id = hex.EncodeToString(sid[:])
+	sess.miner.Store(m)
+	sess.nonceByte = nonceByte // released by finish
+	sess.diff = diff
+	sess.vd = newVarDiff(&sess.srv.cfg.VarDiff, time.Now())
+	if m.FixedDiff > 0 {
+		sess.vd.p = &VarDiff{} // fixed difficulty turns vardiff off
+	}
+	return diff
+}
+
 func (sess *session) getJob(id json.RawMessage) bool {
 	if sess.loggedIn() == nil {
-		sess.fail(id, proto.ErrMsgUnauthenticated)
+		sess.refuse(id, Unauthenticated)
 		return false
 	}
 	job, err := sess.nextJob()
@@ -362,13 +358,7 @@ func (sess *session) nextJob() (*proto.Job, error) {
 		// The nonce's top byte: the rest of the nonce is the miner's.
 		j.blob[j.template.block.NonceOffset()+3] = nonceByte
 	}
-	sess.mu.Lock()
-	if sess.firstJob == 0 {
-		sess.firstJob = j.seq
-	}
-	sess.jobs[sess.jobHead] = j
-	sess.jobHead = (sess.jobHead + 1) % jobsKept
-	sess.mu.Unlock()
+	sess.jobs.add(j)
 	return &proto.Job{
 		Blob: hex.EncodeToString(j.blob), JobID: j.id, Target: cryptonote.TargetHex(j.diff),
 		Algo: proto.Algo, Height: j.template.height, SeedHash: hex.EncodeToString(j.template.seed[:]),
@@ -395,37 +385,12 @@ func (sess *session) pushJob() {
 	sess.send(b)
 }
 
-// findJob returns the session's job with the given id, or the error text
-// for an unknown one: "Block expired" when it is one of ours that aged out
-// (xmrig just counts it), "Invalid job id" otherwise (xmrig reconnects).
-func (sess *session) findJob(jobID string) (*Job, string) {
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	oldest := uint64(0)
-	for _, j := range sess.jobs {
-		if j == nil {
-			continue
-		}
-		if j.id == jobID {
-			return j, ""
-		}
-		if oldest == 0 || j.seq < oldest {
-			oldest = j.seq
-		}
-	}
-	if seq, err := strconv.ParseUint(jobID, 16, 64); err == nil && seq >= sess.firstJob && seq < oldest {
-		return nil, proto.ErrMsgBlockExpired
-	}
-	return nil, proto.ErrMsgInvalidJobID
-}
-
-// submit runs the share pipeline. Cheap checks come first; the RandomX hash
-// is computed by the verifier's workers (this goroutine waits, so one
-// connection's shares are handled in order); possible blocks jump the queue.
+// submit parses a share and hands it to the share pipeline; the answer
+// and vardiff are the session's.
 func (sess *session) submit(id, params json.RawMessage) bool {
 	m := sess.loggedIn()
 	if m == nil {
-		sess.fail(id, proto.ErrMsgUnauthenticated)
+		sess.refuse(id, Unauthenticated)
 		return false
 	}
 	var p proto.SubmitParams
@@ -437,89 +402,18 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 	sid, nonceByte := sess.id, sess.nonceByte
 	sess.mu.Unlock()
 	if p.ID != sid {
-		sess.fail(id, proto.ErrMsgUnauthenticated)
+		sess.refuse(id, Unauthenticated)
 		return false
 	}
-	job, msg := sess.findJob(p.JobID)
-	if job == nil {
-		return sess.reject(id, m, msg, false)
-	}
-	var nonce [4]byte
-	if len(p.Nonce) != 8 || !decodeHex(nonce[:], p.Nonce) {
-		return sess.reject(id, m, proto.ErrMsgInvalidNonce, true)
-	}
-	if nonceByte != 0 && nonce[3] != nonceByte {
-		return sess.reject(id, m, proto.ErrMsgNiceHashNonce, true)
-	}
-	var result [32]byte
-	if len(p.Result) != 64 || !decodeHex(result[:], p.Result) {
-		return sess.reject(id, m, proto.ErrMsgInvalidResult, true)
-	}
-	t := job.template
 	now := time.Now()
-	staleAt := t.staleAt()
-	stale := staleAt != 0
-	if stale && now.Sub(time.Unix(0, staleAt)) > sess.srv.cfg.GraceWindow {
-		return sess.reject(id, m, proto.ErrMsgBlockExpired, false)
-	}
-	n := binary.LittleEndian.Uint32(nonce[:])
-	sess.mu.Lock()
-	if job.nonces == nil {
-		job.nonces = map[uint32]struct{}{}
-	}
-	_, dup := job.nonces[n]
-	job.nonces[n] = struct{}{}
-	sess.mu.Unlock()
-	if dup {
-		return sess.reject(id, m, proto.ErrMsgDuplicateShare, false)
-	}
-	// The claimed result must meet the job difficulty before we spend a
-	// RandomX hash on it; a lie is caught by the comparison below.
-	if !cryptonote.CheckHash(&result, job.diff) {
-		return sess.reject(id, m, proto.ErrMsgLowDifficulty, true)
-	}
-	isBlock := !stale && cryptonote.CheckHashWide(&result, t.netDiff)
-
-	blob := slices.Clone(job.blob)
-	copy(blob[t.block.NonceOffset():], nonce[:])
-	ctx, cancel := context.WithTimeout(sess.srv.work, 30*time.Second)
-	hash, err := sess.srv.hasher.Hash(ctx, t.seed, blob, isBlock)
-	cancel()
-	if err != nil {
-		sess.mu.Lock()
-		delete(job.nonces, n) // not checked: the miner may send it again
-		sess.mu.Unlock()
-		if !errors.Is(err, randomx.ErrQueueFull) {
-			sess.logger().Errorf("share verification: %v", err)
-		}
-		sess.fail(id, proto.ErrMsgBusy)
-		return false
-	}
-	if hash != result {
-		return sess.reject(id, m, proto.ErrMsgWrongResult, true)
-	}
-	if isBlock && sess.srv.jobs.claimBlock(t.prevHash) {
-		sess.srv.jobs.wg.Add(1)
-		go func() {
-			defer sess.srv.jobs.wg.Done()
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.srv.ctx), time.Minute)
-			defer cancel()
-			sess.srv.jobs.submitBlock(ctx, job, nonce, m, job.diff)
-		}()
-	}
-	sess.srv.bans.record(sess.ip, false)
-	err = sess.srv.sink.Share(&Share{
-		Address: m.Address.Text, Worker: m.Worker, Scheme: m.Scheme, IP: sess.ip,
-		Difficulty: job.diff, HashDiff: cryptonote.HashDifficulty(&hash), Height: t.height,
-		Stale: stale, Time: now,
-	})
-	if err != nil {
-		sess.logger().Errorf("share not recorded: %v", err)
-		sess.fail(id, proto.ErrMsgStorageDown)
-		return false
+	o, diff := sess.srv.shares.submit(&submission{miner: m, ip: sess.ip, jobs: &sess.jobs, nonceByte: nonceByte,
+		jobID: p.JobID, nonce: p.Nonce, result: p.Result, at: now})
+	if !o.accepted() {
+		sess.refuse(id, o)
+		return o == Banned
 	}
 	sess.reply(id, proto.StatusResult{Status: proto.StatusOK})
-	sess.afterShare(now, job.diff)
+	sess.afterShare(now, diff)
 	return false
 }
 
@@ -550,23 +444,6 @@ func (sess *session) retarget(now time.Time) {
 	if changed {
 		sess.pushJob()
 	}
-}
-
-// reject answers a refused share, records it, and applies the ban rule;
-// it returns true when the connection must close (the IP got banned).
-func (sess *session) reject(id json.RawMessage, m *Miner, msg string, invalid bool) bool {
-	sess.srv.sink.Reject(&Rejection{Address: m.Address.Text, Worker: m.Worker, IP: sess.ip, Reason: msg, Invalid: invalid, Time: time.Now()})
-	if sess.srv.bans.record(sess.ip, invalid) {
-		sess.fail(id, proto.ErrMsgBanned)
-		return true
-	}
-	sess.fail(id, msg)
-	return false
-}
-
-func decodeHex(dst []byte, s string) bool {
-	n, err := hex.Decode(dst, []byte(s)) // accepts either case
-	return err == nil && n == len(dst)
 }
 
 // String names the session in logs.

@@ -23,8 +23,9 @@ type Rejection struct {
 	Address string
 	Worker  string
 	IP      string
-	Reason  string // the error text sent to the miner
-	Invalid bool   // counts towards banning (wrong result, low difficulty, …)
+	Outcome Outcome
+	Reason  string // the error text sent to the miner (Outcome.Message)
+	Invalid bool   // counts towards banning (Outcome.Invalid)
 	Time    time.Time
 }
 

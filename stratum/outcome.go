@@ -1,0 +1,102 @@
+package stratum
+
+import "rxpool/stratum/proto"
+
+// Outcome is the pool's answer to a miner's request: mostly what became of
+// a submitted share, also the fixed refusals of logins and connections.
+// The wire message, the metrics label, whether storage records it as a
+// rejection and how it counts for banning all derive from it (outcomes).
+type Outcome uint8
+
+// The outcomes. The zero value is none of them (labelled "other").
+const (
+	_ Outcome = iota
+	Accepted
+	AcceptedStale // for the previous tip, within the grace window
+	AcceptedBlock // and a block candidate: submitted to the daemon(s)
+	InvalidJob
+	Expired // one of the connection's jobs, aged out or past the grace window
+	BadNonce
+	NiceHashNonce // a nonce outside the connection's byte on a NiceHash port
+	BadResult
+	Duplicate
+	LowDifficulty // the claimed result does not meet the job's difficulty
+	WrongResult   // the claimed result is not the share's hash
+	Busy          // not checked: the verifier's queue is full
+	StorageDown   // valid, but storage cannot take it
+	Banned
+	Unauthenticated
+	// Refusals outside submit.
+	Malformed
+	LineTooLong
+	InvalidMethod
+	NoAlgo
+	NiceHashFull
+	InvalidAddress
+	TooManyConns
+	outcomeCount
+)
+
+// banVote is how an outcome counts for its IP's ban (banList.record).
+type banVote uint8
+
+const (
+	notCounted    banVote = iota // not judged: the share was refused before
+	countsValid                  // honest miners get these too (stale, duplicate)
+	countsInvalid                // invalid work
+)
+
+// outcomes is the one table of what each outcome means.
+var outcomes = [outcomeCount]struct {
+	msg    string  // the error text sent; "" for an accepted share
+	label  string  // rxpool_shares_rejected_total's reason; "" for none
+	reject bool    // storage records it as a rejection (Sink.Reject)
+	ban    banVote // how it counts towards a ban
+}{
+	0:               {label: "other"},
+	Accepted:        {ban: countsValid},
+	AcceptedStale:   {ban: countsValid},
+	AcceptedBlock:   {ban: countsValid},
+	InvalidJob:      {proto.ErrMsgInvalidJobID, "invalid_job", true, countsValid},
+	Expired:         {proto.ErrMsgBlockExpired, "block_expired", true, countsValid},
+	BadNonce:        {proto.ErrMsgInvalidNonce, "invalid_nonce", true, countsInvalid},
+	NiceHashNonce:   {proto.ErrMsgNiceHashNonce, "nicehash_nonce", true, countsInvalid},
+	BadResult:       {proto.ErrMsgInvalidResult, "invalid_result", true, countsInvalid},
+	Duplicate:       {proto.ErrMsgDuplicateShare, "duplicate", true, countsValid},
+	LowDifficulty:   {proto.ErrMsgLowDifficulty, "low_difficulty", true, countsInvalid},
+	WrongResult:     {proto.ErrMsgWrongResult, "wrong_result", true, countsInvalid},
+	Busy:            {proto.ErrMsgBusy, "busy", false, notCounted},
+	StorageDown:     {proto.ErrMsgStorageDown, "storage_down", false, countsValid},
+	Banned:          {proto.ErrMsgBanned, "banned", false, notCounted},
+	Unauthenticated: {proto.ErrMsgUnauthenticated, "unauthenticated", false, notCounted},
+	Malformed:       {proto.ErrMsgParse, "malformed", false, notCounted},
+	LineTooLong:     {proto.ErrMsgLineTooLong, "line_too_long", false, notCounted},
+	InvalidMethod:   {proto.ErrMsgInvalidMethod, "invalid_method", false, notCounted},
+	NoAlgo:          {proto.ErrMsgNoAlgo, "no_algo", false, notCounted},
+	NiceHashFull:    {proto.ErrMsgNiceHashFull, "nicehash_full", false, notCounted},
+	InvalidAddress:  {proto.ErrMsgInvalidAddrPrefix, "invalid_address", false, notCounted},
+	TooManyConns:    {proto.ErrMsgTooManyConns, "too_many_connections", false, notCounted},
+}
+
+// Message is the error text the miner gets ("" for an accepted share).
+func (o Outcome) Message() string { return outcomes[o].msg }
+
+// Label is the outcome's value of the metrics label "reason" ("" for an
+// accepted share).
+func (o Outcome) Label() string { return outcomes[o].label }
+
+// Invalid reports whether the outcome is invalid work, which leads to bans.
+func (o Outcome) Invalid() bool { return outcomes[o].ban == countsInvalid }
+
+// accepted reports whether the share was accepted (and is to be recorded).
+func (o Outcome) accepted() bool { return o >= Accepted && o <= AcceptedBlock }
+
+// Outcomes lists every outcome, the zero one ("other") included, for
+// metrics to create each series up front.
+func Outcomes() []Outcome {
+	out := make([]Outcome, outcomeCount)
+	for i := range out {
+		out[i] = Outcome(i)
+	}
+	return out
+}

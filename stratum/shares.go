@@ -1,0 +1,185 @@
+package stratum
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"rxpool/cryptonote"
+	"rxpool/randomx"
+)
+
+// sharePipeline judges the shares miners submit. A share goes through, in
+// order, stopping at the first step that refuses it:
+//
+//  1. job: one of the connection's recent jobs (else InvalidJob, or Expired
+//     for one that aged out)
+//  2. nonce: 8 hex digits, on a NiceHash port with the connection's top
+//     byte (BadNonce, NiceHashNonce); result: 64 hex digits (BadResult)
+//  3. stale: a job of a replaced tip counts only within the grace window
+//     (Expired); each nonce counts once per job (Duplicate)
+//  4. claimed difficulty: the claimed result meets the job's difficulty,
+//     checked before a hash is spent on it (LowDifficulty)
+//  5. verify: the RandomX hash on the verifier's workers, a possible block
+//     in the priority lane (Busy when the queue is full), equal to the
+//     claimed result (WrongResult)
+//  6. block: a hash meeting the network difficulty is submitted to the
+//     daemon(s) in the background (AcceptedBlock)
+//  7. record: an accepted share goes to the sink (StorageDown when storage
+//     cannot take it), a refused one as a rejection
+//  8. ban accounting: every judged share counts for its IP; the share that
+//     gets it banned is answered Banned
+//
+// The caller's goroutine waits for the hash, so one connection's shares are
+// judged in order.
+type sharePipeline struct {
+	hasher Hasher
+	blocks *blockSubmitter
+	sink   Sink
+	bans   *banList
+	grace  time.Duration // how long shares of a replaced tip still count
+	log    logrus.FieldLogger
+
+	// Set by begin before the first connection is served.
+	ctx  context.Context // Run's; block submissions keep its values
+	work context.Context // bounds verification, outliving ctx by ShutdownGrace
+}
+
+// submission is one parsed submit request of a logged-in miner.
+type submission struct {
+	miner     *Miner
+	ip        string
+	jobs      *jobRing // the connection's recent jobs
+	nonceByte byte     // the connection's nonce top byte (0: not a NiceHash port)
+	jobID     string
+	nonce     string // hex, as sent
+	result    string // hex, as sent
+	at        time.Time
+}
+
+// begin hands the pipeline the server's contexts (see Server.Run).
+func (p *sharePipeline) begin(ctx, work context.Context) { p.ctx, p.work = ctx, work }
+
+// submit runs s through the pipeline. It returns the outcome and, for an
+// accepted share, the job difficulty it was credited with (for vardiff).
+func (p *sharePipeline) submit(s *submission) (Outcome, uint64) {
+	share, o := p.judge(s) // steps 1–6
+	if share != nil {
+		o = p.record(s, share, o) // step 7
+	} else if outcomes[o].reject {
+		p.sink.Reject(&Rejection{Address: s.miner.Address.Text, Worker: s.miner.Worker, IP: s.ip,
+			Outcome: o, Reason: o.Message(), Invalid: o.Invalid(), Time: time.Now()})
+	}
+	// Step 8. A valid share that tips the ratio bans the IP from its next
+	// connection on; the share itself is still answered.
+	if v := outcomes[o].ban; v != notCounted && p.bans.record(s.ip, v == countsInvalid) && outcomes[o].reject {
+		return Banned, 0
+	}
+	if !o.accepted() {
+		return o, 0
+	}
+	return o, share.Difficulty
+}
+
+// judge runs steps 1 to 6; for an accepted share it returns what is to be
+// recorded.
+func (p *sharePipeline) judge(s *submission) (*Share, Outcome) {
+	job, o := s.jobs.find(s.jobID)
+	if job == nil {
+		return nil, o
+	}
+	var nonce [4]byte
+	var result [32]byte
+	switch {
+	case len(s.nonce) != 8 || !decodeHex(nonce[:], s.nonce):
+		return nil, BadNonce
+	case s.nonceByte != 0 && nonce[3] != s.nonceByte:
+		return nil, NiceHashNonce
+	case len(s.result) != 64 || !decodeHex(result[:], s.result):
+		return nil, BadResult
+	}
+	t := job.template
+	staleAt := t.staleAt()
+	stale := staleAt != 0
+	if stale && s.at.Sub(time.Unix(0, staleAt)) > p.grace {
+		return nil, Expired
+	}
+	n := binary.LittleEndian.Uint32(nonce[:])
+	if !job.firstSubmit(n) {
+		return nil, Duplicate
+	}
+	if !cryptonote.CheckHash(&result, job.diff) {
+		return nil, LowDifficulty // a lie is caught by the verification
+	}
+	isBlock := !stale && cryptonote.CheckHashWide(&result, t.netDiff)
+	hash, o := p.verify(s, job, nonce, isBlock)
+	if o != 0 {
+		return nil, o
+	}
+	if hash != result {
+		return nil, WrongResult
+	}
+	o = Accepted
+	if stale {
+		o = AcceptedStale
+	}
+	if isBlock {
+		p.blocks.start(p.ctx, job, nonce, s.miner)
+		o = AcceptedBlock
+	}
+	return &Share{
+		Address: s.miner.Address.Text, Worker: s.miner.Worker, Scheme: s.miner.Scheme, IP: s.ip,
+		Difficulty: job.diff, HashDiff: cryptonote.HashDifficulty(&hash), Height: t.height,
+		Stale: stale, Time: s.at,
+	}, o
+}
+
+// verify hashes job's blob with nonce (step 5); a share not hashed may be
+// sent again.
+func (p *sharePipeline) verify(s *submission, job *Job, nonce [4]byte, priority bool) ([32]byte, Outcome) {
+	blob := slices.Clone(job.blob)
+	copy(blob[job.template.block.NonceOffset():], nonce[:])
+	ctx, cancel := context.WithTimeout(p.work, 30*time.Second)
+	defer cancel()
+	hash, err := p.hasher.Hash(ctx, job.template.seed, blob, priority)
+	if err != nil {
+		job.forget(binary.LittleEndian.Uint32(nonce[:]))
+		if !errors.Is(err, randomx.ErrQueueFull) {
+			p.logger(s).Errorf("share verification: %v", err)
+		}
+		return hash, Busy
+	}
+	return hash, 0
+}
+
+// record hands an accepted share to the sink (step 7).
+func (p *sharePipeline) record(s *submission, share *Share, o Outcome) Outcome {
+	if err := p.sink.Share(share); err != nil {
+		p.logger(s).Errorf("share not recorded: %v", err)
+		return StorageDown
+	}
+	return o
+}
+
+func (p *sharePipeline) logger(s *submission) logrus.FieldLogger {
+	return p.log.WithFields(minerFields(s.ip, s.miner))
+}
+
+// minerFields are the log fields naming a connection and its miner.
+func minerFields(ip string, m *Miner) logrus.Fields {
+	f := logrus.Fields{"ip": ip}
+	if m != nil {
+		f["miner"], f["worker"] = m.Address.Text, m.Worker
+	}
+	return f
+}
+
+func decodeHex(dst []byte, s string) bool {
+	n, err := hex.Decode(dst, []byte(s)) // accepts either case
+	return err == nil && n == len(dst)
+}
