@@ -6,9 +6,7 @@ package stratum
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -22,7 +20,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"rxpool/config"
 	"rxpool/cryptonote"
 )
 
@@ -68,54 +65,6 @@ type Config struct {
 	// handled (a share in verification) to be answered before it closes
 	// the connections anyway (default 5 s).
 	ShutdownGrace time.Duration
-}
-
-// ConfigFrom derives the server configuration from the pool configuration,
-// loading TLS certificates.
-func ConfigFrom(c *config.Config) (*Config, error) {
-	sc := &Config{
-		PoolAddress:     c.PoolAddr,
-		InstanceID:      c.InstanceID,
-		BindIP:          c.Stratum.BindIP,
-		FixedDiff:       c.FixedDiff.Enabled,
-		Separator:       c.FixedDiff.AddressSeparator,
-		DefaultScheme:   c.Payments.Scheme,
-		LoginTimeout:    c.Stratum.LoginTimeout.Duration(),
-		MinerTimeout:    c.Stratum.MinerTimeout.Duration(),
-		MaxLineLength:   c.Stratum.MaxLineLength,
-		MaxConnsPerIP:   c.Stratum.MaxConnectionsPerIP,
-		GraceWindow:     c.Stratum.ShareGraceWindow.Duration(),
-		BlockRefresh:    c.Stratum.BlockRefreshInterval.Duration(),
-		TemplateRefresh: c.Stratum.TemplateRefreshInterval.Duration(),
-		VarDiff: VarDiff{
-			Enabled: c.VarDiff.Enabled, Min: c.VarDiff.MinDiff, Max: c.VarDiff.MaxDiff,
-			TargetTime: c.VarDiff.TargetTime.Duration(), RetargetTime: c.VarDiff.RetargetTime.Duration(),
-			Variance: c.VarDiff.VariancePercent / 100, MaxJump: c.VarDiff.MaxJump / 100,
-		},
-		Banning: Banning{
-			Enabled: c.Banning.Enabled, Time: c.Banning.Time.Duration(),
-			InvalidPercent: c.Banning.InvalidPercent, CheckThreshold: c.Banning.CheckThreshold,
-		},
-	}
-	if sc.InstanceID == 0 {
-		// Until storage hands out instance ids, a random one makes two
-		// processes on one Redis collide with probability 2^-32.
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		sc.InstanceID = binary.LittleEndian.Uint32(b[:]) | 1
-	}
-	for _, p := range c.SortedPorts() {
-		port := Port{Port: p.Port, Diff: p.Diff, Desc: p.Desc, ProxyProtocol: p.ProxyProtocol, NiceHash: p.NiceHash}
-		if p.TLS {
-			cert, err := tls.LoadX509KeyPair(p.TLSCert, p.TLSKey)
-			if err != nil {
-				return nil, fmt.Errorf("ports.%d: loading TLS certificate: %w", p.Port, err)
-			}
-			port.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		}
-		sc.Ports = append(sc.Ports, port)
-	}
-	return sc, nil
 }
 
 func (c *Config) setDefaults() {

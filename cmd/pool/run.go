@@ -210,7 +210,7 @@ func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store 
 	defer verifier.Close()
 	m.WatchVerifier(verifier.Stats)
 
-	scfg, err := stratum.ConfigFrom(cfg)
+	scfg, err := stratumConfig(cfg)
 	if err != nil {
 		return err
 	}
