@@ -22,6 +22,7 @@ import (
 
 	"rxpool/cryptonote"
 	"rxpool/randomx"
+	"rxpool/stratum"
 )
 
 // Seconds is a duration given in whole seconds in the file.
@@ -43,15 +44,6 @@ const (
 	ModuleAPI           = "api"
 	ModuleBlockUnlocker = "blockUnlocker"
 	ModulePayments      = "payments"
-)
-
-// Reward schemes for payments.scheme. They are stratum's (stratum.SchemePPLNS
-// ...), written again here only because stratum still imports config; once
-// it does not, these refer to stratum's constants.
-const (
-	SchemePPLNS = "pplns"
-	SchemeProp  = "prop"
-	SchemeSolo  = "solo"
 )
 
 // Config is the whole configuration. Parse and Load return it filled with
@@ -379,7 +371,7 @@ func Defaults(coin *cryptonote.Coin) *Config {
 			Denomination: pd.denomination,
 			TransferFee:  pd.transferFee,
 			MaxAddresses: 15,
-			Scheme:       SchemePPLNS,
+			Scheme:       stratum.SchemePPLNS,
 		},
 		BlockUnlocker: BlockUnlockerConfig{
 			Enabled: true, Interval: 30, Depth: coin.UnlockDepth,

@@ -12,6 +12,7 @@ import (
 
 	"rxpool/cryptonote"
 	"rxpool/randomx"
+	"rxpool/stratum"
 )
 
 // genesisAddress is Pastella's genesis address, a valid standard address.
@@ -402,7 +403,7 @@ func TestDefaultsPerCoin(t *testing.T) {
 	checkEq("Denomination", cfg.Payments.Denomination, uint64(1000))
 	checkEq("TransferFee", cfg.Payments.TransferFee, uint64(1000))
 	checkEq("MaxAddresses", cfg.Payments.MaxAddresses, 15)
-	checkEq("Scheme", cfg.Payments.Scheme, SchemePPLNS)
+	checkEq("Scheme", cfg.Payments.Scheme, stratum.SchemePPLNS)
 	checkEq("Stratum", cfg.Stratum, StratumConfig{
 		Enabled: true, BindIP: "0.0.0.0", BlockRefreshInterval: 1000, TemplateRefreshInterval: 10,
 		MinerTimeout: 600, LoginTimeout: 10, MaxLineLength: 10240, MaxConnectionsPerIP: 1000, ShareGraceWindow: 5,

@@ -16,6 +16,7 @@ import (
 
 	"rxpool/cryptonote"
 	"rxpool/randomx"
+	"rxpool/stratum"
 )
 
 // Validate checks every rule of the configuration and returns all problems
@@ -400,7 +401,7 @@ func (c *Config) checkPayments(ch *checks) {
 	if p.MinerPayFee && p.TransferFee >= p.MinPayment {
 		ch.add("payments.transferFee", "must be below payments.minPayment (%d) when minerPayFee is true, got %d", p.MinPayment, p.TransferFee)
 	}
-	ch.oneOf("payments.scheme", p.Scheme, SchemePPLNS, SchemeProp, SchemeSolo)
+	ch.oneOf("payments.scheme", p.Scheme, stratum.SchemePPLNS, stratum.SchemeProp, stratum.SchemeSolo)
 	if c.Coin == nil {
 		return
 	}
