@@ -22,6 +22,7 @@ import (
 
 	"rxpool/cryptonote"
 	"rxpool/randomx"
+	"rxpool/storage"
 	"rxpool/stratum"
 )
 
@@ -258,36 +259,15 @@ type PPLNSConfig struct {
 	Window float64 `json:"window"`
 }
 
-// RedisConfig selects the Redis server: TCP host/port, a unix socket,
-// Sentinel or Cluster (at most one of the last three).
-type RedisConfig struct {
-	Host     string              `json:"host"`
-	Port     int                 `json:"port"`
-	Socket   string              `json:"socket"`
-	DB       int                 `json:"db"`
-	Password Secret              `json:"password"`
-	Prefix   string              `json:"prefix"`
-	Sentinel RedisSentinelConfig `json:"sentinel"`
-	Cluster  RedisClusterConfig  `json:"cluster"`
-	PoolSize int                 `json:"poolSize"` // 0 = client library default
-	TLS      bool                `json:"tls"`
-}
-
-// Addr is host:port for a TCP connection.
-func (r RedisConfig) Addr() string { return net.JoinHostPort(r.Host, strconv.Itoa(r.Port)) }
+// RedisConfig is the "redis" section: storage's own Config, so the
+// section is defined once, beside the code that connects.
+type RedisConfig = storage.Config
 
 // RedisSentinelConfig names a Sentinel-managed master.
-type RedisSentinelConfig struct {
-	MasterName string   `json:"masterName"`
-	Addrs      []string `json:"addrs"`
-}
+type RedisSentinelConfig = storage.SentinelConfig
 
 // RedisClusterConfig lists Redis Cluster seed nodes.
-type RedisClusterConfig struct {
-	Addrs []string `json:"addrs"`
-}
-
-func (s RedisSentinelConfig) used() bool { return s.MasterName != "" || len(s.Addrs) > 0 }
+type RedisClusterConfig = storage.ClusterConfig
 
 // APIConfig configures the HTTP API.
 type APIConfig struct {

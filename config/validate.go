@@ -437,13 +437,17 @@ func (c *Config) checkUnlocker(ch *checks) {
 	positive(ch, "pplns.window", c.PPLNS.Window)
 }
 
+// sentinelUsed tells whether any Sentinel setting was given (an incomplete
+// one is reported, not ignored).
+func sentinelUsed(s RedisSentinelConfig) bool { return s.MasterName != "" || len(s.Addrs) > 0 }
+
 func (c *Config) checkRedis(ch *checks) {
 	r := c.Redis
 	var modes []string
 	if r.Socket != "" {
 		modes = append(modes, "socket")
 	}
-	if r.Sentinel.used() {
+	if sentinelUsed(r.Sentinel) {
 		modes = append(modes, "sentinel")
 	}
 	if len(r.Cluster.Addrs) > 0 {
@@ -463,7 +467,7 @@ func (c *Config) checkRedis(ch *checks) {
 	if len(r.Cluster.Addrs) > 0 && r.DB != 0 {
 		ch.add("redis.db", "must be 0 with cluster (Redis Cluster has only database 0), got %d", r.DB)
 	}
-	if r.Sentinel.used() {
+	if sentinelUsed(r.Sentinel) {
 		if r.Sentinel.MasterName == "" {
 			ch.add("redis.sentinel.masterName", "required when sentinel addrs are set")
 		}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"rxpool/config"
 	"rxpool/internal/testenv"
 	"rxpool/randomx"
 	"rxpool/stratum"
@@ -25,7 +24,7 @@ import (
 // the default batching, and how many Redis round trips that costs.
 func BenchmarkWriteShares(b *testing.B) {
 	r := testenv.NewRedis(b)
-	s := newTestStore(b, config.RedisConfig{Socket: r.Socket}, WithBatch(1000, 100*time.Millisecond))
+	s := newTestStore(b, Config{Socket: r.Socket}, WithBatch(1000, 100*time.Millisecond))
 	s.SetNetworkDifficulty(1_000_000)
 	rt := countRoundTrips(s)
 	rc := r.Client()

@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
-	"rxpool/config"
 	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
 	"rxpool/stratum"
@@ -23,7 +22,7 @@ import (
 // backend is a Redis the storage tests run against.
 type backend struct {
 	name string
-	cfg  config.RedisConfig // without prefix
+	cfg  Config // without prefix
 }
 
 var (
@@ -52,8 +51,8 @@ func runCases(t *testing.T, cases []storeCase) {
 	single := testenv.NewRedis(t)
 	cluster := testenv.NewRedisCluster(t)
 	backends := []backend{
-		{"single", config.RedisConfig{Socket: single.Socket}},
-		{"cluster", config.RedisConfig{Cluster: config.RedisClusterConfig{Addrs: cluster.Addrs()}}},
+		{"single", Config{Socket: single.Socket}},
+		{"cluster", Config{Cluster: ClusterConfig{Addrs: cluster.Addrs()}}},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -69,7 +68,7 @@ func runCases(t *testing.T, cases []storeCase) {
 
 // newTestStore opens a Store with a fresh prefix; flushes are manual unless
 // the options say otherwise (interval 1 h, batches of 10,000).
-func newTestStore(t testing.TB, cfg config.RedisConfig, opts ...Option) *Store {
+func newTestStore(t testing.TB, cfg Config, opts ...Option) *Store {
 	t.Helper()
 	cfg.Prefix = fmt.Sprintf("t%d", prefixSeq.Add(1))
 	opts = append([]Option{WithBatch(10_000, time.Hour)}, opts...)

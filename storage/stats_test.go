@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"rxpool/config"
 	"rxpool/internal/testenv"
 	"rxpool/stratum"
 )
@@ -206,7 +205,7 @@ var statsCases = []storeCase{
 
 func TestShareFailsWhileRedisIsDownAndRecovers(t *testing.T) {
 	r := testenv.NewRedis(t)
-	s := newTestStore(t, config.RedisConfig{Socket: r.Socket}, WithBatch(100, 20*time.Millisecond), WithHealthInterval(100*time.Millisecond))
+	s := newTestStore(t, Config{Socket: r.Socket}, WithBatch(100, 20*time.Millisecond), WithHealthInterval(100*time.Millisecond))
 	ctx := ctxT(t)
 	sh := share("A", prop, 1)
 	if err := s.Share(&sh); err != nil {
@@ -280,7 +279,7 @@ func itoa(n int) string { return u64(uint64(n)) }
 
 func TestNewRejectsBadPrefix(t *testing.T) {
 	for _, p := range []string{"{x}", "a b"} {
-		if _, err := New(config.RedisConfig{Socket: "/nonexistent", Prefix: p}, nil, testLogger(t)); err == nil {
+		if _, err := New(Config{Socket: "/nonexistent", Prefix: p}, nil, testLogger(t)); err == nil {
 			t.Errorf("prefix %q accepted", p)
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
-	"rxpool/config"
 	"rxpool/cryptonote"
 	"rxpool/stratum"
 )
@@ -101,7 +100,7 @@ func WithHealthInterval(d time.Duration) Option { return func(o *options) { o.he
 // New connects to the Redis described by cfg (cluster, sentinel, unix socket
 // or TCP, in that order of precedence), loads the scripts and starts the
 // batch writer. The prefix defaults to the coin name.
-func New(cfg config.RedisConfig, coin *cryptonote.Coin, log logrus.FieldLogger, opts ...Option) (*Store, error) {
+func New(cfg Config, coin *cryptonote.Coin, log logrus.FieldLogger, opts ...Option) (*Store, error) {
 	prefix := cfg.Prefix
 	if prefix == "" && coin != nil {
 		prefix = coin.Name
@@ -148,7 +147,7 @@ func newStore(rdb redis.UniversalClient, prefix string, log logrus.FieldLogger, 
 	return s, nil
 }
 
-func newClient(cfg config.RedisConfig) redis.UniversalClient {
+func newClient(cfg Config) redis.UniversalClient {
 	o := &redis.UniversalOptions{
 		Addrs: []string{cfg.Addr()}, Password: cfg.Password.Reveal(), DB: cfg.DB, PoolSize: cfg.PoolSize,
 		// Fail fast: a failed flush is retried by storage itself, and the
