@@ -69,7 +69,7 @@ func TestFrontendInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close(context.Background())
-	data := seed.Pool(t, store, cfg)
+	data := seed.Pool(t, store, cfg.Coin, cfg.BlockUnlocker.PoolFeeBP(), cfg.BlockUnlocker.FinderRewardBP())
 
 	pool := StartPool(t, ctx, raw)
 	base := fmt.Sprintf("http://127.0.0.1:%d/", port)

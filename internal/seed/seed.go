@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"rxpool/config"
+	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 	"rxpool/stratum"
@@ -42,14 +42,15 @@ func blockHash() [32]byte {
 
 // Pool writes, through storage, a small pool's history: shares of A and B
 // (A from 127.0.0.1, where tests send requests from), a confirmed PPLNS
-// block credited with cfg's fees, an orphaned and a pending one, a sent
+// block of coin credited with the pool fee and finder reward given in basis
+// points (as the unlocker takes them), an orphaned and a pending one, a sent
 // payment to A and B, and a connected session of A's rig1. The Store must
 // publish connected miners quickly (storage.WithHealthInterval).
-func Pool(t testing.TB, st *storage.Store, cfg *config.Config) *Data {
+func Pool(t testing.TB, st *storage.Store, coin *cryptonote.Coin, poolFeeBP, finderBP uint32) *Data {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := &Data{A: testenv.Address(t, cfg.Coin, 1), B: testenv.Address(t, cfg.Coin, 2), C: testenv.Address(t, cfg.Coin, 3), Reward: Reward}
+	s := &Data{A: testenv.Address(t, coin, 1), B: testenv.Address(t, coin, 2), C: testenv.Address(t, coin, 3), Reward: Reward}
 	now := time.Now()
 	sh := func(a, w, ip string, d uint64, ago time.Duration) stratum.Share {
 		return stratum.Share{Address: a, Worker: w, Scheme: "pplns", IP: ip, Difficulty: d, Time: now.Add(-ago)}
@@ -79,8 +80,7 @@ func Pool(t testing.TB, st *storage.Store, cfg *config.Config) *Data {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := cfg.BlockUnlocker
-	sp, err := unlocker.SplitShared(s.Reward, u.PoolFeeBP(), u.FinderRewardBP(), w)
+	sp, err := unlocker.SplitShared(s.Reward, poolFeeBP, finderBP, w)
 	if err != nil {
 		t.Fatal(err)
 	}
