@@ -224,7 +224,7 @@ func (s *Server) adminPorts(c *gin.Context) {
 		conns = s.deps.PortSessions()
 	}
 	out := make([]port, 0, len(s.cfg.Public.Ports))
-	for _, p := range s.cfg.allPorts {
+	for _, p := range s.cfg.AllPorts {
 		pp := port{Port: p}
 		if conns != nil {
 			n := conns[p.Port]

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"rxpool/config"
-	"rxpool/internal/seed"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(1, math.Abs(b)) }
@@ -21,7 +18,7 @@ func TestStatsBeforeTheFirstSnapshotIs503(t *testing.T) {
 
 func TestPoolStats(t *testing.T) {
 	e := newEnv(t, nil)
-	s := seed.Pool(t, e.store, e.cfg)
+	s := e.seed()
 	e.refresh()
 	var st Stats
 	e.get("/api/stats", http.StatusOK, &st)
@@ -52,7 +49,7 @@ func TestPoolStats(t *testing.T) {
 	}
 	// Candidates freeze the log's weights without emptying it: the window
 	// (2 × difficulty) is full when the log holds more than that.
-	if w := uint64(e.cfg.PPLNS.Window * float64(n.Difficulty)); p.PPLNSWindow.Size != w || p.PPLNSWindow.Filled != min(w, 130_000) ||
+	if w := uint64(e.cfg.PPLNSWindow * float64(n.Difficulty)); p.PPLNSWindow.Size != w || p.PPLNSWindow.Filled != min(w, 130_000) ||
 		p.PPLNSWindow.Percent != pct(float64(min(w, 130_000)), float64(w)) {
 		t.Errorf("pplns window %+v, want size %d", p.PPLNSWindow, w)
 	}
@@ -93,7 +90,7 @@ func TestPoolStats(t *testing.T) {
 
 func TestMinerStats(t *testing.T) {
 	e := newEnv(t, nil)
-	s := seed.Pool(t, e.store, e.cfg)
+	s := e.seed()
 	e.refresh()
 	var m Miner
 	e.get("/api/stats?address="+s.A, http.StatusOK, &m)
@@ -104,7 +101,7 @@ func TestMinerStats(t *testing.T) {
 	if m.Balance != int64(credited-s.PaidA) || m.Paid != s.PaidA-s.FeeA || m.FeesPaid != s.FeeA || m.PendingPayment != 0 {
 		t.Errorf("balance %d paid %d fees %d; want %d %d %d", m.Balance, m.Paid, m.FeesPaid, credited-s.PaidA, s.PaidA-s.FeeA, s.FeeA)
 	}
-	if m.Threshold != e.cfg.Payments.MinPayment || m.ThresholdCustom {
+	if m.Threshold != e.cfg.Public.MinPayment || m.ThresholdCustom {
 		t.Errorf("threshold %d custom %v", m.Threshold, m.ThresholdCustom)
 	}
 	if m.Hashrate <= 0 || m.Hashrate != m.Hashrates.M10 || m.LastShare == 0 {
@@ -152,7 +149,7 @@ func TestMinerStats(t *testing.T) {
 
 func TestBlocksAndPaymentsPaging(t *testing.T) {
 	e := newEnv(t, nil)
-	s := seed.Pool(t, e.store, e.cfg)
+	s := e.seed()
 	e.refresh()
 	var bl struct {
 		Blocks []Block
@@ -199,7 +196,7 @@ func TestBlocksAndPaymentsPaging(t *testing.T) {
 
 func TestTopMiners(t *testing.T) {
 	e := newEnv(t, nil)
-	s := seed.Pool(t, e.store, e.cfg)
+	s := e.seed()
 	e.refresh()
 	var top Top
 	e.get("/api/top?by=hashes", http.StatusOK, &top)
@@ -223,7 +220,7 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("health %+v", h)
 	}
 	// A daemon that does not answer makes the pool unhealthy.
-	bad := newEnv(t, func(c *config.Config) { c.Daemon.Port = 1 })
+	bad := newEnv(t, func(c *envConfig) { c.daemonURL = "http://127.0.0.1:1" })
 	bad.get("/api/health", http.StatusServiceUnavailable, &h)
 	if h.Status != "unhealthy" || !h.Redis.OK || h.Daemons[0].OK || h.Daemons[0].Error == "" {
 		t.Fatalf("health with the daemon down %+v", h)
@@ -232,7 +229,7 @@ func TestHealth(t *testing.T) {
 
 func TestThresholdNeedsAnIPThatMinesForTheAddress(t *testing.T) {
 	e := newEnv(t, nil)
-	s := seed.Pool(t, e.store, e.cfg)
+	s := e.seed()
 	body := func(a string, v any) string { return fmt.Sprintf(`{"address":%q,"threshold":%v}`, a, v) }
 	// A mined from 127.0.0.1 (this client); B did not.
 	e.wantError("POST", "/api/miner/threshold", body(s.B, 500_000_000), http.StatusForbidden, "submitted shares for this address")
@@ -265,8 +262,8 @@ func TestThresholdNeedsAnIPThatMinesForTheAddress(t *testing.T) {
 }
 
 func TestThresholdBehindATrustedProxy(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { c.API.TrustedProxies = []string{"127.0.0.1"} })
-	s := seed.Pool(t, e.store, e.cfg)
+	e := newEnv(t, func(c *envConfig) { c.TrustedProxies = []string{"127.0.0.1"} })
+	s := e.seed()
 	body := fmt.Sprintf(`{"address":%q,"threshold":200000000}`, s.B)
 	// B mines from 10.1.1.1; nginx on 127.0.0.1 says the client is that IP.
 	e.do("POST", "/api/miner/threshold", body, map[string][]string{"X-Forwarded-For": {"10.1.1.1"}}, http.StatusOK, nil)
@@ -275,7 +272,7 @@ func TestThresholdBehindATrustedProxy(t *testing.T) {
 
 func TestAdmin(t *testing.T) {
 	e := newEnv(t, nil)
-	s := seed.Pool(t, e.store, e.cfg)
+	s := e.seed()
 	auth := map[string][]string{"Authorization": {"Bearer " + adminToken}}
 	for _, h := range []map[string][]string{nil, {"Authorization": {"Bearer wrong"}}, {"X-Forwarded-For": {"127.0.0.1"}}, {"Authorization": {adminToken}}} {
 		var r struct{ Error string }
@@ -320,13 +317,13 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("ports %+v, want all three (hidden too)", ports)
 	}
 
-	off := newEnv(t, func(c *config.Config) { c.API.AdminToken = "" })
+	off := newEnv(t, func(c *envConfig) { c.AdminToken = "" })
 	off.do("GET", "/api/admin/stats", "", auth, http.StatusNotFound, nil)
 }
 
 func TestNodePoolAliases(t *testing.T) {
 	e := newEnv(t, nil)
-	s := seed.Pool(t, e.store, e.cfg)
+	s := e.seed()
 	e.refresh()
 	var sa struct {
 		Stats    map[string]any
@@ -376,9 +373,9 @@ func TestNodePoolAliases(t *testing.T) {
 }
 
 func TestRateLimitAndCORS(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) {
-		c.API.RateLimit = 1
-		c.API.CORSOrigins = []string{"https://pool.example.com"}
+	e := newEnv(t, func(c *envConfig) {
+		c.RateLimit = 1
+		c.CORSOrigins = []string{"https://pool.example.com"}
 	})
 	e.refresh()
 	got429 := false

@@ -16,9 +16,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"rxpool/config"
 	"rxpool/cryptonote"
 	"rxpool/daemon"
+	"rxpool/internal/seed"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 )
@@ -66,47 +66,78 @@ const poolAddr = "48um9B2g3yRCM13PoUcdtM89cAFLnhvyaeecgZgiYcMYDQYiwTzwtyoF8Wy1XU
 
 const adminToken = "0123456789abcdef0123456789abcdef"
 
+// The fees of the tested pool: the unlocker's basis points, which /stats
+// shows as percentages.
+const (
+	poolFeeBP uint32 = 100
+	finderBP  uint32 = 50
+)
+
 // env is one API over a fresh prefix of the shared Redis.
 type env struct {
 	t     testing.TB
-	cfg   *config.Config
+	cfg   Config
+	coin  *cryptonote.Coin
 	store *storage.Store
 	api   *Server
 	http  *httptest.Server
 }
 
-// newEnv builds the pool config (edit may change it), a Store and the API.
-func newEnv(t testing.TB, edit func(*config.Config)) *env {
-	t.Helper()
-	raw := fmt.Sprintf(`{"coin":"monero","poolAddress":%q,"daemon":{"host":"127.0.0.1","port":%d},
-		"ports":{"3333":{"diff":5000,"desc":"Low end"},"5555":{"diff":50000,"desc":"High end","tls":true,"tlsCert":"c","tlsKey":"k"},
-		         "7777":{"diff":1000,"desc":"Hidden","hidden":true}},
-		"payments":{"minPayment":100000000},
-		"blockUnlocker":{"poolFee":1,"finderReward":0.5,"depth":60},
-		"redis":{"socket":%q,"prefix":"api%d"},
-		"api":{"adminToken":%q,"rateLimit":0}}`, poolAddr, monerod.RPCPort, redisSrv.Socket, prefixSeq.Add(1), adminToken)
-	cfg, err := config.Parse([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
+// envConfig is what a test may change before the API starts.
+type envConfig struct {
+	Config
+	daemonURL string
+}
+
+// testConfig is a Monero pool with two public ports (one TLS) and a hidden
+// one, the fees above, a minimum payment of 1e8 and the configuration
+// defaults for everything else.
+func testConfig(c *cryptonote.Coin) Config {
+	ports := []Port{{3333, 5000, "Low end", false}, {5555, 50000, "High end", true}, {7777, 1000, "Hidden", false}}
+	return Config{
+		Listen: "127.0.0.1:0", UpdateInterval: 5 * time.Second, CORSOrigins: []string{"*"},
+		AdminToken: adminToken, OfflineAfter: 10 * time.Minute, TrustedProxies: []string{},
+		PPLNSWindow: 2, Depth: 60, AllPorts: ports,
+		Public: Public{
+			Coin: c.Name, Symbol: c.Symbol, Units: c.Units, Decimals: c.DecimalPlaces, Algo: "rx/0",
+			BlockTime: int(c.BlockTime / time.Second), PoolFee: float64(poolFeeBP) / 100, SoloFee: 1,
+			FinderReward: float64(finderBP) / 100, Depth: 60, PPLNSWindow: 2, PaymentInterval: 300,
+			MinPayment: 100_000_000, Denomination: 100_000_000, TransferFee: 100_000_000,
+			FixedDiffSeparator: ".", SoloPrefix: "solo:", OfflineAfter: 600, Ports: ports[:2],
+		},
 	}
+}
+
+// newEnv builds a Store and the API (edit may change its configuration).
+func newEnv(t testing.TB, edit func(*envConfig)) *env {
+	t.Helper()
+	coin := cryptonote.Monero
+	ec := envConfig{Config: testConfig(coin), daemonURL: fmt.Sprintf("http://127.0.0.1:%d", monerod.RPCPort)}
 	if edit != nil {
-		edit(cfg)
+		edit(&ec)
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	store, err := storage.New(cfg.Redis, cfg.Coin, log, storage.WithBatch(10_000, time.Hour), storage.WithHealthInterval(50*time.Millisecond))
+	rc := storage.Config{Socket: redisSrv.Socket, Prefix: fmt.Sprintf("api%d", prefixSeq.Add(1))}
+	store, err := storage.New(rc, coin, log, storage.WithBatch(10_000, time.Hour), storage.WithHealthInterval(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close(context.Background()) })
-	d := daemon.NewMonero("monerod", cfg.DaemonList()[0].URL(), 5*time.Second, log)
-	srv, err := New(ConfigFrom(cfg), Deps{Store: store, Coin: cfg.Coin, Daemon: d, Daemons: []daemon.Client{d}, Log: log})
+	d := daemon.NewMonero("monerod", ec.daemonURL, 5*time.Second, log)
+	srv, err := New(ec.Config, Deps{Store: store, Coin: coin, Daemon: d, Daemons: []daemon.Client{d}, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &env{t: t, cfg: cfg, store: store, api: srv, http: hs}
+	return &env{t: t, cfg: ec.Config, coin: coin, store: store, api: srv, http: hs}
+}
+
+// seed writes the known pool history (internal/seed) with this pool's fees.
+func (e *env) seed() *seed.Data {
+	e.t.Helper()
+	return seed.Pool(e.t, e.store, e.coin, poolFeeBP, finderBP)
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -118,7 +118,7 @@ func seedLoad(b *testing.B) (*env, []string) {
 	const miners = 10_000
 	addrs := make([]string, miners)
 	for i := range addrs {
-		addrs[i] = testenv.Address(b, e.cfg.Coin, 100+i)
+		addrs[i] = testenv.Address(b, e.coin, 100+i)
 	}
 	now := time.Now()
 	start := time.Now()
@@ -144,8 +144,7 @@ func seedLoad(b *testing.B) (*env, []string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		u := e.cfg.BlockUnlocker
-		sp, err := unlocker.SplitShared(blk.Reward, u.PoolFeeBP(), u.FinderRewardBP(), w)
+		sp, err := unlocker.SplitShared(blk.Reward, poolFeeBP, finderBP, w)
 		if err != nil {
 			b.Fatal(err)
 		}

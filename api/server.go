@@ -24,10 +24,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/sirupsen/logrus"
 
-	"rxpool/config"
 	"rxpool/cryptonote"
 	"rxpool/daemon"
 	"rxpool/internal/httpx"
+	"rxpool/internal/secret"
 	"rxpool/storage"
 	"rxpool/wallet"
 )
@@ -37,42 +37,17 @@ type Config struct {
 	Listen         string
 	UpdateInterval time.Duration
 	CORSOrigins    []string
-	AdminToken     config.Secret
-	RateLimit      float64 // requests/s per client IP, 0 = unlimited
+	AdminToken     secret.Secret // unset = admin endpoints off
+	RateLimit      float64       // requests/s per client IP, 0 = unlimited
 	OfflineAfter   time.Duration
 	TrustedProxies []string
 	Frontend       string // directory served at "/", "" = none
 	Public         Public // shown in /stats
 	PPLNSWindow    float64
 	Depth          uint64
-	allPorts       []Port // hidden ones too, for the admin
-}
-
-// ConfigFrom derives the API configuration from the pool's.
-func ConfigFrom(cfg *config.Config) Config {
-	a, p, u, c := cfg.API, cfg.Payments, cfg.BlockUnlocker, cfg.Coin
-	pub := Public{
-		Coin: c.Name, Symbol: c.Symbol, Units: c.Units, Decimals: c.DecimalPlaces, Algo: "rx/0",
-		BlockTime: int(c.BlockTime / time.Second), PoolFee: u.PoolFee, SoloFee: u.SoloFee,
-		FinderReward: u.FinderReward, Depth: u.Depth, PPLNSWindow: cfg.PPLNS.Window,
-		PaymentInterval: int64(p.Interval), MinPayment: p.MinPayment, MaxPayment: p.MaxPayment,
-		Denomination: p.Denomination, TransferFee: p.TransferFee, FixedDiffSeparator: cfg.FixedDiff.AddressSeparator,
-		SoloPrefix: "solo:", OfflineAfter: int64(a.OfflineAfter), Ports: []Port{},
-	}
-	var all []Port
-	for _, pc := range cfg.SortedPorts() {
-		p := Port{Port: pc.Port, Diff: pc.Diff, Desc: pc.Desc, TLS: pc.TLS}
-		all = append(all, p)
-		if !pc.Hidden {
-			pub.Ports = append(pub.Ports, p)
-		}
-	}
-	return Config{allPorts: all,
-		Listen:         net.JoinHostPort(a.BindIP, fmt.Sprint(a.Port)),
-		UpdateInterval: a.UpdateInterval.Duration(), CORSOrigins: a.CORSOrigins, AdminToken: a.AdminToken,
-		RateLimit: a.RateLimit, OfflineAfter: a.OfflineAfter.Duration(), TrustedProxies: a.TrustedProxies,
-		Frontend: a.Frontend, Public: pub, PPLNSWindow: cfg.PPLNS.Window, Depth: u.Depth,
-	}
+	// AllPorts are the stratum ports, hidden ones too, for the admin;
+	// Public.Ports are the ones shown to miners.
+	AllPorts []Port
 }
 
 // Deps are the services the API reads.

@@ -3,7 +3,11 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
+	"strconv"
+	"time"
 
+	"rxpool/api"
 	"rxpool/config"
 	"rxpool/payments"
 	"rxpool/stratum"
@@ -64,4 +68,32 @@ func stratumConfig(c *config.Config) (*stratum.Config, error) {
 		sc.Ports = append(sc.Ports, port)
 	}
 	return sc, nil
+}
+
+// apiConfig takes the API's settings, and what /stats shows of the pool's,
+// from the pool configuration.
+func apiConfig(cfg *config.Config) api.Config {
+	a, p, u, c := cfg.API, cfg.Payments, cfg.BlockUnlocker, cfg.Coin
+	pub := api.Public{
+		Coin: c.Name, Symbol: c.Symbol, Units: c.Units, Decimals: c.DecimalPlaces, Algo: "rx/0",
+		BlockTime: int(c.BlockTime / time.Second), PoolFee: u.PoolFee, SoloFee: u.SoloFee,
+		FinderReward: u.FinderReward, Depth: u.Depth, PPLNSWindow: cfg.PPLNS.Window,
+		PaymentInterval: int64(p.Interval), MinPayment: p.MinPayment, MaxPayment: p.MaxPayment,
+		Denomination: p.Denomination, TransferFee: p.TransferFee, FixedDiffSeparator: cfg.FixedDiff.AddressSeparator,
+		SoloPrefix: stratum.SchemeSolo + ":", OfflineAfter: int64(a.OfflineAfter), Ports: []api.Port{},
+	}
+	var all []api.Port
+	for _, pc := range cfg.SortedPorts() {
+		p := api.Port{Port: pc.Port, Diff: pc.Diff, Desc: pc.Desc, TLS: pc.TLS}
+		all = append(all, p)
+		if !pc.Hidden {
+			pub.Ports = append(pub.Ports, p)
+		}
+	}
+	return api.Config{AllPorts: all,
+		Listen:         net.JoinHostPort(a.BindIP, strconv.Itoa(a.Port)),
+		UpdateInterval: a.UpdateInterval.Duration(), CORSOrigins: a.CORSOrigins, AdminToken: a.AdminToken,
+		RateLimit: a.RateLimit, OfflineAfter: a.OfflineAfter.Duration(), TrustedProxies: a.TrustedProxies,
+		Frontend: a.Frontend, Public: pub, PPLNSWindow: cfg.PPLNS.Window, Depth: u.Depth,
+	}
 }

@@ -151,7 +151,7 @@ func newAPI(cfg *config.Config, store *storage.Store, d *daemon.Failover, servin
 			return map[int]int{}
 		}
 	}
-	a, err := api.New(api.ConfigFrom(cfg), deps)
+	a, err := api.New(apiConfig(cfg), deps)
 	if err != nil {
 		return nil, err
 	}
