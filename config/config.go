@@ -325,7 +325,7 @@ func Defaults(coin *cryptonote.Coin) *Config {
 		CoinDifficultyTarget: int(coin.BlockTime / time.Second),
 		CNAlgorithm:          "randomx",
 		IsRandomX:            true,
-		Log:                  LogConfig{Level: "info", Format: "text"},
+		Log:                  LogConfig{Level: "info", Format: LogText},
 		WalletAPI:            WalletAPIConfig{Host: "127.0.0.1", Timeout: 30_000},
 		Stratum: StratumConfig{
 			Enabled:                 true,

@@ -11,6 +11,7 @@ import (
 	"rxpool/config"
 	"rxpool/payments"
 	"rxpool/stratum"
+	"rxpool/stratum/proto"
 )
 
 // This file maps the JSON configuration (package config) onto the plain
@@ -75,7 +76,7 @@ func stratumConfig(c *config.Config) (*stratum.Config, error) {
 func apiConfig(cfg *config.Config) api.Config {
 	a, p, u, c := cfg.API, cfg.Payments, cfg.BlockUnlocker, cfg.Coin
 	pub := api.Public{
-		Coin: c.Name, Symbol: c.Symbol, Units: c.Units, Decimals: c.DecimalPlaces, Algo: "rx/0",
+		Coin: c.Name, Symbol: c.Symbol, Units: c.Units, Decimals: c.DecimalPlaces, Algo: proto.Algo,
 		BlockTime: int(c.BlockTime / time.Second), PoolFee: u.PoolFee, SoloFee: u.SoloFee,
 		FinderReward: u.FinderReward, Depth: u.Depth, PPLNSWindow: cfg.PPLNS.Window,
 		PaymentInterval: int64(p.Interval), MinPayment: p.MinPayment, MaxPayment: p.MaxPayment,
