@@ -80,6 +80,46 @@ func TestLoginTimeoutClosesSilentConnections(t *testing.T) {
 	}
 }
 
+// A connection that never logs in is closed at LoginTimeout from its
+// start, however often it sends lines that are not a login.
+func TestLoginTimeoutIsADeadlineNotAnIdleTimer(t *testing.T) {
+	p := newTestPool(t, poolOptions{netDiff: unreachable, mutate: func(c *Config) { c.LoginTimeout = time.Second }})
+	c := p.dial()
+	start := time.Now()
+	sent := 0
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		for {
+			// Each getjob is refused as unauthenticated; read to EOF.
+			if _, err := c.r.ReadString('\n'); err != nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-closed:
+			if d := time.Since(start); d > 4*time.Second {
+				t.Fatalf("closed after %s, want about the 1 s login timeout", d)
+			}
+			if sent < 3 {
+				t.Fatalf("only %d lines sent before the close", sent)
+			}
+			return
+		case <-tick.C:
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("still open after %s and %d lines", time.Since(start), sent)
+			}
+			if _, err := c.c.Write([]byte(`{"id":1,"jsonrpc":"2.0","method":"getjob","params":{}}` + "\n")); err == nil {
+				sent++
+			}
+		}
+	}
+}
+
 // failingSubmit passes everything through to the real daemon but refuses
 // block submissions, like a daemon that rejects or is unreachable.
 type failingSubmit struct{ Daemon }

@@ -90,7 +90,11 @@ func (sess *session) run() {
 	// A small buffer: an idle connection holds it for hours, and requests
 	// fit in it; longer lines (up to MaxLineLength) are assembled apart.
 	r := bufio.NewReaderSize(sess.conn, min(readBuffer, cfg.MaxLineLength))
-	if !sess.armRead(cfg.LoginTimeout) {
+	// The login deadline counts from the connection's start, not from its
+	// last line: a client that never logs in cannot stay by sending getjob
+	// or junk every few seconds.
+	loginBy := time.Now().Add(cfg.LoginTimeout)
+	if !sess.armRead(loginBy) {
 		return
 	}
 	for {
@@ -106,11 +110,11 @@ func (sess *session) run() {
 		if sess.handleApart(line) {
 			return
 		}
-		timeout := cfg.MinerTimeout
-		if sess.loggedIn() == nil {
-			timeout = cfg.LoginTimeout
+		deadline := loginBy
+		if sess.loggedIn() != nil {
+			deadline = time.Now().Add(cfg.MinerTimeout)
 		}
-		if !sess.armRead(timeout) {
+		if !sess.armRead(deadline) {
 			return // shutting down, and this request is answered
 		}
 	}
@@ -129,13 +133,13 @@ func (sess *session) handleApart(line []byte) bool {
 // armRead sets the deadline of the next read; it reports false once the
 // server is shutting down. It and stopReading take sess.mu, so a deadline
 // set here can never undo theirs.
-func (sess *session) armRead(timeout time.Duration) bool {
+func (sess *session) armRead(deadline time.Time) bool {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if sess.draining {
 		return false
 	}
-	_ = sess.conn.SetReadDeadline(time.Now().Add(timeout))
+	_ = sess.conn.SetReadDeadline(deadline)
 	return true
 }
 
