@@ -48,7 +48,18 @@ type Config struct {
 	// AllPorts are the stratum ports, hidden ones too, for the admin;
 	// Public.Ports are the ones shown to miners.
 	AllPorts []Port
+	// Limits bound each request's headers and read time (zero fields:
+	// httpx.DefaultLimits); bodies are capped at MaxBody.
+	Limits httpx.Limits
 }
+
+// MaxBody is the largest request body read: the API's only body, a
+// payout threshold, is under 200 bytes. Larger ones are answered 413.
+const MaxBody = 64 << 10
+
+// maxErrorText caps an error reply's text, which may quote what the client
+// sent: a huge request must not buy a huge reply.
+const maxErrorText = 256
 
 // Deps are the services the API reads.
 type Deps struct {
@@ -134,7 +145,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.refreshLoop(ctx)
 	s.log.Infof("api serving http://%s", ln.Addr())
-	if err := httpx.Serve(ctx, ln, s.engine); err != nil {
+	if err := httpx.ServeLimited(ctx, ln, s.engine, s.cfg.Limits); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	return nil
@@ -160,7 +171,7 @@ func (s *Server) refreshLoop(ctx context.Context) {
 func (s *Server) routes() (*gin.Engine, error) {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
-	e.Use(gin.Recovery())
+	e.Use(gin.Recovery(), limitBody)
 	// Only listed proxies may name the client; an empty list means the
 	// socket's address is the client, whatever the headers say.
 	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
@@ -253,11 +264,35 @@ func (s *Server) noRoute(c *gin.Context) {
 			return
 		}
 	}
-	fail(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+p+" (see docs/api.md)")
+	// The path is not echoed: a 1 MB path would get a 1 MB reply.
+	fail(c, http.StatusNotFound, "no such endpoint (see docs/api.md)")
 }
 
-// fail answers {"error": msg}.
+// limitBody refuses a body declared larger than MaxBody at once, and caps
+// the read of any other, so no handler buffers more than MaxBody.
+func limitBody(c *gin.Context) {
+	if c.Request.ContentLength > MaxBody {
+		c.Header("Connection", "close") // the body is not read
+		fail(c, http.StatusRequestEntityTooLarge, bodyTooLarge)
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody)
+	c.Next()
+}
+
+var bodyTooLarge = fmt.Sprintf("request body larger than %d bytes", MaxBody)
+
+// tooLarge reports whether err is the body limit of limitBody.
+func tooLarge(err error) bool {
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
+}
+
+// fail answers {"error": msg}, msg cut to maxErrorText bytes.
 func fail(c *gin.Context, status int, msg string) {
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "…"
+	}
 	c.AbortWithStatusJSON(status, gin.H{"error": msg})
 }
 

@@ -28,6 +28,10 @@ type ThresholdRequest struct {
 func (s *Server) setThreshold(c *gin.Context) {
 	var req ThresholdRequest
 	if err := c.ShouldBind(&req); err != nil {
+		if tooLarge(err) {
+			fail(c, http.StatusRequestEntityTooLarge, bodyTooLarge)
+			return
+		}
 		fail(c, http.StatusBadRequest, "bad request body: "+err.Error()+` (want {"address": "...", "threshold": atomic units})`)
 		return
 	}

@@ -84,10 +84,52 @@ func Observe(ctx context.Context, c Call) {
 	}
 }
 
-// Serve serves handler on ln until ctx ends, then shuts the server down
-// gracefully (requests in flight get 5 s). It returns nil after a shutdown.
+// Limits bound what a server reads from a client, so that a slow or huge
+// request costs the client, not the server. Zero fields take the defaults
+// (DefaultLimits).
+type Limits struct {
+	// ReadHeader is the time allowed for a request's headers, Read for
+	// headers and body together: a body trickled slower is cut off.
+	ReadHeader, Read time.Duration
+	// Idle is how long a kept-alive connection waits for its next request.
+	Idle time.Duration
+	// MaxHeaderBytes caps the request line and headers (a 1 MB path is
+	// refused by net/http with 431 before any handler runs).
+	MaxHeaderBytes int
+}
+
+// DefaultLimits suit a public JSON API: its requests are small and quick.
+var DefaultLimits = Limits{ReadHeader: 10 * time.Second, Read: 15 * time.Second, Idle: time.Minute, MaxHeaderBytes: 64 << 10}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.ReadHeader > 0 {
+		d.ReadHeader = l.ReadHeader
+	}
+	if l.Read > 0 {
+		d.Read = l.Read
+	}
+	if l.Idle > 0 {
+		d.Idle = l.Idle
+	}
+	if l.MaxHeaderBytes > 0 {
+		d.MaxHeaderBytes = l.MaxHeaderBytes
+	}
+	return d
+}
+
+// Serve serves handler on ln with DefaultLimits; see ServeLimited.
 func Serve(ctx context.Context, ln net.Listener, handler http.Handler) error {
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	return ServeLimited(ctx, ln, handler, DefaultLimits)
+}
+
+// ServeLimited serves handler on ln under lim until ctx ends, then shuts the
+// server down gracefully (requests in flight get 5 s). It returns nil after
+// a shutdown.
+func ServeLimited(ctx context.Context, ln net.Listener, handler http.Handler, lim Limits) error {
+	lim = lim.withDefaults()
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read,
+		IdleTimeout: lim.Idle, MaxHeaderBytes: lim.MaxHeaderBytes}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
