@@ -12,5 +12,7 @@ import (
 // finder reward included) → paid by the pool wallet → the miner's wallet
 // holds exactly what the pool recorded as paid → `pool audit` passes.
 func TestDevnetMoneyPath(t *testing.T) {
-	RunDevnetUntilPaid(t, "monero", "deploy/devnet/config.json")
+	// The rest of the network mines a block every 5 s (the devnet's default
+	// is 30 s), so blocks mature and the payout confirms in minutes.
+	RunDevnetUntilPaid(t, "monero", "deploy/devnet/config.json", "-advance", "5s")
 }
