@@ -8,12 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sirupsen/logrus"
 
-	"rxpool/config"
-	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
-	"rxpool/storage"
 	"rxpool/stratum/client"
 	"rxpool/stratum/proto"
 )
@@ -150,20 +146,6 @@ func advanceChain(t *testing.T, md *testenv.Monerod, n int) {
 	if _, err := tmp.GenerateBlocks(ctx, n, testenv.MoneroAddress(t, 900), nil); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// openStore opens the test's own storage.Store on the pool's Redis (prefix
-// monero), closed at cleanup.
-func openStore(t *testing.T, rds *testenv.Redis) *storage.Store {
-	t.Helper()
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	store, err := storage.New(config.RedisConfig{Socket: rds.Socket, Prefix: "monero"}, cryptonote.Monero, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close(context.Background()) })
-	return store
 }
 
 // miningRig is the failure tests' pool: stratum and API on a regtest

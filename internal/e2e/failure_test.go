@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 	"rxpool/stratum/client"
@@ -196,7 +197,7 @@ func TestWalletDownAndBack(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	pool.WaitOK(t, base+"/health", time.Minute)
 	WaitLog(t, pool, "payments: lease acquired", 30*time.Second)
-	store := openStore(t, rds)
+	store := OpenStore(t, rds, "monero", cryptonote.Monero)
 
 	rt.Wallet.Stop()
 	WaitHealth(t, pool, base, 30*time.Second, "/health 503 with the wallet down", func(h *HealthReply) error {

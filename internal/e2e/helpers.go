@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
 
+	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 	"rxpool/stratum"
@@ -406,4 +408,18 @@ func RunDevnetUntilPaid(t *testing.T, coin, template string, args ...string) Dev
 	}
 	t.Logf("%+v", sum)
 	return sum
+}
+
+// OpenStore opens the test's own view of a pool's Redis: keys under prefix,
+// addresses of coin; closed at cleanup.
+func OpenStore(t testing.TB, rds *testenv.Redis, prefix string, coin *cryptonote.Coin) *storage.Store {
+	t.Helper()
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	store, err := storage.New(storage.Config{Socket: rds.Socket, Prefix: prefix}, coin, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(context.Background()) })
+	return store
 }

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
-	"rxpool/config"
 	"rxpool/cryptonote"
 	"rxpool/internal/e2e"
 	"rxpool/internal/testenv"
@@ -113,7 +110,7 @@ func TestPastellaMoneyPath(t *testing.T) {
 	if out, err := testenv.Run(pool.Bin, "-config", pool.Config, "check"); err != nil {
 		t.Fatalf("pool check: %v\n%s", err, out)
 	}
-	store := openStoreFor(t, rds, "pastella", cryptonote.Pastella)
+	store := e2e.OpenStore(t, rds, "pastella", cryptonote.Pastella)
 	t.Logf("setup took %s", time.Since(began).Round(time.Second))
 
 	// Mine through the pool until every scheme has a block.
@@ -254,20 +251,6 @@ func pastellaPoolConfig(chain *testenv.PastellaChain, stratumPort, apiPort int, 
 		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0}}`,
 		w.Address, chain.Daemon.RPCPort, w.Port, w.APIKey, w.File, w.Password,
 		stratumPort, pasShareDiff, pasDepth, pasDenom, pasDenom, pasTxFee, redisSocket, apiPort)
-}
-
-// openStoreFor opens the test's own view of a pool's Redis: keys under
-// prefix, addresses of coin; closed at cleanup.
-func openStoreFor(t *testing.T, rds *testenv.Redis, prefix string, coin *cryptonote.Coin) *storage.Store {
-	t.Helper()
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	store, err := storage.New(config.RedisConfig{Socket: rds.Socket, Prefix: prefix}, coin, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close(context.Background()) })
-	return store
 }
 
 // everySchemeFound is nil once the candidates hold a SOLO block and a PROP

@@ -149,7 +149,7 @@ func newPasWalletRig(t *testing.T) *pasWalletRig {
 		"payments":{"enabled":true,"interval":1,"minPayment":1000000,"denomination":1},
 		"log":{"level":"debug"},"redis":{"socket":%q}}`,
 		w.Address, chain.Daemon.RPCPort, proxy.port, w.APIKey, w.File, w.Password, rds.Socket)
-	r := &pasWalletRig{chain: chain, proxy: proxy, store: openStoreFor(t, rds, "pastella", cryptonote.Pastella),
+	r := &pasWalletRig{chain: chain, proxy: proxy, store: e2e.OpenStore(t, rds, "pastella", cryptonote.Pastella),
 		pool: e2e.StartPool(t, ctx, cfg), ctx: ctx, credited: map[string]uint64{}}
 	e2e.WaitLog(t, r.pool, "payments: lease acquired", time.Minute)
 	t.Cleanup(func() {

@@ -8,18 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
-	"rxpool/config"
 	"rxpool/cryptonote"
+	"rxpool/internal/e2e"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 )
@@ -27,7 +22,7 @@ import (
 // poolEnv is the pool binary on a regtest monerod with its own Redis, the
 // store read directly for blocks and balances, and its API.
 type poolEnv struct {
-	pool    *poolProc
+	pool    *e2e.PoolProc
 	store   *storage.Store
 	apiBase string
 	stratum []string // host:port of each stratum port, in the order given
@@ -53,7 +48,7 @@ func startPoolEnv(t *testing.T, md *testenv.Monerod, ports ...string) *poolEnv {
 		env.stratum = append(env.stratum, fmt.Sprintf("127.0.0.1:%d", free[i]))
 		portsJSON = append(portsJSON, fmt.Sprintf(`"%d":%s`, free[i], p))
 	}
-	env.pool = startPool(t, fmt.Sprintf(`{"coin":"monero","poolAddress":%q,
+	env.pool = e2e.StartPool(t, context.Background(), fmt.Sprintf(`{"coin":"monero","poolAddress":%q,
 		"daemon":{"host":"127.0.0.1","port":%d,"timeout":10000},
 		"ports":{%s},
 		"varDiff":{"enabled":true,"minDiff":1,"maxDiff":1000000,"targetTime":4,"retargetTime":3,"variancePercent":30,"maxJump":50},
@@ -64,9 +59,9 @@ func startPoolEnv(t *testing.T, md *testenv.Monerod, ports ...string) *poolEnv {
 		"redis":{"socket":%q},
 		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0}}`,
 		testenv.MoneroAddress(t, 0), md.RPCPort, strings.Join(portsJSON, ","), depth, rds.Socket, free[len(ports)]))
-	waitFor(t, time.Minute, "the pool's API", func() error {
-		if !env.pool.running() {
-			t.Fatalf("the pool exited:\n%s", env.pool.output())
+	e2e.WaitFor(t, time.Minute, "the pool's API", func() error {
+		if !env.pool.Running() {
+			t.Fatalf("the pool exited:\n%s", env.pool.Output())
 		}
 		var v any
 		return getJSON(env.apiBase+"/health", &v)
@@ -74,93 +69,10 @@ func startPoolEnv(t *testing.T, md *testenv.Monerod, ports ...string) *poolEnv {
 	// The API answers before the stratum ports open (after the first
 	// block template): a miner started earlier would be refused.
 	for _, addr := range env.stratum {
-		waitFor(t, time.Minute, "stratum port "+addr, func() error {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		})
+		e2e.WaitStratum(t, env.pool, addr, time.Minute)
 	}
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	store, err := storage.New(config.RedisConfig{Socket: rds.Socket, Prefix: "monero"}, cryptonote.Monero, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close(context.Background()) })
-	env.store = store
+	env.store = e2e.OpenStore(t, rds, "monero", cryptonote.Monero)
 	return env
-}
-
-// poolProc is `pool -config FILE` with its output in a file: the pool as
-// an operator runs it (internal/e2e has a richer one that restarts it).
-type poolProc struct {
-	bin, config, log string
-	done             chan struct{}
-}
-
-func startPool(t *testing.T, cfg string) *poolProc {
-	t.Helper()
-	dir := t.TempDir()
-	p := &poolProc{bin: testenv.BuildBinary(t, "rxpool/cmd/pool"), config: filepath.Join(dir, "pool.json"),
-		log: filepath.Join(dir, "pool.log"), done: make(chan struct{})}
-	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(p.bin, "-config", p.config)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); out.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("pool log:\n%s", p.output())
-		}
-	})
-	return p
-}
-
-func (p *poolProc) output() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
-
-func (p *poolProc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// waitFor polls ready every 200 ms until it succeeds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, ready func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := ready()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting %v for %s: %v", timeout, what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // getJSON decodes GET url into out; a non-200 answer is an error.
@@ -298,7 +210,7 @@ func (tp *tap) lastFromPool() time.Time {
 func stable(t *testing.T, ctx context.Context, x *testenv.Xmrig) *testenv.XmrigSummary {
 	t.Helper()
 	var prev *testenv.XmrigSummary
-	waitFor(t, 30*time.Second, "xmrig's counters to settle", func() error {
+	e2e.WaitFor(t, 30*time.Second, "xmrig's counters to settle", func() error {
 		s, err := x.Summary(ctx)
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"rxpool/internal/e2e"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 	"rxpool/stratum/proto"
@@ -144,7 +145,7 @@ func TestXmrigProxyAndNiceHash(t *testing.T) {
 	miners["h"] = testenv.StartXmrig(t, testenv.XmrigOptions{URL: nhTap.addr(), User: fmt.Sprintf("%s.%d", addrH, proxyDiff), Pass: "rig-h"})
 
 	t.Run("AlgoListWithoutRx0", func(t *testing.T) {
-		waitFor(t, time.Minute, "xmrig's log to show the pool's refusal", func() error {
+		e2e.WaitFor(t, time.Minute, "xmrig's log to show the pool's refusal", func() error {
 			if !strings.Contains(noAlgo.Output(), `error: "`+proto.ErrMsgNoAlgo+`", code: -1`) {
 				return fmt.Errorf("not yet")
 			}
@@ -166,7 +167,7 @@ func TestXmrigProxyAndNiceHash(t *testing.T) {
 	// The stray: a client on the NiceHash port that ignores its byte.
 	stray := strayShare(t, niceHash, testenv.MoneroAddress(t, 6))
 
-	waitFor(t, 5*time.Minute, "every miner's shares and a block through each proxy", func() error {
+	e2e.WaitFor(t, 5*time.Minute, "every miner's shares and a block through each proxy", func() error {
 		for name, x := range miners {
 			if !x.Running() {
 				t.Fatalf("xmrig %s exited", name)
@@ -311,7 +312,7 @@ func TestXmrigProxyAndNiceHash(t *testing.T) {
 		m := testenv.StartXmrigProxy(t, testenv.XmrigProxyOptions{URL: mTap.addr(), User: fmt.Sprintf("%s.%d", testenv.MoneroAddress(t, 7), proxyDiff), Pass: "proxy-m", Mode: "nicehash"})
 		m1 := testenv.StartXmrig(t, testenv.XmrigOptions{URL: m.Addr, User: "m1", Pass: "x"})
 		var s *testenv.XmrigSummary
-		waitFor(t, 2*time.Minute, "xmrig m1's first results", func() error {
+		e2e.WaitFor(t, 2*time.Minute, "xmrig m1's first results", func() error {
 			var err error
 			if s, err = m1.Summary(ctx); err != nil {
 				return err
@@ -364,7 +365,7 @@ func TestXmrigProxyAndNiceHash(t *testing.T) {
 	t.Run("BlocksThroughProxiesCredited", func(t *testing.T) {
 		confirmed := map[string]int{}
 		var want uint64
-		waitFor(t, time.Minute, "the unlocker to settle every block", func() error {
+		e2e.WaitFor(t, time.Minute, "the unlocker to settle every block", func() error {
 			confirmed, want = map[string]int{}, 0
 			for _, b := range found {
 				rec, err := env.store.BlockByHash(ctx, b.Hash)
@@ -395,10 +396,7 @@ func TestXmrigProxyAndNiceHash(t *testing.T) {
 			t.Errorf("confirmed blocks per address %v; balances sum to %d, confirmed rewards %d", confirmed, sum, want)
 		}
 		t.Logf("%d blocks, confirmed per finder %v, credited %d", len(found), confirmed, want)
-		out, err := testenv.Run(env.pool.bin, "-config", env.pool.config, "audit")
-		if err != nil || !strings.Contains(string(out), "audit passed") {
-			t.Fatalf("pool audit: %v\n%s", err, out)
-		}
+		e2e.PoolAudit(t, env.pool)
 	})
 
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"rxpool/internal/e2e"
 	"rxpool/internal/testenv"
 	"rxpool/storage"
 )
@@ -99,7 +100,7 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 
 	// Mine until A has accepted shares and found a block, and V's
 	// difficulty has left the port's start.
-	waitFor(t, 4*time.Minute, "A to find a block and V's vardiff to move", func() error {
+	e2e.WaitFor(t, 4*time.Minute, "A to find a block and V's vardiff to move", func() error {
 		if !a.Running() || !v.Running() {
 			t.Fatalf("xmrig exited (A running %v, V running %v)", a.Running(), v.Running())
 		}
@@ -181,7 +182,7 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 		// more, half-way towards the rate it had.) It decays as the idle
 		// time grows against the time V mined (~20-70 s here), so this
 		// takes about that long.
-		waitFor(t, 3*time.Minute, "xmrig V's difficulty to come down while idle", func() error {
+		e2e.WaitFor(t, 3*time.Minute, "xmrig V's difficulty to come down while idle", func() error {
 			diffs := jobDiffs(jobsIn(v.Output()))
 			if peak, last := slices.Max(diffs), diffs[len(diffs)-1]; last >= peak {
 				return fmt.Errorf("difficulties %v", diffs)
@@ -213,7 +214,7 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 				t.Fatal(err)
 			}
 			for name, x := range map[string]*testenv.Xmrig{"A": a, "V": v} {
-				waitFor(t, 30*time.Second, fmt.Sprintf("xmrig %s: a new job at height %d", name, h), func() error {
+				e2e.WaitFor(t, 30*time.Second, fmt.Sprintf("xmrig %s: a new job at height %d", name, h), func() error {
 					for _, j := range jobsIn(x.Output()) {
 						if j.height == h {
 							return nil
@@ -247,7 +248,7 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 		// way, and only the confirmed ones are credited.
 		var want uint64
 		confirmedByA := 0
-		waitFor(t, time.Minute, "the unlocker to settle every block xmrig found", func() error {
+		e2e.WaitFor(t, time.Minute, "the unlocker to settle every block xmrig found", func() error {
 			want, confirmedByA = 0, 0
 			for _, b := range found {
 				rec, err := store.BlockByHash(ctx, b.Hash)
@@ -293,16 +294,13 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 			finders = append(finders, fmt.Sprintf("%d:%s:%s", rec.Height, rec.Worker, rec.Status))
 		}
 		t.Logf("%d blocks (height:finder:status %v) credited %d", len(found), finders, want)
-		out, err := testenv.Run(pool.bin, "-config", pool.config, "audit")
-		if err != nil || !strings.Contains(string(out), "audit passed") {
-			t.Fatalf("pool audit: %v\n%s", err, out)
-		}
+		e2e.PoolAudit(t, pool)
 	})
 
 	t.Run("Keepalived", func(t *testing.T) {
 		// xmrig pings 60 s after it last sent anything (jobs from the pool
 		// do not put it off); the pool answers and the connection stays up.
-		waitFor(t, 2*time.Minute, "xmrig A's keepalived and the pool's answer", func() error {
+		e2e.WaitFor(t, 2*time.Minute, "xmrig A's keepalived and the pool's answer", func() error {
 			var ping *rpcLine
 			for _, l := range tp.seen() {
 				m := parseLine(t, l)
@@ -342,7 +340,7 @@ func TestXmrigMinesThroughPool(t *testing.T) {
 // grace window: xmrig counts them as accepted.)
 func checkPoolCounts(t *testing.T, apiBase, addr, worker string, accepted uint64) {
 	t.Helper()
-	waitFor(t, 15*time.Second, "the pool API to count what xmrig counts", func() error {
+	e2e.WaitFor(t, 15*time.Second, "the pool API to count what xmrig counts", func() error {
 		var st minerStats
 		if err := getJSON(apiBase+"/stats?address="+addr, &st); err != nil {
 			return err
