@@ -137,10 +137,13 @@ func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) 
 	}
 	for i := range b.rejects {
 		r := &b.rejects[i]
+		pool.reject(r)
+		if r.Stranger {
+			continue // no accepted work: nothing per miner (stratum.Rejection)
+		}
 		a, w := s.aggFor(miners, r.Address, r.Worker)
 		a.reject(r)
 		w.reject(r)
-		pool.reject(r)
 	}
 	seen := make([]redis.Z, 0, len(miners))
 	for addr, a := range miners {

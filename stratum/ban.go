@@ -27,11 +27,17 @@ func newBanList(cfg Banning, log logrus.FieldLogger) *banList {
 	return &banList{cfg: cfg, log: log, now: time.Now, counts: map[string]*banCount{}, until: map[string]time.Time{}}
 }
 
-// banned reports whether ip is banned now.
+// maliceBanDefault is the ban for proof of malice when no ban time is
+// configured (the config's default banning.time).
+const maliceBanDefault = 2 * time.Minute
+
+// sweepAt is the number of bans at which expired ones are swept on the
+// next ban, so many short-lived bans do not pile up.
+const sweepAt = 4096
+
+// banned reports whether ip is banned now. A ban for malice stands whether
+// ratio banning is enabled or not, so the list is consulted either way.
 func (b *banList) banned(ip string) bool {
-	if !b.cfg.Enabled {
-		return false
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, ok := b.until[ip]
@@ -68,8 +74,33 @@ func (b *banList) record(ip string, invalid bool) bool {
 	if pct < b.cfg.InvalidPercent {
 		return false
 	}
-	b.until[ip] = b.now().Add(b.cfg.Time)
+	b.banLocked(ip, b.cfg.Time)
 	// One line per ban in a fixed shape, for fail2ban: "Ban: <ip> ...".
 	b.log.Warnf("Ban: %s sent %.0f%% invalid shares (%d of %d), banned for %s", ip, pct, c.invalid, total, b.cfg.Time)
 	return true
+}
+
+// malice bans ip at once for proof of malice (Outcome.Malice), whether
+// ratio banning is enabled or not.
+func (b *banList) malice(ip string, o Outcome) {
+	d := b.cfg.Time
+	if d <= 0 {
+		d = maliceBanDefault
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.banLocked(ip, d)
+	b.log.Warnf("Ban: %s sent a share no miner sends (%s), banned for %s", ip, o.Label(), d)
+}
+
+func (b *banList) banLocked(ip string, d time.Duration) {
+	now := b.now()
+	if len(b.until) >= sweepAt {
+		for k, t := range b.until {
+			if now.After(t) {
+				delete(b.until, k)
+			}
+		}
+	}
+	b.until[ip] = now.Add(d)
 }

@@ -26,6 +26,7 @@ const (
 	StorageDown   // valid, but storage cannot take it
 	Banned
 	Unauthenticated
+	ForeignSession // a submit naming another session's id
 	// Refusals outside submit.
 	Malformed
 	LineTooLong
@@ -52,30 +53,35 @@ var outcomes = [outcomeCount]struct {
 	label  string  // rxpool_shares_rejected_total's reason; "" for none
 	reject bool    // storage records it as a rejection (Sink.Reject)
 	ban    banVote // how it counts towards a ban
+	// malice: proof that the sender is not a miner (no honest miner sends
+	// it): the connection is closed and the IP banned at once, whether
+	// ratio banning is enabled or not.
+	malice bool
 }{
 	0:               {label: "other"},
 	Accepted:        {ban: countsValid},
 	AcceptedStale:   {ban: countsValid},
 	AcceptedBlock:   {ban: countsValid},
-	InvalidJob:      {proto.ErrMsgInvalidJobID, "invalid_job", true, countsValid},
-	Expired:         {proto.ErrMsgBlockExpired, "block_expired", true, countsValid},
-	BadNonce:        {proto.ErrMsgInvalidNonce, "invalid_nonce", true, countsInvalid},
-	NiceHashNonce:   {proto.ErrMsgNiceHashNonce, "nicehash_nonce", true, countsInvalid},
-	BadResult:       {proto.ErrMsgInvalidResult, "invalid_result", true, countsInvalid},
-	Duplicate:       {proto.ErrMsgDuplicateShare, "duplicate", true, countsValid},
-	LowDifficulty:   {proto.ErrMsgLowDifficulty, "low_difficulty", true, countsInvalid},
-	WrongResult:     {proto.ErrMsgWrongResult, "wrong_result", true, countsInvalid},
-	Busy:            {proto.ErrMsgBusy, "busy", false, notCounted},
-	StorageDown:     {proto.ErrMsgStorageDown, "storage_down", false, countsValid},
-	Banned:          {proto.ErrMsgBanned, "banned", false, notCounted},
-	Unauthenticated: {proto.ErrMsgUnauthenticated, "unauthenticated", false, notCounted},
-	Malformed:       {proto.ErrMsgParse, "malformed", false, notCounted},
-	LineTooLong:     {proto.ErrMsgLineTooLong, "line_too_long", false, notCounted},
-	InvalidMethod:   {proto.ErrMsgInvalidMethod, "invalid_method", false, notCounted},
-	NoAlgo:          {proto.ErrMsgNoAlgo, "no_algo", false, notCounted},
-	NiceHashFull:    {proto.ErrMsgNiceHashFull, "nicehash_full", false, notCounted},
-	InvalidAddress:  {proto.ErrMsgInvalidAddrPrefix, "invalid_address", false, notCounted},
-	TooManyConns:    {proto.ErrMsgTooManyConns, "too_many_connections", false, notCounted},
+	InvalidJob:      {proto.ErrMsgInvalidJobID, "invalid_job", true, countsValid, false},
+	Expired:         {proto.ErrMsgBlockExpired, "block_expired", true, countsValid, false},
+	BadNonce:        {proto.ErrMsgInvalidNonce, "invalid_nonce", true, countsInvalid, true},
+	NiceHashNonce:   {proto.ErrMsgNiceHashNonce, "nicehash_nonce", true, countsInvalid, false},
+	BadResult:       {proto.ErrMsgInvalidResult, "invalid_result", true, countsInvalid, true},
+	Duplicate:       {proto.ErrMsgDuplicateShare, "duplicate", true, countsValid, false},
+	LowDifficulty:   {proto.ErrMsgLowDifficulty, "low_difficulty", true, countsInvalid, false},
+	WrongResult:     {proto.ErrMsgWrongResult, "wrong_result", true, countsInvalid, true},
+	Busy:            {proto.ErrMsgBusy, "busy", false, notCounted, false},
+	StorageDown:     {proto.ErrMsgStorageDown, "storage_down", false, countsValid, false},
+	Banned:          {proto.ErrMsgBanned, "banned", false, notCounted, false},
+	Unauthenticated: {proto.ErrMsgUnauthenticated, "unauthenticated", false, notCounted, false},
+	ForeignSession:  {proto.ErrMsgUnauthenticated, "foreign_session", true, countsInvalid, true},
+	Malformed:       {proto.ErrMsgParse, "malformed", false, notCounted, false},
+	LineTooLong:     {proto.ErrMsgLineTooLong, "line_too_long", false, notCounted, false},
+	InvalidMethod:   {proto.ErrMsgInvalidMethod, "invalid_method", false, notCounted, false},
+	NoAlgo:          {proto.ErrMsgNoAlgo, "no_algo", false, notCounted, false},
+	NiceHashFull:    {proto.ErrMsgNiceHashFull, "nicehash_full", false, notCounted, false},
+	InvalidAddress:  {proto.ErrMsgInvalidAddrPrefix, "invalid_address", false, notCounted, false},
+	TooManyConns:    {proto.ErrMsgTooManyConns, "too_many_connections", false, notCounted, false},
 }
 
 // Message is the error text the miner gets ("" for an accepted share).
@@ -87,6 +93,10 @@ func (o Outcome) Label() string { return outcomes[o].label }
 
 // Invalid reports whether the outcome is invalid work, which leads to bans.
 func (o Outcome) Invalid() bool { return outcomes[o].ban == countsInvalid }
+
+// Malice reports whether the outcome proves the sender is no honest miner
+// (closed and banned at once).
+func (o Outcome) Malice() bool { return outcomes[o].malice }
 
 // accepted reports whether the share was accepted (and is to be recorded).
 func (o Outcome) accepted() bool { return o >= Accepted && o <= AcceptedBlock }

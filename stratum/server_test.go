@@ -157,7 +157,19 @@ type rawConn struct {
 
 func (p *testPool) dial() *rawConn {
 	p.t.Helper()
-	c, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+	return p.dialFrom("")
+}
+
+// dialFrom connects from the loopback address ip (any of 127.0.0.0/8 on
+// Linux; "" for the default), so a test can have an IP banned without
+// banning the others'.
+func (p *testPool) dialFrom(ip string) *rawConn {
+	p.t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if ip != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
+	}
+	c, err := d.Dial("tcp", p.addr)
 	if err != nil {
 		p.t.Fatal(err)
 	}

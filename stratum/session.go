@@ -61,6 +61,9 @@ type session struct {
 
 	writeMu sync.Mutex
 	jobs    jobRing // the recent jobs, for submits (locked apart)
+	// earned: a share of this session was accepted, which its shares need
+	// for the block lane and to skip the strangers' verification budget.
+	earned atomic.Bool
 
 	mu   sync.Mutex // guards everything below
 	id   string
@@ -405,17 +408,21 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 	sess.mu.Lock()
 	sid, nonceByte := sess.id, sess.nonceByte
 	sess.mu.Unlock()
-	if p.ID != sid {
-		sess.refuse(id, Unauthenticated)
-		return false
+	// A ban (for malice from another session of this IP, or the ratio)
+	// ends this session at its next submit, not only new connections.
+	if sess.srv.bans.banned(sess.ip) {
+		sess.refuse(id, Banned)
+		return true
 	}
 	now := time.Now()
 	o, diff := sess.srv.shares.submit(&submission{miner: m, ip: sess.ip, jobs: &sess.jobs, nonceByte: nonceByte,
+		earned: sess.earned.Load(), foreign: p.ID != sid,
 		jobID: p.JobID, nonce: p.Nonce, result: p.Result, at: now})
 	if !o.accepted() {
 		sess.refuse(id, o)
-		return o == Banned
+		return o == Banned || o.Malice()
 	}
+	sess.earned.Store(true)
 	sess.reply(id, proto.StatusResult{Status: proto.StatusOK})
 	sess.afterShare(now, diff)
 	return false

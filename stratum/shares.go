@@ -17,6 +17,7 @@ import (
 // sharePipeline judges the shares miners submit. A share goes through, in
 // order, stopping at the first step that refuses it:
 //
+//  0. session: a submit naming another session's id (ForeignSession)
 //  1. job: one of the connection's recent jobs (else InvalidJob, or Expired
 //     for one that aged out)
 //  2. nonce: 8 hex digits, on a NiceHash port with the connection's top
@@ -25,18 +26,26 @@ import (
 //     (Expired); each nonce counts once per job (Duplicate)
 //  4. claimed difficulty: the claimed result meets the job's difficulty,
 //     checked before a hash is spent on it (LowDifficulty)
-//  5. verify: the RandomX hash on the verifier's workers, a possible block
-//     in the priority lane (Busy when the queue is full), equal to the
-//     claimed result (WrongResult)
+//  5. verify: the RandomX hash on the verifier's workers, equal to the
+//     claimed result (WrongResult). A possible block goes to the priority
+//     lane only from a session with accepted work (submission.earned); a
+//     session without any has at most strangerSlots shares in verification
+//     pool-wide, beyond which it is answered Busy at once, so a flood from
+//     new sessions cannot fill the queue that honest miners' shares use
+//     (Busy also when the queue is full)
 //  6. block: a hash meeting the network difficulty is submitted to the
 //     daemon(s) in the background (AcceptedBlock)
 //  7. record: an accepted share goes to the sink (StorageDown when storage
-//     cannot take it), a refused one as a rejection
-//  8. ban accounting: every judged share counts for its IP; the share that
-//     gets it banned is answered Banned
+//     cannot take it) and makes its address known (knownMiners); a refused
+//     one goes as a rejection, marked Stranger when its address is not
+//     known, so storage keeps nothing per miner for it
+//  8. ban accounting: proof of malice (Outcome.Malice: a wrong result, a
+//     malformed nonce or result, another session's id) bans the IP at once
+//     and the session closes; otherwise every judged share counts for its
+//     IP's ratio, and the share that gets it banned is answered Banned
 //
 // The caller's goroutine waits for the hash, so one connection's shares are
-// judged in order.
+// judged in order: a connection has at most one share in verification.
 type sharePipeline struct {
 	hasher Hasher
 	blocks *blockSubmitter
@@ -44,6 +53,10 @@ type sharePipeline struct {
 	bans   *banList
 	grace  time.Duration // how long shares of a replaced tip still count
 	log    logrus.FieldLogger
+
+	// Set by begin.
+	known     *knownMiners
+	strangers chan struct{} // verification slots of sessions without accepted work
 
 	// Set by begin before the first connection is served.
 	ctx  context.Context // Run's; block submissions keep its values
@@ -56,6 +69,8 @@ type submission struct {
 	ip        string
 	jobs      *jobRing // the connection's recent jobs
 	nonceByte byte     // the connection's nonce top byte (0: not a NiceHash port)
+	earned    bool     // the session has had a share accepted
+	foreign   bool     // the submit named another session's id
 	jobID     string
 	nonce     string // hex, as sent
 	result    string // hex, as sent
@@ -63,7 +78,16 @@ type submission struct {
 }
 
 // begin hands the pipeline the server's contexts (see Server.Run).
-func (p *sharePipeline) begin(ctx, work context.Context) { p.ctx, p.work = ctx, work }
+func (p *sharePipeline) begin(ctx, work context.Context) {
+	p.ctx, p.work = ctx, work
+	p.known = newKnownMiners(knownMinersMax)
+	p.strangers = make(chan struct{}, strangerSlots)
+}
+
+// strangerSlots is how many shares of sessions without accepted work may be
+// in verification at once, pool-wide: an honest miner's share waits behind
+// at most that many of theirs.
+const strangerSlots = 16
 
 // submit runs s through the pipeline. It returns the outcome and, for an
 // accepted share, the job difficulty it was credited with (for vardiff).
@@ -73,9 +97,15 @@ func (p *sharePipeline) submit(s *submission) (Outcome, uint64) {
 		o = p.record(s, share, o) // step 7
 	} else if outcomes[o].reject {
 		p.sink.Reject(&Rejection{Address: s.miner.Address.Text, Worker: s.miner.Worker, IP: s.ip,
-			Outcome: o, Reason: o.Message(), Invalid: o.Invalid(), Time: time.Now()})
+			Outcome: o, Reason: o.Message(), Invalid: o.Invalid(), Time: time.Now(),
+			Stranger: !p.known.has(s.miner.Address.Text)})
 	}
-	// Step 8. A valid share that tips the ratio bans the IP from its next
+	// Step 8. Malice is answered with its own message; the session closes.
+	if o.Malice() {
+		p.bans.malice(s.ip, o)
+		return o, 0
+	}
+	// A valid share that tips the ratio bans the IP from its next
 	// connection on; the share itself is still answered.
 	if v := outcomes[o].ban; v != notCounted && p.bans.record(s.ip, v == countsInvalid) && outcomes[o].reject {
 		return Banned, 0
@@ -89,6 +119,9 @@ func (p *sharePipeline) submit(s *submission) (Outcome, uint64) {
 // judge runs steps 1 to 6; for an accepted share it returns what is to be
 // recorded.
 func (p *sharePipeline) judge(s *submission) (*Share, Outcome) {
+	if s.foreign {
+		return nil, ForeignSession
+	}
 	job, o := s.jobs.find(s.jobID)
 	if job == nil {
 		return nil, o
@@ -116,8 +149,11 @@ func (p *sharePipeline) judge(s *submission) (*Share, Outcome) {
 	if !cryptonote.CheckHash(&result, job.diff) {
 		return nil, LowDifficulty // a lie is caught by the verification
 	}
+	// A claimed block is only a claim until hashed: it earns the priority
+	// lane only from a session with accepted work, and a false claim is a
+	// wrong result (malice).
 	isBlock := !stale && cryptonote.CheckHashWide(&result, t.netDiff)
-	hash, o := p.verify(s, job, nonce, isBlock)
+	hash, o := p.verify(s, job, nonce, isBlock && s.earned)
 	if o != 0 {
 		return nil, o
 	}
@@ -142,6 +178,15 @@ func (p *sharePipeline) judge(s *submission) (*Share, Outcome) {
 // verify hashes job's blob with nonce (step 5); a share not hashed may be
 // sent again.
 func (p *sharePipeline) verify(s *submission, job *Job, nonce [4]byte, priority bool) ([32]byte, Outcome) {
+	if !s.earned {
+		select {
+		case p.strangers <- struct{}{}:
+			defer func() { <-p.strangers }()
+		default:
+			job.forget(binary.LittleEndian.Uint32(nonce[:]))
+			return [32]byte{}, Busy
+		}
+	}
 	blob := slices.Clone(job.blob)
 	copy(blob[job.template.block.NonceOffset():], nonce[:])
 	ctx, cancel := context.WithTimeout(p.work, 30*time.Second)
@@ -163,6 +208,7 @@ func (p *sharePipeline) record(s *submission, share *Share, o Outcome) Outcome {
 		p.logger(s).Errorf("share not recorded: %v", err)
 		return StorageDown
 	}
+	p.known.add(share.Address)
 	return o
 }
 

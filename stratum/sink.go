@@ -27,6 +27,10 @@ type Rejection struct {
 	Reason  string // the error text sent to the miner (Outcome.Message)
 	Invalid bool   // counts towards banning (Outcome.Invalid)
 	Time    time.Time
+	// Stranger: the address has no accepted share in this process. Count
+	// it pool-wide, but keep nothing per miner: any valid address is free
+	// to make, and per-miner keys for each would let a flood grow storage.
+	Stranger bool
 }
 
 // Block is a block candidate: a share that met the network difficulty and

@@ -136,12 +136,32 @@ func TestRejections(t *testing.T) {
 		id++
 	}
 	expect("bad job id", c.submit(id, sid, &proto.Job{JobID: "nonsense"}, nonce, good), proto.ErrMsgInvalidJobID)
-	expect("nonce not 8 hex", c.submit(id, sid, job, "0700000", good), proto.ErrMsgInvalidNonce)
-	expect("nonce not hex", c.submit(id, sid, job, "zz000000", good), proto.ErrMsgInvalidNonce)
-	expect("result not 64 hex", c.submit(id, sid, job, nonce, good[:62]), proto.ErrMsgInvalidResult)
-	otherNonce, _ := p.hash(job, 8)
-	expect("wrong result", c.submit(id, sid, job, otherNonce, strings.Repeat("ff", 32)), proto.ErrMsgWrongResult)
-	expect("wrong session id", c.submit(id, "not-the-session", job, nonce, good), proto.ErrMsgUnauthenticated)
+	// Proof of malice: answered, then the connection is closed and its IP
+	// banned (banning is off here); each case from its own loopback IP.
+	malice := []struct {
+		name string
+		// what is sent, from the session id and a valid share of the job
+		send func(sid, nonce, good string) (string, string, string)
+		msg  string
+	}{
+		{"nonce not 8 hex", func(sid, _, good string) (string, string, string) { return sid, "0700000", good }, proto.ErrMsgInvalidNonce},
+		{"nonce not hex", func(sid, _, good string) (string, string, string) { return sid, "zz000000", good }, proto.ErrMsgInvalidNonce},
+		{"result not 64 hex", func(sid, n, good string) (string, string, string) { return sid, n, good[:62] }, proto.ErrMsgInvalidResult},
+		{"wrong result", func(sid, n, _ string) (string, string, string) { return sid, n, strings.Repeat("ff", 32) }, proto.ErrMsgWrongResult},
+		{"wrong session id", func(_, n, good string) (string, string, string) { return "not-the-session", n, good }, proto.ErrMsgUnauthenticated},
+	}
+	for i, m := range malice {
+		ip := fmt.Sprintf("127.0.0.%d", 20+i)
+		mc := p.dialFrom(ip)
+		msid, mjob := mc.login(minerAddr, "w")
+		mn, mh := p.hash(mjob, 8)
+		msid, mn, mr := m.send(msid, mn, hex.EncodeToString(mh[:]))
+		expect(m.name, mc.submit(id, msid, mjob, mn, mr), m.msg)
+		mc.expectClosed()
+		if got, want := p.dialFrom(ip).readLine(), errLine("null", proto.ErrMsgBanned); got != want {
+			t.Errorf("%s: reconnecting from %s:\n got %s\nwant %s", m.name, ip, got, want)
+		}
+	}
 	if got := c.submit(id, sid, job, nonce, good); got != fmt.Sprintf(okLine, id) {
 		t.Fatalf("valid share refused: %s", got)
 	}
@@ -172,9 +192,10 @@ func TestRejections(t *testing.T) {
 			invalid++
 		}
 	}
-	// nonce×2, result, wrong result, low difficulty count as invalid work.
-	if invalid != 5 {
-		t.Errorf("%d rejections marked invalid, want 5: %+v", invalid, rejects)
+	// nonce×2, result, wrong result, another session's id, low difficulty
+	// count as invalid work.
+	if invalid != 6 {
+		t.Errorf("%d rejections marked invalid, want 6: %+v", invalid, rejects)
 	}
 }
 
@@ -241,15 +262,19 @@ func TestConnectionFloodAndBans(t *testing.T) {
 		c.MaxConnsPerIP = 3
 		c.Banning = Banning{Enabled: true, Time: time.Minute, InvalidPercent: 50, CheckThreshold: 4}
 	}})
+	// The first connection has a difficulty no test hash meets: its honest
+	// hashes are low-difficulty shares, invalid work short of malice.
 	var conns []*rawConn
-	var sid string
-	var job *proto.Job
+	var sids []string
+	var jobs []*proto.Job
 	for i := range 3 {
 		c := p.dial()
-		s, j := c.login(minerAddr, "w")
+		login := minerAddr
 		if i == 0 {
-			sid, job = s, j
+			login += ".1000000000"
 		}
+		s, j := c.login(login, "w")
+		sids, jobs = append(sids, s), append(jobs, j)
 		conns = append(conns, c)
 	}
 	extra := p.dial()
@@ -258,19 +283,18 @@ func TestConnectionFloodAndBans(t *testing.T) {
 	}
 	extra.expectClosed()
 
-	// Three bad results and one good share: 75 % invalid of 4 → banned.
-	c2 := conns[0]
-	bad := strings.Repeat("ff", 32)
+	// Three low-difficulty shares and one good share: 75 % invalid of 4 →
+	// banned.
 	var last string
 	for i := range 3 {
-		n, _ := p.hash(job, uint32(100+i))
-		last = c2.submit(20+i, sid, job, n, bad)
+		n, h := p.hash(jobs[0], uint32(100+i))
+		last = conns[0].submit(20+i, sids[0], jobs[0], n, hex.EncodeToString(h[:]))
 	}
-	if last != errLine("22", proto.ErrMsgWrongResult) {
+	if last != errLine("22", proto.ErrMsgLowDifficulty) {
 		t.Fatalf("third bad share: %s", last)
 	}
-	n, h := p.hash(job, 200)
-	if got, want := c2.submit(30, sid, job, n, hex.EncodeToString(h[:])), fmt.Sprintf(okLine, 30); got != want {
+	n, h := p.hash(jobs[1], 200)
+	if got, want := conns[1].submit(30, sids[1], jobs[1], n, hex.EncodeToString(h[:])), fmt.Sprintf(okLine, 30); got != want {
 		// The 4th share is valid but completes the check window at 75 % invalid.
 		if got != errLine("30", proto.ErrMsgBanned) {
 			t.Fatalf("4th share: %s", got)
