@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,23 +45,29 @@ type Banning struct {
 
 // Config is everything the stratum server needs, already validated.
 type Config struct {
-	PoolAddress     *cryptonote.Address
-	InstanceID      uint32
-	BindIP          string
-	Ports           []Port
-	VarDiff         VarDiff
-	FixedDiff       bool
-	Separator       string
-	DefaultScheme   string
-	LoginTimeout    time.Duration
-	MinerTimeout    time.Duration
-	WriteTimeout    time.Duration
-	MaxLineLength   int
-	MaxConnsPerIP   int
-	GraceWindow     time.Duration
-	BlockRefresh    time.Duration
-	TemplateRefresh time.Duration
-	Banning         Banning
+	PoolAddress   *cryptonote.Address
+	InstanceID    uint32
+	BindIP        string
+	Ports         []Port
+	VarDiff       VarDiff
+	FixedDiff     bool
+	Separator     string
+	DefaultScheme string
+	LoginTimeout  time.Duration
+	MinerTimeout  time.Duration
+	WriteTimeout  time.Duration
+	MaxLineLength int
+	MaxConnsPerIP int
+	// MaxConns caps open connections over all ports; beyond it a new one
+	// is closed at once. 0 = derived from the file limit (defaultMaxConns).
+	MaxConns int
+	// RefusalLogInterval is how often refused connections are summarised
+	// in the log (default 10 s).
+	RefusalLogInterval time.Duration
+	GraceWindow        time.Duration
+	BlockRefresh       time.Duration
+	TemplateRefresh    time.Duration
+	Banning            Banning
 	// ShutdownGrace is how long Run waits at shutdown for requests being
 	// handled (a share in verification) to be answered before it closes
 	// the connections anyway (default 5 s).
@@ -92,6 +99,12 @@ func (c *Config) setDefaults() {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 5 * time.Second
 	}
+	if c.MaxConns == 0 {
+		c.MaxConns = defaultMaxConns()
+	}
+	if c.RefusalLogInterval == 0 {
+		c.RefusalLogInterval = 10 * time.Second
+	}
 }
 
 // Server is the stratum server: its listeners, sessions and job manager.
@@ -103,6 +116,10 @@ type Server struct {
 	shares *sharePipeline
 	rules  loginRules
 	bans   *banList
+	// open counts accepted connections until their goroutine ends, for
+	// MaxConns; refused counts and summarises the ones turned away.
+	open    atomic.Int64
+	refused *refusals
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -139,6 +156,7 @@ func NewServer(cfg Config, d Daemon, h Hasher, sink Sink, log logrus.FieldLogger
 		perIP:    map[string]int{},
 	}
 	jobLog := log.WithField("module", "jobs")
+	s.refused = newRefusals(log, s.refusalDetail)
 	s.jobs = newJobManager(d, h, sink.SetNetworkDifficulty, jobLog, cfg.PoolAddress, cfg.InstanceID, cfg.BlockRefresh, cfg.TemplateRefresh)
 	s.jobs.onTemplate = s.broadcast
 	s.shares = &sharePipeline{
@@ -174,6 +192,7 @@ func (s *Server) Listen(ctx context.Context) error {
 		s.log.Infof("stratum port %s: difficulty %d, %q, tls=%v, proxy protocol=%v, nicehash=%v", l.Addr(), p.Diff, p.Desc, p.TLS != nil, p.ProxyProtocol, p.NiceHash)
 		s.listeners = append(s.listeners, l)
 	}
+	s.log.Infof("stratum: at most %d connections at once (stratum.maxConnections), %d per address", s.cfg.MaxConns, s.cfg.MaxConnsPerIP)
 	return nil
 }
 
@@ -219,6 +238,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.ctx = ctx
 	s.shares.begin(ctx, work)
 	go s.jobs.run(ctx)
+	go s.refused.run(ctx, s.cfg.RefusalLogInterval)
 	for i, l := range s.listeners {
 		s.wg.Add(1)
 		go s.accept(l, s.cfg.Ports[i])
@@ -276,6 +296,14 @@ func (s *Server) accept(l net.Listener, p Port) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		// Checked before anything is read: at the cap the pool spends
+		// nothing on the connection, not even its PROXY header.
+		if s.open.Add(1) > int64(s.cfg.MaxConns) {
+			s.open.Add(-1)
+			conn.Close()
+			s.refused.add("", refusedFull)
+			continue
+		}
 		s.wg.Add(1)
 		go s.serve(conn, p)
 	}
@@ -284,6 +312,7 @@ func (s *Server) accept(l net.Listener, p Port) {
 // serve runs one connection: admission checks, then the session.
 func (s *Server) serve(conn net.Conn, p Port) {
 	defer s.wg.Done()
+	defer s.open.Add(-1)
 	ip := remoteIP(conn)
 	if o := s.admit(ip); o != 0 {
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
@@ -321,16 +350,29 @@ func (s *Server) release(ip string) {
 // connection is refused (0: admitted).
 func (s *Server) admit(ip string) Outcome {
 	if s.bans.banned(ip) {
+		s.refused.add(ip, refusedBanned)
 		return Banned
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
-		s.log.Warnf("Ban: too many connections from %s (limit %d)", ip, s.cfg.MaxConnsPerIP)
+		s.refused.add(ip, refusedPerIP)
 		return TooManyConns
 	}
 	s.perIP[ip]++
 	return 0
+}
+
+// refusalDetail says why connections were refused, with the limit.
+func (s *Server) refusalDetail(why refusal) string {
+	switch why {
+	case refusedPerIP:
+		return fmt.Sprintf("too many connections from one address, stratum.maxConnectionsPerIP %d", s.cfg.MaxConnsPerIP)
+	case refusedFull:
+		return fmt.Sprintf("server full, stratum.maxConnections %d", s.cfg.MaxConns)
+	default:
+		return "banned address"
+	}
 }
 
 func remoteIP(c net.Conn) string {
