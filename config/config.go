@@ -159,6 +159,10 @@ type StratumConfig struct {
 	LoginTimeout            Seconds `json:"loginTimeout"` // a connection must log in within this
 	MaxLineLength           int     `json:"maxLineLength"`
 	MaxConnectionsPerIP     int     `json:"maxConnectionsPerIP"` // 0 = unlimited
+	// MaxConnections caps the process's open stratum connections, below its
+	// file limit so Redis, the daemons and the API keep descriptors. 0 =
+	// the file limit less a fifth (at least 256).
+	MaxConnections int `json:"maxConnections"`
 	// ShareGraceWindow keeps accepting shares for the previous tip this long
 	// after a new one, so in-flight work is not rejected.
 	ShareGraceWindow Seconds `json:"shareGraceWindow"`

@@ -181,6 +181,7 @@ func TestValidationRules(t *testing.T) {
 		{"stratum.loginTimeout too long", nil, []change{{"stratum.loginTimeout", 700}}, "stratum.loginTimeout: must not exceed stratum.minerTimeout (600), got 700"},
 		{"stratum.maxLineLength", nil, []change{{"stratum.maxLineLength", 100}}, "stratum.maxLineLength: must be 1024..1048576, got 100"},
 		{"stratum.maxConnectionsPerIP", nil, []change{{"stratum.maxConnectionsPerIP", -1}}, "stratum.maxConnectionsPerIP: must be ≥ 0 (0 = unlimited), got -1"},
+		{"stratum.maxConnections", nil, []change{{"stratum.maxConnections", -5}}, "stratum.maxConnections: must be ≥ 0 (0 = the file limit less headroom), got -5"},
 		{"stratum.shareGraceWindow", nil, []change{{"stratum.shareGraceWindow", 31}}, "stratum.shareGraceWindow: must be 0..30, got 31"},
 
 		// ports

@@ -44,6 +44,7 @@ func stratumConfig(c *config.Config) (*stratum.Config, error) {
 		MinerTimeout:    c.Stratum.MinerTimeout.Duration(),
 		MaxLineLength:   c.Stratum.MaxLineLength,
 		MaxConnsPerIP:   c.Stratum.MaxConnectionsPerIP,
+		MaxConns:        c.Stratum.MaxConnections,
 		GraceWindow:     c.Stratum.ShareGraceWindow.Duration(),
 		BlockRefresh:    c.Stratum.BlockRefreshInterval.Duration(),
 		TemplateRefresh: c.Stratum.TemplateRefreshInterval.Duration(),

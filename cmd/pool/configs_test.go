@@ -12,6 +12,7 @@ import (
 
 const mappedConfig = `{"coin":"monero","poolAddress":"48um9B2g3yRCM13PoUcdtM89cAFLnhvyaeecgZgiYcMYDQYiwTzwtyoF8Wy1XUckWDJFtbHSAp3AiJqTetVjr5ko9euX6Se",
 	"daemon":{"host":"127.0.0.1","port":18081},
+	"stratum":{"maxConnections":5000},
 	"ports":{"5555":{"diff":50000,"desc":"High end"},"3333":{"diff":5000,"desc":"Low end","proxyProtocol":true},
 	         "7777":{"diff":1000,"desc":"Hidden","hidden":true,"nicehash":true}},
 	"varDiff":{"variancePercent":30,"maxJump":50},
@@ -54,7 +55,8 @@ func TestStratumConfigFromFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(s.Ports) != 3 || s.Ports[0].Port != 3333 || !s.Ports[0].ProxyProtocol || s.Ports[2].Port != 7777 || !s.Ports[2].NiceHash ||
-		s.Ports[0].TLS != nil || s.VarDiff.Variance != 0.3 || s.VarDiff.MaxJump != 0.5 || s.DefaultScheme != stratum.SchemeProp || s.InstanceID != 0 {
+		s.Ports[0].TLS != nil || s.VarDiff.Variance != 0.3 || s.VarDiff.MaxJump != 0.5 || s.DefaultScheme != stratum.SchemeProp || s.InstanceID != 0 ||
+		s.MaxConns != 5000 {
 		t.Errorf("stratum config %+v", s)
 	}
 	tlsPort := strings.Replace(mappedConfig, `"desc":"High end"`, `"desc":"High end","tls":true,"tlsCert":"/nonexistent.crt","tlsKey":"/nonexistent.key"`, 1)
