@@ -338,6 +338,13 @@ func TestWatchStratum(t *testing.T) {
 	m.WatchStratum(func() map[int]int { return nil })
 }
 
+func TestWatchRefused(t *testing.T) {
+	m := metrics.New()
+	m.WatchRefused(func() map[string]uint64 { return map[string]uint64{"banned": 2, "server_full": 0} })
+	want(t, m, "rxpool_connections_refused_total", "reason=banned", 2)
+	want(t, m, "rxpool_connections_refused_total", "reason=server_full", 0)
+}
+
 func TestWatchPool(t *testing.T) {
 	m := metrics.New()
 	var snap metrics.PoolGauges

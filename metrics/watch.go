@@ -85,6 +85,20 @@ func (m *Metrics) WatchStratum(ports func() map[int]int) {
 	}})
 }
 
+// WatchRefused exports rxpool_connections_refused_total{reason}, the
+// stratum connections turned away before a session (banned address,
+// per-address limit, server full) as refused reports them
+// (Server.Refused). The log only summarises them per interval. Call at
+// most once.
+func (m *Metrics) WatchRefused(refused func() map[string]uint64) {
+	d := desc("connections_refused_total", "Stratum connections refused before a session, by reason.", "reason")
+	m.Registry.MustRegister(&collectorFunc{descs: []*prometheus.Desc{d}, collect: func(ch chan<- prometheus.Metric) {
+		for reason, n := range refused() {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n), reason)
+		}
+	}})
+}
+
 // PoolGauges is the pool-wide state the API reads from Redis. Every
 // process sees the same values, so they are exported as gauges: summing
 // them across processes would be wrong, and they are not this process's

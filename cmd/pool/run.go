@@ -227,6 +227,7 @@ func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store 
 		return err
 	}
 	m.WatchStratum(srv.PortSessions)
+	m.WatchRefused(srv.Refused)
 	if err := srv.Listen(ctx); err != nil {
 		return err
 	}
