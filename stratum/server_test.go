@@ -37,6 +37,7 @@ type poolOptions struct {
 	// wrapDaemon / wrapHasher put test doubles in front of the real ones.
 	wrapDaemon func(Daemon) Daemon
 	wrapHasher func(Hasher) Hasher
+	sink       Sink // instead of the memory sink (p.sink then stays empty)
 }
 
 type testPool struct {
@@ -105,7 +106,11 @@ func newTestPool(t *testing.T, o poolOptions) *testPool {
 	if o.wrapHasher != nil {
 		h = o.wrapHasher(h)
 	}
-	srv, err := NewServer(cfg, dm, h, sink, log)
+	var sk Sink = sink
+	if o.sink != nil {
+		sk = o.sink
+	}
+	srv, err := NewServer(cfg, dm, h, sk, log)
 	if err != nil {
 		t.Fatal(err)
 	}
