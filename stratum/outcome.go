@@ -74,7 +74,7 @@ var outcomes = [outcomeCount]struct {
 	StorageDown:     {proto.ErrMsgStorageDown, "storage_down", false, countsValid, false},
 	Banned:          {proto.ErrMsgBanned, "banned", false, notCounted, false},
 	Unauthenticated: {proto.ErrMsgUnauthenticated, "unauthenticated", false, notCounted, false},
-	ForeignSession:  {proto.ErrMsgUnauthenticated, "foreign_session", true, countsInvalid, true},
+	ForeignSession:  {proto.ErrMsgForeignSession, "foreign_session", true, countsInvalid, true},
 	Malformed:       {proto.ErrMsgParse, "malformed", false, notCounted, false},
 	LineTooLong:     {proto.ErrMsgLineTooLong, "line_too_long", false, notCounted, false},
 	InvalidMethod:   {proto.ErrMsgInvalidMethod, "invalid_method", false, notCounted, false},

@@ -148,7 +148,7 @@ func TestRejections(t *testing.T) {
 		{"nonce not hex", func(sid, _, good string) (string, string, string) { return sid, "zz000000", good }, proto.ErrMsgInvalidNonce},
 		{"result not 64 hex", func(sid, n, good string) (string, string, string) { return sid, n, good[:62] }, proto.ErrMsgInvalidResult},
 		{"wrong result", func(sid, n, _ string) (string, string, string) { return sid, n, strings.Repeat("ff", 32) }, proto.ErrMsgWrongResult},
-		{"wrong session id", func(_, n, good string) (string, string, string) { return "not-the-session", n, good }, proto.ErrMsgUnauthenticated},
+		{"wrong session id", func(_, n, good string) (string, string, string) { return "not-the-session", n, good }, proto.ErrMsgForeignSession},
 	}
 	for i, m := range malice {
 		ip := fmt.Sprintf("127.0.0.%d", 20+i)
