@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"rxpool/internal/testenv"
 )
 
@@ -344,4 +346,191 @@ func scrapeQuiet(url string) map[string]float64 {
 	defer resp.Body.Close()
 	m, _ := parseMetrics(resp.Body)
 	return m
+}
+
+// minedPhase is what one kind of miner did in BenchmarkPoolXmrig: its own
+// counts summed over its processes, and the pool's for the same time.
+type minedPhase struct {
+	own            struct{ accepted, rejected, jobs uint64 }
+	hashrate       float64 // own, summed over the processes
+	pool           map[string]uint64
+	tips, seconds  float64
+	outsideBlocks  int
+	generateMillis []int64
+}
+
+// BenchmarkPoolXmrig checks the load figures against the real client: the
+// pool binary on a regtest monerod, first N real xmrig processes (light
+// mode, one thread each), then as the reference N rxminer processes with
+// the same settings, each phase for the same time while blocks are mined
+// outside the pool every few seconds (so each miner gets new jobs while it
+// hashes). It reports accepted shares/s by xmrig's own counters against
+// rxminer's (ratio), each miner's own accepted count against the pool's,
+// and what the pool refused or counted stale after new jobs.
+//
+//	go test ./internal/e2e/ -run '^$' -bench 'PoolXmrig' -benchtime 1x -timeout 30m -v
+func BenchmarkPoolXmrig(b *testing.B) {
+	const (
+		n     = 2
+		phase = 60 * time.Second
+		// Low enough that monerod's own blocks (its light-mode hashing)
+		// take seconds on a loaded machine; the miners find blocks too,
+		// which are new tips all the same.
+		netDiff   = 60
+		shareDiff = 6 // ~5 shares/s from one light-mode thread
+		tipEvery  = 3 * time.Second
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	e := newBenchEnv(b, netDiff)
+	port := freePort(b)
+	pool := StartPool(b, ctx, e.config(b, port, "light", 2, ""))
+	waitLogB(b, pool, "stratum serving", 2*time.Minute)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: e.rds.Socket})
+	defer rdb.Close()
+	counters := func() map[string]uint64 {
+		m, err := rdb.HGetAll(ctx, "monero:pool").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := map[string]uint64{}
+		for _, k := range []string{"accepted", "stale", "rejected", "invalid"} {
+			out[k], _ = strconv.ParseUint(m[k], 10, 64)
+		}
+		return out
+	}
+	height := func() uint64 {
+		h, err := e.md.Height(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return h
+	}
+	// run mines with start for the phase while a goroutine mines a block
+	// outside the pool every tipEvery; start returns how to stop the
+	// process hashing and then how to read its own counts.
+	type ownCounts func() (accepted, rejected, jobs uint64, hashrate float64)
+	run := func(name string, start func(i int, login string) (stop func(), counts ownCounts)) minedPhase {
+		var r minedPhase
+		before, h0 := counters(), height()
+		tipsDone := make(chan struct{})
+		tipCtx, stopTips := context.WithCancel(ctx)
+		go func() {
+			defer close(tipsDone)
+			for {
+				select {
+				case <-tipCtx.Done():
+					return
+				case <-time.After(tipEvery):
+				}
+				t0 := time.Now()
+				if _, err := e.md.GenerateBlocks(tipCtx, 1, testenv.MoneroAddress(b, 900), nil); err != nil {
+					return // cancelled at the end of the phase
+				}
+				r.outsideBlocks++
+				r.generateMillis = append(r.generateMillis, time.Since(t0).Milliseconds())
+			}
+		}()
+		began := time.Now()
+		var stops []func()
+		var reads []ownCounts
+		for i := range n {
+			stop, read := start(i, fmt.Sprintf("%s.%d", testenv.MoneroAddress(b, 10+i), shareDiff))
+			stops, reads = append(stops, stop), append(reads, read)
+		}
+		time.Sleep(time.Until(began.Add(phase)))
+		for _, stop := range stops {
+			stop()
+		}
+		r.seconds = time.Since(began).Seconds()
+		for _, read := range reads {
+			a, rj, j, hr := read()
+			r.own.accepted += a
+			r.own.rejected += rj
+			r.own.jobs += j
+			r.hashrate += hr
+		}
+		stopTips()
+		<-tipsDone
+		time.Sleep(3 * time.Second) // the pool flushes its share batches
+		after := counters()
+		r.pool = map[string]uint64{}
+		for k, v := range after {
+			r.pool[k] = v - before[k]
+		}
+		r.tips = float64(height() - h0)
+		b.Logf("%s: %d processes, %.0f s: own accepted %d rejected %d jobs %d, %.1f H/s; pool %v; %v new tips (%d mined outside, generateblocks ms %v)",
+			name, n, r.seconds, r.own.accepted, r.own.rejected, r.own.jobs, r.hashrate, r.pool, r.tips, r.outsideBlocks, r.generateMillis)
+		return r
+	}
+
+	xm := run("xmrig", func(i int, login string) (func(), ownCounts) {
+		x := testenv.StartXmrig(b, testenv.XmrigOptions{URL: addr, User: login, Pass: fmt.Sprintf("xmrig-%d", i)})
+		var hr float64
+		stop := func() {
+			if s, err := x.Summary(ctx); err == nil {
+				for _, v := range s.Hashrate.Total[:min(2, len(s.Hashrate.Total))] {
+					if v != nil {
+						hr = *v // the 60 s average if there is one, else 10 s
+					}
+				}
+			}
+			if err := x.Pause(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return stop, func() (uint64, uint64, uint64, float64) {
+			time.Sleep(2 * time.Second) // submits in flight are answered
+			s, err := x.Summary(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			x.Stop()
+			return s.Connection.Accepted, s.Connection.Rejected, uint64(strings.Count(x.Output(), "new job from")), hr
+		}
+	})
+	rx := run("rxminer", func(i int, login string) (func(), ownCounts) {
+		cmd := exec.CommandContext(ctx, testenv.BuildBinary(b, "rxpool/cmd/rxminer"), "-o", addr, "-u", login, "-p", fmt.Sprintf("rxminer-%d", i),
+			"-t", "1", "--mode", "light", "--json", "--report", "0", "--duration", phase.String())
+		var out, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		// It stops by itself after the phase (--duration).
+		return func() {}, func() (uint64, uint64, uint64, float64) {
+			if err := cmd.Wait(); err != nil {
+				b.Fatalf("rxminer: %v\n%s", err, Tail(stderr.String(), 3000))
+			}
+			var s struct {
+				MinerSummary
+				Hashrate float64 `json:"hashrate"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+				b.Fatalf("rxminer summary: %v: %s", err, out.Bytes())
+			}
+			return s.Accepted, s.Rejected + s.Failed, s.Jobs, s.Hashrate
+		}
+	})
+
+	perS := func(r minedPhase) float64 { return float64(r.own.accepted) / r.seconds }
+	b.ReportMetric(perS(xm), "xmrig-accepted/s")
+	b.ReportMetric(perS(rx), "rxminer-accepted/s")
+	b.ReportMetric(perS(xm)/perS(rx), "ratio-accepted/s")
+	b.ReportMetric(xm.hashrate/rx.hashrate, "ratio-hashrate")
+	// Accepted shares against what the miner's own hashrate should find
+	// at the share difficulty: work thrown away on a new job (or shares
+	// refused as stale) shows as less than 1.
+	found := func(r minedPhase) float64 { return float64(r.own.accepted) / (r.hashrate * r.seconds / shareDiff) }
+	b.ReportMetric(found(xm), "xmrig-accepted/expected")
+	b.ReportMetric(found(rx), "rxminer-accepted/expected")
+	b.ReportMetric(float64(xm.pool["accepted"])/float64(xm.own.accepted), "xmrig-pool/own")
+	b.ReportMetric(float64(rx.pool["accepted"])/float64(rx.own.accepted), "rxminer-pool/own")
+	b.ReportMetric(float64(xm.pool["stale"])/float64(xm.pool["accepted"]), "xmrig-stale-frac")
+	b.ReportMetric(float64(rx.pool["stale"])/float64(rx.pool["accepted"]), "rxminer-stale-frac")
+	b.ReportMetric(float64(xm.pool["rejected"]+xm.pool["invalid"]), "xmrig-refused")
+	b.ReportMetric(float64(rx.pool["rejected"]+rx.pool["invalid"]), "rxminer-refused")
+	b.ReportMetric(float64(xm.own.jobs)/xm.tips/n, "xmrig-jobs/tip/miner")
+	b.ReportMetric(float64(rx.own.jobs)/rx.tips/n, "rxminer-jobs/tip/miner")
 }

@@ -171,6 +171,10 @@ type XmrigSummary struct {
 		SharesGood  uint64 `json:"shares_good"`
 		SharesTotal uint64 `json:"shares_total"`
 	} `json:"results"`
+	// Hashrate.Total is H/s over 10 s, 60 s and 15 min (null until measured).
+	Hashrate struct {
+		Total []*float64 `json:"total"`
+	} `json:"hashrate"`
 	Paused bool `json:"paused"`
 }
 
