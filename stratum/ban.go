@@ -19,6 +19,9 @@ type banList struct {
 	mu     sync.Mutex
 	counts map[string]*banCount
 	until  map[string]time.Time
+	// sweepNext is the size of until at which it is next swept: twice what
+	// the last sweep left, so sweeping costs O(1) a ban however many there are.
+	sweepNext int
 }
 
 type banCount struct{ valid, invalid uint32 }
@@ -31,8 +34,8 @@ func newBanList(cfg Banning, log logrus.FieldLogger) *banList {
 // configured (the config's default banning.time).
 const maliceBanDefault = 2 * time.Minute
 
-// sweepAt is the number of bans at which expired ones are swept on the
-// next ban, so many short-lived bans do not pile up.
+// sweepAt is the least number of bans at which expired ones are swept, so
+// short-lived bans from many addresses do not pile up.
 const sweepAt = 4096
 
 // banned reports whether ip is banned now. A ban for malice stands whether
@@ -95,12 +98,13 @@ func (b *banList) malice(ip string, o Outcome) {
 
 func (b *banList) banLocked(ip string, d time.Duration) {
 	now := b.now()
-	if len(b.until) >= sweepAt {
+	if len(b.until) >= max(b.sweepNext, sweepAt) {
 		for k, t := range b.until {
 			if now.After(t) {
 				delete(b.until, k)
 			}
 		}
+		b.sweepNext = 2 * len(b.until)
 	}
 	b.until[ip] = now.Add(d)
 }

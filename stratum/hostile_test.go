@@ -171,3 +171,57 @@ func (c *rawConn) floodOpen(sid string, job *proto.Job, n int, result string) []
 	}
 	return replies
 }
+
+// TestKnownMinersBounded: addresses with accepted work are remembered up
+// to a limit, the oldest forgotten first, so no number of addresses grows
+// the set past it.
+func TestKnownMinersBounded(t *testing.T) {
+	k := newKnownMiners(3)
+	for _, a := range []string{"a", "b", "c", "a", "d", "e"} {
+		k.add(a)
+	}
+	for a, want := range map[string]bool{"a": false, "b": false, "c": true, "d": true, "e": true} {
+		if k.has(a) != want {
+			t.Errorf("has(%s) = %v, want %v", a, !want, want)
+		}
+	}
+	if len(k.set) != 3 || len(k.ring) != 3 {
+		t.Fatalf("%d addresses kept, limit 3", len(k.set))
+	}
+}
+
+// TestMaliceBanWithBanningOff: a ban for malice holds with ratio banning
+// off, ends after banning.time, and expired bans are swept.
+func TestMaliceBanWithBanningOff(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	b := newBanList(Banning{Time: time.Minute}, quietLogger(t))
+	b.now = func() time.Time { return now }
+	b.malice("192.0.2.1", WrongResult)
+	if !b.banned("192.0.2.1") || b.banned("192.0.2.2") {
+		t.Fatal("malice ban not held with banning off")
+	}
+	if b.record("192.0.2.2", true) {
+		t.Fatal("a ratio ban with banning off")
+	}
+	for i := range sweepAt {
+		b.malice(fmt.Sprintf("10.0.%d.%d", i/256, i%256), BadNonce)
+	}
+	now = now.Add(time.Minute + time.Second)
+	if b.banned("192.0.2.1") {
+		t.Fatal("ban outlived banning.time")
+	}
+	// New bans sweep the expired ones once the list has doubled.
+	expired := len(b.until)
+	for i, last := 0, 0; len(b.until) > last; i++ {
+		if i > 2*expired {
+			t.Fatalf("%d bans after %d new ones: the expired ones were never swept", len(b.until), i)
+		}
+		last = len(b.until)
+		b.malice(fmt.Sprintf("10.1.%d.%d", i/256, i%256), BadResult)
+	}
+	for ip, until := range b.until {
+		if now.After(until) {
+			t.Fatalf("expired ban of %s kept", ip)
+		}
+	}
+}

@@ -86,8 +86,10 @@ func (p *sharePipeline) begin(ctx, work context.Context) {
 
 // strangerSlots is how many shares of sessions without accepted work may be
 // in verification at once, pool-wide: an honest miner's share waits behind
-// at most that many of theirs.
-const strangerSlots = 16
+// at most that many of theirs. Honest newcomers are few at a time (about
+// one share each per vardiff target time), so they rarely meet the limit,
+// even after a restart when every miner is new.
+const strangerSlots = 32
 
 // submit runs s through the pipeline. It returns the outcome and, for an
 // accepted share, the job difficulty it was credited with (for vardiff).
