@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"rxpool/internal/testenv"
 	"rxpool/stratum/proto"
@@ -194,7 +197,9 @@ func TestKnownMinersBounded(t *testing.T) {
 // off, ends after banning.time, and expired bans are swept.
 func TestMaliceBanWithBanningOff(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	b := newBanList(Banning{Time: time.Minute}, quietLogger(t))
+	log := logrus.New()
+	log.SetOutput(io.Discard) // a line per ban: thousands here
+	b := newBanList(Banning{Time: time.Minute}, log)
 	b.now = func() time.Time { return now }
 	b.malice("192.0.2.1", WrongResult)
 	if !b.banned("192.0.2.1") || b.banned("192.0.2.2") {
