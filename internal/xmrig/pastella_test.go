@@ -29,7 +29,7 @@ const (
 // it are mined outside the pool (to the burn address) and the unlocker
 // credits it to the miner.
 func TestXmrigMinesPastella(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	began := time.Now()
 	d := testenv.NewPastellad(t, testenv.PastelladOptions{})
@@ -57,7 +57,9 @@ func TestXmrigMinesPastella(t *testing.T) {
 
 	mining := time.Now()
 	var found *storage.BlockRecord
-	e2e.WaitFor(t, 5*time.Minute, "xmrig to find a Pastella block", func() error {
+	// ~1000 hashes: ~30 s at xmrig's ~30 H/s, several minutes when the
+	// machine is loaded (at load 10 on 2 cores it hashed ~3 H/s).
+	e2e.WaitFor(t, 8*time.Minute, "xmrig to find a Pastella block", func() error {
 		if !x.Running() {
 			t.Fatal("xmrig exited")
 		}
@@ -81,8 +83,8 @@ func TestXmrigMinesPastella(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := stable(t, ctx, x)
-	t.Logf("xmrig mined %s: %d accepted, %d rejected at diff %d; block at height %d",
-		time.Since(mining).Round(time.Second), s.Connection.Accepted, s.Connection.Rejected, s.Connection.Diff, found.Height)
+	t.Logf("xmrig mined %s: %d accepted, %d rejected at diff %d; block at height %d (network difficulty %d)",
+		time.Since(mining).Round(time.Second), s.Connection.Accepted, s.Connection.Rejected, s.Connection.Diff, found.Height, found.NetDiff)
 
 	t.Run("SharesAndJobs", func(t *testing.T) {
 		if s.Connection.Accepted == 0 || s.Connection.Rejected != 0 || s.Results.SharesGood != s.Connection.Accepted {
