@@ -51,7 +51,7 @@
 //	{p}:totals                HASH  rewards, credited, fees, feesCredited, finder,
 //	                                confirmed, orphaned (operator totals)
 //
-// Payments (hash tag {p}; payments.go; no TTL except the lease):
+// Payments (hash tag {p}; payments.go writes, paymentreads.go reads, lease.go; no TTL except the lease):
 //
 //	{p}:payment:<id>          HASH  id, state (preparing|prepared|relaying|sent|failed),
 //	                                created, updated, token (lease token of its writer),
