@@ -20,9 +20,16 @@ const (
 	refusalCount
 )
 
-// Label is the refusal's value of the metrics label "reason".
+// Label is the refusal's value of the metrics label "reason": the outcome
+// table's label where the refusal is also an answer to a miner.
 func (r refusal) Label() string {
-	return [...]string{refusedBanned: "banned", refusedPerIP: "too_many_connections", refusedFull: "server_full"}[r]
+	switch r {
+	case refusedBanned:
+		return Banned.Label()
+	case refusedPerIP:
+		return TooManyConns.Label()
+	}
+	return "server_full"
 }
 
 // maxRefusalAddrs bounds the addresses one interval's summary names; a
