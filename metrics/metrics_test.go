@@ -298,14 +298,16 @@ func TestWatchVerifierWithARealVerifier(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for i := range 3 {
-		if _, err := v.Hash(ctx, seed, []byte{byte(i), 1, 2, 3}, i == 0); err != nil {
+	for _, lane := range []randomx.Lane{randomx.LaneBlock, randomx.LaneEarned, randomx.LaneStranger} {
+		if _, err := v.Hash(ctx, seed, []byte{byte(lane), 1, 2, 3}, lane); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want(t, m, "rxpool_verifier_workers", "", 2)
 	want(t, m, "rxpool_verifier_queue_capacity", "", 16)
 	want(t, m, "rxpool_verifier_queue_depth", "", 0)
+	want(t, m, "rxpool_verifier_stranger_queue_capacity", "", 4)
+	want(t, m, "rxpool_verifier_stranger_queue_depth", "", 0)
 	want(t, m, "rxpool_verifier_in_flight", "", 0)
 	want(t, m, "rxpool_verifier_hashes_total", "", 3)
 	want(t, m, "rxpool_verifier_fast_hashes_total", "", 0)

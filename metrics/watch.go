@@ -42,10 +42,12 @@ func counter(d *prometheus.Desc, v float64) prometheus.Metric {
 // once per scrape (Verifier.Stats takes a lock). Call at most once.
 func (m *Metrics) WatchVerifier(stats func() randomx.Stats) {
 	var (
-		queue     = desc("verifier_queue_depth", "Shares waiting for a verifier worker (normal lane).")
+		queue     = desc("verifier_queue_depth", "Shares of sessions with accepted work waiting for a verifier worker (normal lane).")
 		queueCap  = desc("verifier_queue_capacity", "Capacity of the normal lane; beyond it shares are answered busy.")
 		prio      = desc("verifier_priority_queue_depth", "Possible blocks waiting for a verifier worker.")
 		prioCap   = desc("verifier_priority_queue_capacity", "Capacity of the priority lane.")
+		stranger  = desc("verifier_stranger_queue_depth", "Shares of sessions without accepted work waiting; hashed only when no other lane has work.")
+		strangCap = desc("verifier_stranger_queue_capacity", "Capacity of the stranger lane; beyond it strangers are answered busy.")
 		inFlight  = desc("verifier_in_flight", "Requests being hashed.")
 		workers   = desc("verifier_workers", "Verifier worker threads.")
 		datasets  = desc("verifier_datasets", "RandomX datasets allocated (fast mode needs one per seed).")
@@ -53,7 +55,7 @@ func (m *Metrics) WatchVerifier(stats func() randomx.Stats) {
 		fast      = desc("verifier_fast_hashes_total", "RandomX hashes computed by fast-mode VMs.")
 		rejected  = desc("verifier_rejected_total", "Requests refused because the queue was full.")
 		failed    = desc("verifier_failed_total", "Requests a worker answered with an error.")
-		allDescs  = []*prometheus.Desc{queue, queueCap, prio, prioCap, inFlight, workers, datasets, hashes, fast, rejected, failed}
+		allDescs  = []*prometheus.Desc{queue, queueCap, prio, prioCap, stranger, strangCap, inFlight, workers, datasets, hashes, fast, rejected, failed}
 		collector = &collectorFunc{descs: allDescs}
 	)
 	collector.collect = func(ch chan<- prometheus.Metric) {
@@ -62,6 +64,8 @@ func (m *Metrics) WatchVerifier(stats func() randomx.Stats) {
 		ch <- gauge(queueCap, float64(st.QueueCapacity))
 		ch <- gauge(prio, float64(st.PriorityQueueDepth))
 		ch <- gauge(prioCap, float64(st.PriorityCapacity))
+		ch <- gauge(stranger, float64(st.StrangerQueueDepth))
+		ch <- gauge(strangCap, float64(st.StrangerCapacity))
 		ch <- gauge(inFlight, float64(st.InFlight))
 		ch <- gauge(workers, float64(st.Workers))
 		ch <- gauge(datasets, float64(st.Datasets))

@@ -221,7 +221,7 @@ func verifyN(b *testing.B, v *Verifier, seed [32]byte, input []byte, n, submitte
 			blob := append([]byte(nil), input...)
 			for left.Add(-1) >= 0 {
 				setNonce(blob, nonces(1))
-				if _, err := v.Hash(context.Background(), seed, blob, false); err != nil {
+				if _, err := v.Hash(context.Background(), seed, blob, LaneEarned); err != nil {
 					b.Error(err) // ErrQueueFull cannot happen: one slot per submitter
 				}
 			}

@@ -17,8 +17,15 @@
 //	defer v.Close()
 //	err := v.SetSeed(tmpl.SeedHash)     // on every template; instant when unchanged
 //	err = v.PrepareSeed(nextSeedHash)   // once the next seed is known
-//	h, err := v.Hash(ctx, job.SeedHash, hashingBlob, claimedMeetsNetworkDiff)
+//	h, err := v.Hash(ctx, job.SeedHash, hashingBlob, randomx.LaneEarned)
 //	// ErrQueueFull: tell the miner to retry; ErrUnknownSeed: stale job.
+//
+// Verifier.Hash takes a Lane: LaneBlock for a plausible block from a session
+// with accepted work, LaneEarned for other shares of such sessions and
+// LaneStranger for sessions without accepted work. Workers always take
+// Block before Earned before Stranger, and each lane has its own bound, so
+// a junk flood from strangers is refused ("busy") in its own small lane
+// instead of delaying honest miners.
 package randomx
 
 /*

@@ -9,7 +9,8 @@ import (
 
 // HashEvent describes one request answered by a worker.
 type HashEvent struct {
-	Priority  bool
+	Lane      Lane
+	Priority  bool          // Lane == LaneBlock (the metrics' priority label)
 	Fast      bool          // hashed by a fast (dataset) VM
 	QueueWait time.Duration // from Hash being called to a worker taking it
 	HashTime  time.Duration // time in the RandomX call; 0 if not hashed
@@ -19,14 +20,16 @@ type HashEvent struct {
 // Stats is a snapshot of a Verifier's state and counters.
 type Stats struct {
 	Workers            int
-	QueueDepth         int // normal requests waiting
+	QueueDepth         int // LaneEarned requests waiting
 	QueueCapacity      int
-	PriorityQueueDepth int
+	PriorityQueueDepth int // LaneBlock requests waiting
 	PriorityCapacity   int
+	StrangerQueueDepth int // LaneStranger requests waiting
+	StrangerCapacity   int
 	InFlight           int    // requests taken by workers and not yet answered
 	HashesDone         uint64 // hashes computed
 	FastHashes         uint64 // of which by fast VMs
-	Rejected           uint64 // ErrQueueFull answers
+	Rejected           uint64 // ErrQueueFull answers, all lanes
 	Failed             uint64 // requests answered with an error by a worker
 	HashTime           time.Duration
 	QueueWait          time.Duration
@@ -48,10 +51,12 @@ type SeedStats struct {
 func (v *Verifier) Stats() Stats {
 	st := Stats{
 		Workers:            len(v.workers),
-		QueueDepth:         len(v.normal),
-		QueueCapacity:      cap(v.normal),
-		PriorityQueueDepth: len(v.prio),
-		PriorityCapacity:   cap(v.prio),
+		QueueDepth:         len(v.queues[LaneEarned]),
+		QueueCapacity:      cap(v.queues[LaneEarned]),
+		PriorityQueueDepth: len(v.queues[LaneBlock]),
+		PriorityCapacity:   cap(v.queues[LaneBlock]),
+		StrangerQueueDepth: len(v.queues[LaneStranger]),
+		StrangerCapacity:   cap(v.queues[LaneStranger]),
 		InFlight:           int(v.inFlight.Load()),
 		HashesDone:         v.hashes.Load(),
 		FastHashes:         v.fast.Load(),

@@ -41,6 +41,40 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("randomx: unknown mode %q (want auto, fast or light)", s)
 }
 
+// Lane is the queue a share waits in for a verifier worker. A worker always
+// takes from the lowest-numbered lane that has work (LaneBlock, then
+// LaneEarned, then LaneStranger), so honest miners' shares never wait
+// behind shares of sessions that have proved nothing yet, and a junk flood
+// can fill only its own small lane.
+type Lane uint8
+
+// Verification lanes, highest priority first.
+const (
+	// LaneBlock is for shares whose claimed result meets the network
+	// difficulty, from sessions with accepted work: a possible block waits
+	// for at most one hash per worker. Bounded by PriorityQueueSize.
+	LaneBlock Lane = iota
+	// LaneEarned is for shares of sessions with accepted work (honest
+	// miners). Bounded by QueueSize.
+	LaneEarned
+	// LaneStranger is for shares of sessions without accepted work; they
+	// are hashed only when the other lanes are empty. Bounded by
+	// StrangerQueueSize, small, so strangers are answered "busy" at once
+	// rather than waiting behind honest work.
+	LaneStranger
+	numLanes
+)
+
+var laneNames = [numLanes]string{"block", "earned", "stranger"}
+
+// String returns "block", "earned" or "stranger" (metric labels use it).
+func (l Lane) String() string {
+	if l < numLanes {
+		return laneNames[l]
+	}
+	return fmt.Sprintf("lane(%d)", uint8(l))
+}
+
 // Errors returned by Verifier.Hash.
 var (
 	// ErrQueueFull means the share was not queued: the verifier is at
@@ -58,12 +92,17 @@ var (
 type VerifierConfig struct {
 	// Workers is the number of hashing goroutines (default runtime.NumCPU()).
 	Workers int
-	// QueueSize bounds the normal queue (default 64 per worker).
+	// QueueSize bounds LaneEarned, the normal queue (default 64 per worker).
 	QueueSize int
-	// PriorityQueueSize bounds the priority queue (default 4 per worker,
-	// at least 16). It is separate so possible blocks are never rejected
-	// because ordinary shares filled the queue.
+	// PriorityQueueSize bounds LaneBlock (default 4 per worker, at least
+	// 16). It is separate so possible blocks are never rejected because
+	// ordinary shares filled the queue.
 	PriorityQueueSize int
+	// StrangerQueueSize bounds LaneStranger (default 2 per worker). Small
+	// on purpose: a stranger's share runs only when no honest work waits,
+	// so a deeper lane would only make strangers wait longer before the
+	// "busy" they would get anyway under load.
+	StrangerQueueSize int
 	// Mode is ModeAuto (default), ModeFast or ModeLight.
 	Mode Mode
 	// LargePages asks for huge pages for caches, datasets and scratchpads;
@@ -89,17 +128,17 @@ type Verifier struct {
 	log   logrus.FieldLogger
 	flags Flags // for caches, datasets and light VMs
 
-	normal, prio chan *request
-	workers      []*worker
-	quit         chan struct{} // closed by Close: workers stop
-	workersDone  chan struct{} // closed once every worker has exited
-	closeDone    chan struct{} // closed once Close finished freeing
-	ctx          context.Context
-	cancel       context.CancelFunc // aborts dataset builds on Close
-	workersWG    sync.WaitGroup
-	bg           sync.WaitGroup // cache/dataset builders, droppers, retirers
-	slots        chan struct{}  // one per allocated dataset
-	buildSem     chan struct{}  // one dataset build at a time: they share the cores
+	queues      [numLanes]chan *request // indexed by Lane
+	workers     []*worker
+	quit        chan struct{} // closed by Close: workers stop
+	workersDone chan struct{} // closed once every worker has exited
+	closeDone   chan struct{} // closed once Close finished freeing
+	ctx         context.Context
+	cancel      context.CancelFunc // aborts dataset builds on Close
+	workersWG   sync.WaitGroup
+	bg          sync.WaitGroup // cache/dataset builders, droppers, retirers
+	slots       chan struct{}  // one per allocated dataset
+	buildSem    chan struct{}  // one dataset build at a time: they share the cores
 
 	seedMu sync.Mutex // serialises SetSeed and PrepareSeed
 	mu     sync.RWMutex
@@ -132,8 +171,6 @@ func NewVerifier(cfg VerifierConfig, log logrus.FieldLogger) *Verifier {
 		cfg:         cfg,
 		log:         log,
 		flags:       flags,
-		normal:      make(chan *request, cfg.QueueSize),
-		prio:        make(chan *request, cfg.PriorityQueueSize),
 		quit:        make(chan struct{}),
 		workersDone: make(chan struct{}),
 		closeDone:   make(chan struct{}),
@@ -143,9 +180,13 @@ func NewVerifier(cfg VerifierConfig, log logrus.FieldLogger) *Verifier {
 		buildSem:    make(chan struct{}, 1),
 		live:        make(map[*seedState]struct{}),
 	}
+	v.queues[LaneBlock] = make(chan *request, cfg.PriorityQueueSize)
+	v.queues[LaneEarned] = make(chan *request, cfg.QueueSize)
+	v.queues[LaneStranger] = make(chan *request, cfg.StrangerQueueSize)
 	v.startWorkers()
 	log.WithFields(logrus.Fields{"workers": cfg.Workers, "mode": cfg.Mode, "flags": flags,
-		"queue": cfg.QueueSize, "priority_queue": cfg.PriorityQueueSize}).Info("verifier started")
+		"queue": cfg.QueueSize, "priority_queue": cfg.PriorityQueueSize,
+		"stranger_queue": cfg.StrangerQueueSize}).Info("verifier started")
 	return v
 }
 
@@ -160,6 +201,9 @@ func (cfg VerifierConfig) withDefaults(log logrus.FieldLogger) VerifierConfig {
 	}
 	if cfg.PriorityQueueSize <= 0 {
 		cfg.PriorityQueueSize = max(16, 4*cfg.Workers)
+	}
+	if cfg.StrangerQueueSize <= 0 {
+		cfg.StrangerQueueSize = 2 * cfg.Workers
 	}
 	if cfg.DatasetThreads <= 0 {
 		cfg.DatasetThreads = runtime.NumCPU()
@@ -188,17 +232,20 @@ func (cfg VerifierConfig) flags() Flags {
 
 // Hash returns the RandomX hash of blob under seed. The seed must be the
 // current or the previous one (else ErrUnknownSeed). Requests never wait for
-// queue space: a full queue gives ErrQueueFull at once. Priority requests
-// (shares whose claimed result meets the network difficulty) have their own
-// queue: a worker that finishes a hash takes a waiting priority request
-// before any normal one, so a possible block waits for at most one hash.
-// Once queued, Hash waits for the result or for ctx, and a request whose ctx
-// is done is dropped unhashed.
-func (v *Verifier) Hash(ctx context.Context, seed [32]byte, blob []byte, priority bool) ([HashSize]byte, error) {
+// queue space: a full lane gives ErrQueueFull at once, whatever the other
+// lanes hold. Each lane has its own queue and a worker that finishes a hash
+// takes the next request from the first lane that has one (see Lane), so a
+// possible block waits for at most one hash, and an honest share only for
+// blocks and earlier honest shares. Once queued, Hash waits for the result
+// or for ctx, and a request whose ctx is done is dropped unhashed.
+func (v *Verifier) Hash(ctx context.Context, seed [32]byte, blob []byte, lane Lane) ([HashSize]byte, error) {
+	if lane >= numLanes {
+		return [HashSize]byte{}, fmt.Errorf("randomx: unknown verification lane %d", lane)
+	}
 	if err := ctx.Err(); err != nil {
 		return [HashSize]byte{}, err
 	}
-	r := &request{ctx: ctx, priority: priority, queued: time.Now(), done: make(chan result, 1)}
+	r := &request{ctx: ctx, lane: lane, queued: time.Now(), done: make(chan result, 1)}
 	// Copy the blob: the caller may reuse it once Hash returns, which can be
 	// before a worker has read it (ctx done).
 	if len(blob) <= len(r.buf) {
@@ -231,15 +278,11 @@ func (v *Verifier) enqueue(seed [32]byte, r *request) error {
 	default:
 		return ErrUnknownSeed
 	}
-	q := v.normal
-	if r.priority {
-		q = v.prio
-	}
 	// Under the read lock, so a retirer (which takes the write lock before
 	// waiting on pending) never sees an Add after its Wait started.
 	r.seed.pending.Add(1)
 	select {
-	case q <- r:
+	case v.queues[r.lane] <- r:
 		return nil
 	default:
 		r.seed.pending.Done()
@@ -274,14 +317,9 @@ func (v *Verifier) Close() error {
 
 // drainQueues answers the requests no worker took with ErrClosed.
 func (v *Verifier) drainQueues() {
-	for {
-		select {
-		case r := <-v.normal:
-			v.answer(r, result{err: ErrClosed})
-		case r := <-v.prio:
-			v.answer(r, result{err: ErrClosed})
-		default:
-			return
+	for _, q := range v.queues {
+		for len(q) > 0 {
+			v.answer(<-q, result{err: ErrClosed})
 		}
 	}
 }

@@ -81,9 +81,9 @@ func seedMode(v *Verifier, seed [32]byte) (role, mode string) {
 }
 
 // checkHash verifies one share and compares it with the reference.
-func checkHash(t *testing.T, v *Verifier, ref *refHashes, seed [32]byte, b []byte, prio bool) {
+func checkHash(t *testing.T, v *Verifier, ref *refHashes, seed [32]byte, b []byte, lane Lane) {
 	t.Helper()
-	got, err := v.Hash(context.Background(), seed, b, prio)
+	got, err := v.Hash(context.Background(), seed, b, lane)
 	if err != nil {
 		t.Errorf("Hash(seed %x): %v", seed[:2], err)
 		return
@@ -123,8 +123,8 @@ func (b *blocker) hashing(label string) {
 }
 
 // hashAsync is hashAsync with the request's context watched by b.
-func (b *blocker) hashAsync(v *Verifier, ctx context.Context, seed [32]byte, blob []byte, prio bool) <-chan asyncResult {
-	return hashAsync(v, &heldCtx{Context: ctx, b: b, label: fmt.Sprintf("%d/%v", blob[0], prio)}, seed, blob, prio)
+func (b *blocker) hashAsync(v *Verifier, ctx context.Context, seed [32]byte, blob []byte, lane Lane) <-chan asyncResult {
+	return hashAsync(v, &heldCtx{Context: ctx, b: b, label: fmt.Sprintf("%d/%v", blob[0], lane)}, seed, blob, lane)
 }
 
 // heldCtx tells its blocker when a worker is about to hash its request.
@@ -150,10 +150,10 @@ type asyncResult struct {
 	err  error
 }
 
-func hashAsync(v *Verifier, ctx context.Context, seed [32]byte, b []byte, prio bool) <-chan asyncResult {
+func hashAsync(v *Verifier, ctx context.Context, seed [32]byte, b []byte, lane Lane) <-chan asyncResult {
 	ch := make(chan asyncResult, 1)
 	go func() {
-		h, err := v.Hash(ctx, seed, b, prio)
+		h, err := v.Hash(ctx, seed, b, lane)
 		ch <- asyncResult{h, err}
 	}()
 	return ch
@@ -181,7 +181,11 @@ func TestVerifierConcurrentTwoSeeds(t *testing.T) {
 				if (g+i)%2 == 0 {
 					seed = seedB
 				}
-				checkHash(t, v, ref, seed, blob((g*each+i)%6), i == 0 && g%5 == 0)
+				lane := LaneEarned
+				if i == 0 && g%5 == 0 {
+					lane = LaneBlock
+				}
+				checkHash(t, v, ref, seed, blob((g*each+i)%6), lane)
 			}
 		}()
 	}
@@ -203,13 +207,13 @@ func TestVerifierSeedSwitch(t *testing.T) {
 	v := newTestVerifier(t, VerifierConfig{Workers: 1, Mode: ModeLight})
 	ref := &refHashes{}
 	ctx := context.Background()
-	if _, err := v.Hash(ctx, seedA, blob(1), false); !errors.Is(err, ErrUnknownSeed) {
+	if _, err := v.Hash(ctx, seedA, blob(1), LaneEarned); !errors.Is(err, ErrUnknownSeed) {
 		t.Errorf("before SetSeed: %v", err)
 	}
 	if err := v.SetSeed(seedA); err != nil {
 		t.Fatal(err)
 	}
-	checkHash(t, v, ref, seedA, blob(1), false)
+	checkHash(t, v, ref, seedA, blob(1), LaneEarned)
 
 	if err := v.PrepareSeed(seedB); err != nil {
 		t.Fatal(err)
@@ -217,35 +221,35 @@ func TestVerifierSeedSwitch(t *testing.T) {
 	if r, _ := seedMode(v, seedB); r != "next" {
 		t.Errorf("prepared seed has role %q", r)
 	}
-	if _, err := v.Hash(ctx, seedB, blob(1), false); !errors.Is(err, ErrUnknownSeed) {
+	if _, err := v.Hash(ctx, seedB, blob(1), LaneEarned); !errors.Is(err, ErrUnknownSeed) {
 		t.Errorf("prepared but not current seed: %v", err)
 	}
 	waitFor(t, 10*time.Second, "prepared cache", func() bool { _, m := seedMode(v, seedB); return m == "light" })
 	if err := v.SetSeed(seedB); err != nil {
 		t.Fatal(err)
 	}
-	checkHash(t, v, ref, seedA, blob(2), false) // previous still works
-	checkHash(t, v, ref, seedB, blob(2), false)
+	checkHash(t, v, ref, seedA, blob(2), LaneEarned) // previous still works
+	checkHash(t, v, ref, seedB, blob(2), LaneEarned)
 
 	if err := v.SetSeed(seedC); err != nil { // not prepared: builds now
 		t.Fatal(err)
 	}
-	if _, err := v.Hash(ctx, seedA, blob(3), false); !errors.Is(err, ErrUnknownSeed) {
+	if _, err := v.Hash(ctx, seedA, blob(3), LaneEarned); !errors.Is(err, ErrUnknownSeed) {
 		t.Errorf("seed two switches old: %v", err)
 	}
-	if _, err := v.Hash(ctx, seedD, blob(3), false); !errors.Is(err, ErrUnknownSeed) {
+	if _, err := v.Hash(ctx, seedD, blob(3), LaneEarned); !errors.Is(err, ErrUnknownSeed) {
 		t.Errorf("never seen seed: %v", err)
 	}
-	checkHash(t, v, ref, seedB, blob(3), false)
-	checkHash(t, v, ref, seedC, blob(3), true)
+	checkHash(t, v, ref, seedB, blob(3), LaneEarned)
+	checkHash(t, v, ref, seedC, blob(3), LaneBlock)
 	// A's cache is freed in the background once no worker uses it.
 	waitFor(t, 10*time.Second, "seed A freed", func() bool { return v.Stats().Caches == 2 })
 
 	if err := v.SetSeed(seedB); err != nil { // back to the previous seed (reorg)
 		t.Fatal(err)
 	}
-	checkHash(t, v, ref, seedB, blob(4), false)
-	checkHash(t, v, ref, seedC, blob(4), false)
+	checkHash(t, v, ref, seedB, blob(4), LaneEarned)
+	checkHash(t, v, ref, seedC, blob(4), LaneEarned)
 	if err := v.SetSeed(seedB); err != nil { // no-op
 		t.Fatal(err)
 	}
@@ -264,23 +268,23 @@ func TestVerifierQueueFull(t *testing.T) {
 	}
 	ctx := context.Background()
 	var pending []<-chan asyncResult
-	pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(0), false))
+	pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(0), LaneEarned))
 	<-bl.entered // the only worker is now busy
 	for i := 1; i <= 2; i++ {
-		pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(i), false))
+		pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(i), LaneEarned))
 		waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().QueueDepth == i })
 	}
 	start := time.Now()
-	if _, err := v.Hash(ctx, seedA, blob(3), false); !errors.Is(err, ErrQueueFull) {
+	if _, err := v.Hash(ctx, seedA, blob(3), LaneEarned); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("third queued share: %v", err)
 	}
 	if d := time.Since(start); d > 100*time.Millisecond {
 		t.Errorf("ErrQueueFull took %v", d)
 	}
 	// A full normal queue does not stop a possible block.
-	pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(4), true))
+	pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(4), LaneBlock))
 	waitFor(t, 5*time.Second, "priority queued", func() bool { return v.Stats().PriorityQueueDepth == 1 })
-	if _, err := v.Hash(ctx, seedA, blob(5), true); !errors.Is(err, ErrQueueFull) {
+	if _, err := v.Hash(ctx, seedA, blob(5), LaneBlock); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("priority share beyond its queue: %v", err)
 	}
 	if st := v.Stats(); st.Rejected != 2 || st.InFlight != 1 {
@@ -301,13 +305,13 @@ func TestVerifierPriorityOvertakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	pending := []<-chan asyncResult{bl.hashAsync(v, ctx, seedA, blob(0), false)}
+	pending := []<-chan asyncResult{bl.hashAsync(v, ctx, seedA, blob(0), LaneEarned)}
 	<-bl.entered
 	for i := 1; i <= 3; i++ { // queue one at a time so their order is known
-		pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(i), false))
+		pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(i), LaneEarned))
 		waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().QueueDepth == i })
 	}
-	pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(9), true))
+	pending = append(pending, bl.hashAsync(v, ctx, seedA, blob(9), LaneBlock))
 	waitFor(t, 5*time.Second, "priority queued", func() bool { return v.Stats().PriorityQueueDepth == 1 })
 	close(bl.release)
 	for _, ch := range pending {
@@ -315,7 +319,7 @@ func TestVerifierPriorityOvertakes(t *testing.T) {
 			t.Error(r.err)
 		}
 	}
-	want := "[0/false 9/true 1/false 2/false 3/false]"
+	want := "[0/earned 9/block 1/earned 2/earned 3/earned]"
 	if got := fmt.Sprint(bl.order); got != want {
 		t.Errorf("hash order %s, want %s", got, want)
 	}
@@ -327,10 +331,10 @@ func TestVerifierCancelledRequestSkipped(t *testing.T) {
 	if err := v.SetSeed(seedA); err != nil {
 		t.Fatal(err)
 	}
-	first := bl.hashAsync(v, context.Background(), seedA, blob(0), false)
+	first := bl.hashAsync(v, context.Background(), seedA, blob(0), LaneEarned)
 	<-bl.entered
 	ctx, cancel := context.WithCancel(context.Background())
-	second := bl.hashAsync(v, ctx, seedA, blob(1), false)
+	second := bl.hashAsync(v, ctx, seedA, blob(1), LaneEarned)
 	waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().QueueDepth == 1 })
 	cancel()
 	if r := <-second; !errors.Is(r.err, context.Canceled) {
@@ -356,18 +360,18 @@ func TestVerifierClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	inFlight := bl.hashAsync(v, ctx, seedA, blob(0), false)
+	inFlight := bl.hashAsync(v, ctx, seedA, blob(0), LaneEarned)
 	<-bl.entered
-	queued := []<-chan asyncResult{bl.hashAsync(v, ctx, seedA, blob(1), false)}
+	queued := []<-chan asyncResult{bl.hashAsync(v, ctx, seedA, blob(1), LaneEarned)}
 	waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().QueueDepth == 1 })
-	queued = append(queued, bl.hashAsync(v, ctx, seedA, blob(2), true))
+	queued = append(queued, bl.hashAsync(v, ctx, seedA, blob(2), LaneBlock))
 	waitFor(t, 5*time.Second, "queued", func() bool { return v.Stats().PriorityQueueDepth == 1 })
 
 	closed := make(chan error)
 	go func() { closed <- v.Close() }()
 	waitFor(t, 5*time.Second, "closing", func() bool {
 		// An unknown seed is never queued: ErrUnknownSeed until closed.
-		_, err := v.Hash(ctx, seedD, blob(3), false)
+		_, err := v.Hash(ctx, seedD, blob(3), LaneEarned)
 		return errors.Is(err, ErrClosed)
 	})
 	close(bl.release)
@@ -420,7 +424,7 @@ func TestVerifierFastMode(t *testing.T) {
 	if err := v.SetSeed(seedA); err != nil {
 		t.Fatal(err)
 	}
-	checkHash(t, v, ref, seedA, blob(1), false) // light until the dataset is ready
+	checkHash(t, v, ref, seedA, blob(1), LaneEarned) // light until the dataset is ready
 	start := time.Now()
 	waitFor(t, 5*time.Minute, "seed A fast", func() bool { _, m := seedMode(v, seedA); return m == "fast" })
 	t.Logf("dataset A ready %v after SetSeed returned", time.Since(start).Round(time.Millisecond))
@@ -431,7 +435,7 @@ func TestVerifierFastMode(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 5 {
-				checkHash(t, v, ref, seedA, blob(g*5+i), false)
+				checkHash(t, v, ref, seedA, blob(g*5+i), LaneEarned)
 			}
 		}()
 	}
@@ -458,8 +462,8 @@ func TestVerifierFastMode(t *testing.T) {
 		t.Errorf("old seed: %s %s", r, m)
 	}
 	before := v.Stats().FastHashes
-	checkHash(t, v, ref, seedA, blob(1), false)
-	checkHash(t, v, ref, seedB, blob(1), true)
+	checkHash(t, v, ref, seedA, blob(1), LaneEarned)
+	checkHash(t, v, ref, seedB, blob(1), LaneBlock)
 	if v.Stats().FastHashes != before+1 {
 		t.Errorf("expected exactly the seed B hash to be fast")
 	}
@@ -489,5 +493,5 @@ func TestVerifierAutoLowMemoryStaysLight(t *testing.T) {
 		t.Errorf("low memory: %+v", st)
 	}
 	t.Log(st.Seeds[0].DatasetError)
-	checkHash(t, v, &refHashes{}, seedA, blob(1), false)
+	checkHash(t, v, &refHashes{}, seedA, blob(1), LaneEarned)
 }

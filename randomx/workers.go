@@ -1,5 +1,5 @@
-// The worker pool: each worker owns its VMs, takes priority requests
-// before normal ones and frees VMs when the seed lifecycle asks it to.
+// The worker pool: each worker owns its VMs, takes requests lane by lane
+// (block, earned, stranger) and frees VMs when the seed lifecycle asks it to.
 
 package randomx
 
@@ -14,13 +14,13 @@ type result struct {
 }
 
 type request struct {
-	ctx      context.Context
-	seed     *seedState
-	blob     []byte
-	buf      [128]byte // holds blob when it fits, to save an allocation
-	priority bool
-	queued   time.Time
-	done     chan result // buffered: the worker never blocks on it
+	ctx    context.Context
+	seed   *seedState
+	blob   []byte
+	buf    [128]byte // holds blob when it fits, to save an allocation
+	lane   Lane
+	queued time.Time
+	done   chan result // buffered: the worker never blocks on it
 }
 
 // syncWorkers makes every worker close its fast VM for s (and its light VM
@@ -80,9 +80,18 @@ func (w *worker) run() {
 	defer w.v.workersWG.Done()
 	defer w.closeAll()
 	v := w.v
+	// held is a request the idle worker woke up with. A select picks at
+	// random among ready channels, so when several lanes filled while it
+	// slept it may hold a lower lane's request: it is hashed only once no
+	// higher lane has work, which keeps the order strict.
+	var held *request
+	defer func() {
+		if held != nil {
+			v.answer(held, result{err: ErrClosed})
+		}
+	}()
 	for {
-		// Control messages first (they free memory), then priority requests
-		// ahead of anything in the normal queue.
+		// Control messages first (they free memory), then the lanes in order.
 		select {
 		case m := <-w.ctl:
 			w.handle(m)
@@ -91,23 +100,42 @@ func (w *worker) run() {
 			return
 		default:
 		}
-		select {
-		case r := <-v.prio:
+		above := numLanes
+		if held != nil {
+			above = held.lane
+		}
+		if r := v.takeAbove(above); r != nil {
 			w.process(r)
 			continue
-		default:
+		}
+		if r := held; r != nil {
+			held = nil
+			w.process(r)
+			continue
 		}
 		select {
 		case m := <-w.ctl:
 			w.handle(m)
-		case r := <-v.prio:
-			w.process(r)
-		case r := <-v.normal:
-			w.process(r)
+		case held = <-v.queues[LaneBlock]:
+		case held = <-v.queues[LaneEarned]:
+		case held = <-v.queues[LaneStranger]:
 		case <-v.quit:
 			return
 		}
 	}
+}
+
+// takeAbove returns a waiting request of the first lane before limit that
+// has one, or nil.
+func (v *Verifier) takeAbove(limit Lane) *request {
+	for l := range limit {
+		select {
+		case r := <-v.queues[l]:
+			return r
+		default:
+		}
+	}
+	return nil
 }
 
 func (w *worker) handle(m ctlMsg) {
@@ -132,7 +160,7 @@ func (w *worker) closeAll() {
 
 func (w *worker) process(r *request) {
 	v := w.v
-	ev := HashEvent{Priority: r.priority, QueueWait: time.Since(r.queued)}
+	ev := HashEvent{Lane: r.lane, Priority: r.lane == LaneBlock, QueueWait: time.Since(r.queued)}
 	v.inFlight.Add(1)
 	var res result
 	// A request whose caller gave up is dropped unhashed. (The tests hold a

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"rxpool/internal/testenv"
+	"rxpool/randomx"
 	"rxpool/stratum/proto"
 )
 
@@ -24,12 +25,12 @@ type countingHasher struct {
 	n, prio atomic.Int64
 }
 
-func (c *countingHasher) Hash(ctx context.Context, seed [32]byte, blob []byte, prio bool) ([32]byte, error) {
+func (c *countingHasher) Hash(ctx context.Context, seed [32]byte, blob []byte, lane randomx.Lane) ([32]byte, error) {
 	c.n.Add(1)
-	if prio {
+	if lane == randomx.LaneBlock {
 		c.prio.Add(1)
 	}
-	return c.Hasher.Hash(ctx, seed, blob, prio)
+	return c.Hasher.Hash(ctx, seed, blob, lane)
 }
 
 func hostilePool(t *testing.T) (*testPool, *countingHasher) {

@@ -16,6 +16,7 @@ import (
 
 	"rxpool/cryptonote"
 	"rxpool/daemon"
+	"rxpool/randomx"
 )
 
 // Daemon is what the job manager needs from the coin daemon(s);
@@ -27,11 +28,26 @@ type Daemon interface {
 	BlockHeaderByHeight(ctx context.Context, height uint64) (*daemon.BlockHeader, error)
 }
 
-// Hasher verifies shares; randomx.Verifier implements it.
+// Hasher verifies shares; randomx.Verifier implements it. Hash answers
+// randomx.ErrQueueFull at once when the share's lane is full.
 type Hasher interface {
-	Hash(ctx context.Context, seed [32]byte, blob []byte, priority bool) ([32]byte, error)
+	Hash(ctx context.Context, seed [32]byte, blob []byte, lane randomx.Lane) ([32]byte, error)
 	SetSeed(seed [32]byte) error
 	PrepareSeed(next [32]byte) error
+}
+
+// hashLane is the verification lane of a share: a plausible block from a
+// session with accepted work (block) first, then that session's other shares
+// (earned), and shares of sessions without accepted work (strangers) only
+// when no honest work waits.
+func hashLane(block, earned bool) randomx.Lane {
+	switch {
+	case block:
+		return randomx.LaneBlock
+	case earned:
+		return randomx.LaneEarned
+	}
+	return randomx.LaneStranger
 }
 
 // Extra nonce layout in the reserved space of the coinbase extra:

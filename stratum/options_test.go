@@ -174,11 +174,11 @@ type busyHasher struct {
 	full atomic.Bool
 }
 
-func (b *busyHasher) Hash(ctx context.Context, seed [32]byte, blob []byte, prio bool) ([32]byte, error) {
+func (b *busyHasher) Hash(ctx context.Context, seed [32]byte, blob []byte, lane randomx.Lane) ([32]byte, error) {
 	if b.full.Load() {
 		return [32]byte{}, randomx.ErrQueueFull
 	}
-	return b.Hasher.Hash(ctx, seed, blob, prio)
+	return b.Hasher.Hash(ctx, seed, blob, lane)
 }
 
 func TestDualStackListener(t *testing.T) {
@@ -269,7 +269,7 @@ type gateHasher struct {
 	release chan struct{}
 }
 
-func (g *gateHasher) Hash(ctx context.Context, seed [32]byte, blob []byte, prio bool) ([32]byte, error) {
+func (g *gateHasher) Hash(ctx context.Context, seed [32]byte, blob []byte, lane randomx.Lane) ([32]byte, error) {
 	select {
 	case g.entered <- struct{}{}:
 	default:
@@ -279,5 +279,5 @@ func (g *gateHasher) Hash(ctx context.Context, seed [32]byte, blob []byte, prio 
 	case <-ctx.Done():
 		return [32]byte{}, ctx.Err()
 	}
-	return g.Hasher.Hash(ctx, seed, blob, prio)
+	return g.Hasher.Hash(ctx, seed, blob, lane)
 }

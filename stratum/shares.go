@@ -193,7 +193,7 @@ func (p *sharePipeline) verify(s *submission, job *Job, nonce [4]byte, priority 
 	copy(blob[job.template.block.NonceOffset():], nonce[:])
 	ctx, cancel := context.WithTimeout(p.work, 30*time.Second)
 	defer cancel()
-	hash, err := p.hasher.Hash(ctx, job.template.seed, blob, priority)
+	hash, err := p.hasher.Hash(ctx, job.template.seed, blob, hashLane(priority, s.earned))
 	if err != nil {
 		job.forget(binary.LittleEndian.Uint32(nonce[:]))
 		if !errors.Is(err, randomx.ErrQueueFull) {
