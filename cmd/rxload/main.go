@@ -1,5 +1,6 @@
 // Command rxload is the pool's load generator. It measures how close the
-// pool comes to what the hardware can do, in three modes:
+// pool comes to what the hardware can do, in three modes, and what a
+// flood of junk costs it in a fourth:
 //
 //	rxload reference -mode fast|light -t N -duration 10s [-seed HEX]
 //	    raw RandomX hashes/s on N threads, one VM per thread, a fresh nonce
@@ -13,8 +14,14 @@
 //	    holds N idle logged-in sessions (spread over source addresses and
 //	    child processes), reports the login rate, the pool's RSS per
 //	    connection and how fast a new tip reaches every session.
+//	rxload flood -o HOST:PORT -u ADDRESS[,...] [-addresses N] -src IP[,...] -conns N -duration D [-kind K] [-json]
+//	    keeps N connections sending junk shares (a made-up result meeting
+//	    the target, a fake block claim, a low-difficulty result, a wrong
+//	    job id, or each in turn) as fast as the pool answers, reconnecting
+//	    when it closes or refuses them, and reports how the pool answered:
+//	    the attacker beside an honest submit run.
 //
-// Every mode prints one JSON object on stdout (idle and submit print a
+// Every mode prints one JSON object on stdout (idle, submit and flood print a
 // short text summary instead without -json). Progress goes to stderr.
 package main
 
@@ -42,6 +49,7 @@ const usage = `usage:
   rxload reference -mode fast|light -t N -duration 10s [-seed HEX]
   rxload submit -o HOST:PORT -u ADDRESS -sessions S -shares K -rate R|max -mode fast|light -t N [-duration D] [-json]
   rxload idle -o HOST:PORT -u ADDRESS -n N [-src IP,IP,...] [-procs P] [-keepalive 60s] [-pool-pid PID] [-notify CMD] [-tips T] [-json]
+  rxload flood -o HOST:PORT -u ADDRESS[,...] [-addresses N] -src IP[,...] -conns N -duration D [-kind wrong-result|low-diff|fake-block|bad-job|mixed] [-json]
 
 "rxload MODE -h" lists the flags of a mode.
 `
@@ -63,6 +71,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runSubmit(ctx, args[1:], stdout, stderr)
 	case "idle":
 		err = runIdle(ctx, args[1:], stdin, stdout, stderr)
+	case "flood":
+		err = runFlood(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

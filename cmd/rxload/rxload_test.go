@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,11 +12,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"rxpool/cryptonote"
 	"rxpool/internal/testenv"
+	"rxpool/stratum/client"
+	"rxpool/stratum/proto"
 )
 
 // TestMain lets the test binary stand in for rxload when it is started as
@@ -258,6 +263,10 @@ func TestFlags(t *testing.T) {
 		{"submit", "-o", "h:1", "-u", "x", "-rate", "0"},
 		{"idle", "-o", "h:1", "-u", "x", "-src", "not-an-ip"},
 		{"idle", "-o", "h:1", "-u", "x", "extra"},
+		{"flood", "-o", "h:1", "-u", "x", "-kind", "nonsense"},
+		{"flood", "-o", "h:1", "-u", "x", "-addresses", "3"},
+		{"flood", "-u", "x"},
+		{"flood", "-o", "h:1", "-u", "x", "-src", "127.0.0.0/8"},
 		{"-mine-block", "h:1"},
 	} {
 		var out, errb testenv.SyncBuffer
@@ -302,4 +311,66 @@ func slicesEqual(a, b []uint64) bool {
 
 func shellQuote(s string) string {
 	return "'" + string(bytes.ReplaceAll([]byte(s), []byte("'"), []byte(`'\''`))) + "'"
+}
+
+// TestFloodJunk checks each junk kind's claim as the pool judges it: a
+// wrong result meets the job's difficulty (whatever the target's width)
+// but is no block, a fake block meets a large network difficulty, a low
+// one meets neither, a bad job names no job; nonces differ per share.
+func TestFloodJunk(t *testing.T) {
+	addr, err := coinOf(testenv.MoneroAddress(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := freshAddresses(addr, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range fresh {
+		if got, err := cryptonote.Monero.ParseAddress(a); err != nil || got.Network != "mainnet" || a == addr.Text {
+			t.Fatalf("fresh address %s: %v", a, err)
+		}
+	}
+	const netDiff = 1_000_000_000_000
+	blob := strings.Repeat("00", 76)
+	for _, target := range []string{"b88d0600", "ffffffff", "efa7c64b37894100"} { // diff 10000, 1, and 1000 as a 64-bit target
+		j := &proto.Job{JobID: "j1", Blob: blob, Target: target, Algo: proto.Algo, Height: 5, SeedHash: strings.Repeat("11", 32)}
+		w, err := client.DecodeJob(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff, _ := strictDiff(target)
+		nonces := map[string]bool{}
+		for i := range uint64(40) {
+			kind := junkKind(i % uint64(junkKinds))
+			s, err := makeJunk(kind, j, w, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nonces[s.nonce] = true
+			var h [32]byte
+			if _, err := hex.Decode(h[:], []byte(s.result)); err != nil || len(s.nonce) != 8 {
+				t.Fatalf("%s: result %q nonce %q", kind, s.result, s.nonce)
+			}
+			meets, block := cryptonote.CheckHash(&h, diff), cryptonote.CheckHash(&h, netDiff)
+			want := map[junkKind][2]bool{junkWrongResult: {true, false}, junkBadJob: {true, false},
+				junkFakeBlock: {true, true}, junkLowDiff: {diff == 1, false}}[kind]
+			if meets != want[0] || block != want[1] {
+				t.Errorf("target %s %s: meets diff %d %v, block %v; want %v", target, kind, diff, meets, block, want)
+			}
+			if (s.jobID == j.JobID) == (kind == junkBadJob) {
+				t.Errorf("%s: job id %q", kind, s.jobID)
+			}
+		}
+		if len(nonces) != 40 {
+			t.Errorf("target %s: %d distinct nonces in 40 shares", target, len(nonces))
+		}
+	}
+	if _, err := parseJunkKinds("mixed"); err != nil {
+		t.Error(err)
+	}
+	src, err := parseSources("127.0.0.2, 127.2.0.0/30")
+	if err != nil || fmt.Sprint(src) != "[127.0.0.2 127.2.0.1 127.2.0.2 127.2.0.3]" {
+		t.Errorf("parseSources: %v, %v", src, err)
+	}
 }
