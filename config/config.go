@@ -156,6 +156,11 @@ type StratumConfig struct {
 	// file limit so Redis, the daemons and the API keep descriptors. 0 =
 	// the file limit less a fifth (at least 256).
 	MaxConnections int `json:"maxConnections"`
+	// ConnectionRate and ConnectionBurst are a token bucket of new
+	// connections per address (an IPv4 address, an IPv6 /64): on average
+	// ConnectionRate a second, ConnectionBurst at once. 0 = unlimited.
+	ConnectionRate  float64 `json:"connectionRate"`
+	ConnectionBurst int     `json:"connectionBurst"`
 	// ShareGraceWindow keeps accepting shares for the previous tip this long
 	// after a new one, so in-flight work is not rejected.
 	ShareGraceWindow Seconds `json:"shareGraceWindow"`

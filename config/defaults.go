@@ -49,6 +49,8 @@ func Defaults(coin *cryptonote.Coin) *Config {
 			MaxLineLength:           10240,
 			MaxConnectionsPerIP:     1000,
 			ShareGraceWindow:        5,
+			ConnectionRate:          20,
+			ConnectionBurst:         200,
 		},
 		VarDiff: VarDiffConfig{
 			Enabled: true, MinDiff: 100, MaxDiff: 100_000_000,

@@ -10,7 +10,7 @@ type keys struct {
 	pplnsLog, pplnsTotal, propRound, effort, effortSolo    string
 	blocks, pending, balances, paid, payPending, ledger    string
 	totals, pool, minersSeen, onlineIndex, onlineTagPrefix string
-	charts                                                 string
+	charts, bans                                           string
 
 	// Payments (payments.go): the lease, the journal and its indexes.
 	payLease, payFence, paySeq, payRecords, payOpen, payAll string
@@ -31,7 +31,7 @@ func newKeys(prefix string) keys {
 		payBlocked: t + ":payments:blocked", payHalted: t + ":payments:halted", payStats: t + ":payments:stats",
 		thresholds: t + ":thresholds", paidFees: t + ":paid:fees",
 
-		pool: prefix + ":pool", minersSeen: prefix + ":miners:seen", charts: prefix + ":charts",
+		pool: prefix + ":pool", minersSeen: prefix + ":miners:seen", charts: prefix + ":charts", bans: prefix + ":bans",
 		onlineIndex: "{" + prefix + ":online}:instances", onlineTagPrefix: "{" + prefix + ":online}:",
 	}
 }

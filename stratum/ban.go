@@ -7,14 +7,22 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// banList counts valid and invalid shares per IP and bans an IP whose
-// invalid share ratio reaches the limit once CheckThreshold shares were
-// seen. Only invalid work counts (wrong result, low difficulty, malformed
-// nonce or result); stale and duplicate shares happen to honest miners.
+// banList counts valid and invalid shares per address group (addrGroup:
+// an IPv4 address, an IPv6 /64) and bans a group whose invalid share ratio
+// reaches the limit once CheckThreshold shares were seen. Every refused
+// submit counts as invalid (wrong job, duplicate, expired, malformed, busy
+// for a session without accepted work): an honest miner sends few, and an
+// attacker must not find a kind of junk that is free. Proof of malice bans
+// at once. Bans come from this process or, through the BanBoard, from the
+// pool's other stratum processes (apply).
 type banList struct {
 	cfg Banning
 	log logrus.FieldLogger
 	now func() time.Time
+	// onBan is told of every ban this process makes (not of those applied
+	// from elsewhere), outside the lock: the server closes the group's
+	// sessions and shares the ban. nil: nothing to tell.
+	onBan func(group string, until time.Time)
 
 	mu     sync.Mutex
 	counts map[string]*banCount
@@ -38,14 +46,20 @@ const maliceBanDefault = 2 * time.Minute
 // short-lived bans from many addresses do not pile up.
 const sweepAt = 4096
 
-// banned reports whether ip is banned now. A ban for malice stands whether
-// ratio banning is enabled or not, so the list is consulted either way.
+// maxCounted bounds the groups whose shares are being counted for a ratio
+// ban, so a flood from many addresses cannot grow the map without end.
+const maxCounted = 65536
+
+// banned reports whether ip's group is banned now. A ban for malice stands
+// whether ratio banning is enabled or not, so the list is consulted either
+// way.
 func (b *banList) banned(ip string) bool {
+	g := addrGroup(ip)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t, ok := b.until[ip]
+	t, ok := b.until[g]
 	if ok && b.now().After(t) {
-		delete(b.until, ip)
+		delete(b.until, g)
 		return false
 	}
 	return ok
@@ -56,12 +70,15 @@ func (b *banList) record(ip string, invalid bool) bool {
 	if !b.cfg.Enabled {
 		return false
 	}
+	g := addrGroup(ip)
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	c := b.counts[ip]
+	c := b.counts[g]
 	if c == nil {
+		if len(b.counts) >= maxCounted {
+			clear(b.counts) // a flood from more groups: start the judging afresh
+		}
 		c = &banCount{}
-		b.counts[ip] = c
+		b.counts[g] = c
 	}
 	if invalid {
 		c.invalid++
@@ -70,16 +87,20 @@ func (b *banList) record(ip string, invalid bool) bool {
 	}
 	total := c.valid + c.invalid
 	if total < b.cfg.CheckThreshold {
+		b.mu.Unlock()
 		return false
 	}
 	pct := float64(c.invalid) * 100 / float64(total)
-	delete(b.counts, ip) // judge the next CheckThreshold shares afresh
+	delete(b.counts, g) // judge the next CheckThreshold shares afresh
 	if pct < b.cfg.InvalidPercent {
+		b.mu.Unlock()
 		return false
 	}
-	b.banLocked(ip, b.cfg.Time)
+	until := b.banLocked(g, b.cfg.Time)
+	b.mu.Unlock()
 	// One line per ban in a fixed shape, for fail2ban: "Ban: <ip> ...".
-	b.log.Warnf("Ban: %s sent %.0f%% invalid shares (%d of %d), banned for %s", ip, pct, c.invalid, total, b.cfg.Time)
+	b.log.Warnf("Ban: %s sent %.0f%% invalid requests (%d of %d), banned for %s", g, pct, c.invalid, total, b.cfg.Time)
+	b.told(g, until)
 	return true
 }
 
@@ -90,13 +111,46 @@ func (b *banList) malice(ip string, o Outcome) {
 	if d <= 0 {
 		d = maliceBanDefault
 	}
+	g := addrGroup(ip)
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.banLocked(ip, d)
-	b.log.Warnf("Ban: %s sent a share no miner sends (%s), banned for %s", ip, o.Label(), d)
+	until := b.banLocked(g, d)
+	b.mu.Unlock()
+	b.log.Warnf("Ban: %s sent a share no miner sends (%s), banned for %s", g, o.Label(), d)
+	b.told(g, until)
 }
 
-func (b *banList) banLocked(ip string, d time.Duration) {
+func (b *banList) told(g string, until time.Time) {
+	if b.onBan != nil {
+		b.onBan(g, until)
+	}
+}
+
+// apply takes a ban made by another stratum process; it reports whether
+// the group was not banned that long already (so its sessions are to be
+// closed).
+func (b *banList) apply(g string, until time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t, ok := b.until[g]; ok && !t.Before(until) {
+		return false
+	}
+	if !until.After(b.now()) {
+		return false
+	}
+	b.banAtLocked(g, until)
+	return true
+}
+
+func (b *banList) banLocked(g string, d time.Duration) time.Time {
+	until := b.now().Add(d)
+	if t, ok := b.until[g]; ok && t.After(until) {
+		return t // a longer ban stands
+	}
+	b.banAtLocked(g, until)
+	return until
+}
+
+func (b *banList) banAtLocked(g string, until time.Time) {
 	now := b.now()
 	if len(b.until) >= max(b.sweepNext, sweepAt) {
 		for k, t := range b.until {
@@ -106,5 +160,5 @@ func (b *banList) banLocked(ip string, d time.Duration) {
 		}
 		b.sweepNext = 2 * len(b.until)
 	}
-	b.until[ip] = now.Add(d)
+	b.until[g] = until
 }

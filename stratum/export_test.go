@@ -10,3 +10,10 @@ func StartTestPool(t *testing.T, portDiff uint64, sink Sink) string {
 	t.Helper()
 	return newTestPool(t, poolOptions{netDiff: unreachable, portDiff: portDiff, sink: sink}).addr
 }
+
+// StartTestPoolWith is StartTestPool with the configuration changed by
+// mutate (e.g. a BanBoard from storage).
+func StartTestPoolWith(t *testing.T, portDiff uint64, sink Sink, mutate func(*Config)) string {
+	t.Helper()
+	return newTestPool(t, poolOptions{netDiff: unreachable, portDiff: portDiff, sink: sink, mutate: mutate}).addr
+}

@@ -106,3 +106,69 @@ func replyLine(t *testing.T, c net.Conn, r *bufio.Reader) string {
 		}
 	}
 }
+
+// TestBanHoldsAcrossProcesses: two stratum servers share one Redis, as two
+// processes on one port do. Proof of malice on one bans the address on the
+// other too: its open session there ends and a new connection is refused
+// (issue 17: the other process had no ban, 4 of 10 connections got
+// through). Real Redis, real storage, real servers.
+func TestBanHoldsAcrossProcesses(t *testing.T) {
+	rds := testenv.NewRedis(t)
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	st, err := storage.New(storage.Config{Socket: rds.Socket}, cryptonote.Monero, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	board := func(c *stratum.Config) { c.BanBoard = st }
+	addrA := stratum.StartTestPoolWith(t, 1, st, board)
+	addrB := stratum.StartTestPoolWith(t, 1, st, board)
+	const ip = "127.0.0.61"
+	dial := func(addr string) (net.Conn, *bufio.Reader) {
+		t.Helper()
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	onB, rB := dial(addrB)
+	loginLine(t, onB, rB, testenv.MoneroAddress(t, 500))
+
+	onA, rA := dial(addrA)
+	sid, jobID := loginLine(t, onA, rA, testenv.MoneroAddress(t, 501))
+	fmt.Fprintf(onA, `{"id":2,"jsonrpc":"2.0","method":"submit","params":{"id":%q,"job_id":%q,"nonce":"01000000","result":%q}}`+"\n",
+		sid, jobID, strings.Repeat("ff", 32))
+	if got := replyLine(t, onA, rA); !strings.Contains(got, proto.ErrMsgWrongResult) {
+		t.Fatalf("wrong result answered %s", got)
+	}
+	banned := time.Now()
+	// The session on B ends (job notifications may come first).
+	for {
+		_ = onB.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := rB.ReadString('\n')
+		if err != nil {
+			break
+		}
+		if !strings.Contains(line, `"method":"job"`) {
+			t.Fatalf("session on the other process got %s", line)
+		}
+	}
+	t.Logf("the other process closed the banned address's session %v after the ban", time.Since(banned).Round(time.Millisecond))
+	c, r := dial(addrB)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, _ := r.ReadString('\n'); !strings.Contains(line, proto.ErrMsgBanned) {
+		t.Fatalf("new connection to the other process got %q, want %q", line, proto.ErrMsgBanned)
+	}
+	// The shared list is one bounded, expiring key.
+	key := "monero:bans"
+	if n := rds.Client().XLen(t.Context(), key).Val(); n != 1 {
+		t.Errorf("%s holds %d bans, want 1", key, n)
+	}
+	if ttl := rds.Client().PTTL(t.Context(), key).Val(); ttl <= 0 {
+		t.Errorf("%s has no TTL (%v)", key, ttl)
+	}
+}

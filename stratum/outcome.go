@@ -91,8 +91,17 @@ func (o Outcome) Message() string { return outcomes[o].msg }
 // accepted share).
 func (o Outcome) Label() string { return outcomes[o].label }
 
-// Invalid reports whether the outcome is invalid work, which leads to bans.
+// Invalid reports whether the outcome is invalid work (a miner's
+// statistics count it as invalid, not merely rejected).
 func (o Outcome) Invalid() bool { return outcomes[o].ban == countsInvalid }
+
+// againstBan reports whether a judged share counts against its sender in
+// ratio banning: every refused one, not only invalid work (a wrong job, a
+// duplicate, an expired job too). Honest miners send few of those, far
+// below banning.invalidPercent, and an attacker must find no kind of junk
+// that costs it nothing; Busy counts for sessions without accepted work
+// (the caller decides), StorageDown never (the pool's fault).
+func (o Outcome) againstBan() bool { return !o.accepted() && o != StorageDown }
 
 // Malice reports whether the outcome proves the sender is no honest miner
 // (closed and banned at once).

@@ -14,9 +14,12 @@ import (
 type refusal uint8
 
 const (
-	refusedBanned refusal = iota // the address is banned
-	refusedPerIP                 // stratum.maxConnectionsPerIP reached
-	refusedFull                  // stratum.maxConnections reached
+	refusedBanned         refusal = iota // the address is banned
+	refusedPerIP                         // stratum.maxConnectionsPerIP reached
+	refusedFull                          // stratum.maxConnections reached
+	refusedUntrustedProxy                // a PROXY protocol port's peer is no trusted proxy
+	refusedProxyHeader                   // a trusted proxy's connection without a valid header
+	refusedRate                          // stratum.connectionRate exceeded
 	refusalCount
 )
 
@@ -28,8 +31,26 @@ func (r refusal) Label() string {
 		return Banned.Label()
 	case refusedPerIP:
 		return TooManyConns.Label()
+	case refusedUntrustedProxy:
+		return "untrusted_proxy"
+	case refusedProxyHeader:
+		return "no_proxy_header"
+	case refusedRate:
+		return "connection_rate"
 	}
 	return "server_full"
+}
+
+// about is the log's explanation of a refusal that has no limit setting
+// to name ("" for those that do: the server's detail says it).
+func (r refusal) about() string {
+	switch r {
+	case refusedUntrustedProxy:
+		return "not a trusted proxy of a PROXY protocol port, ports.<port>.trustedProxies"
+	case refusedProxyHeader:
+		return "no valid PROXY header from a trusted proxy"
+	}
+	return ""
 }
 
 // maxRefusalAddrs bounds the addresses one interval's summary names; a
@@ -56,7 +77,12 @@ type refusals struct {
 }
 
 func newRefusals(log logrus.FieldLogger, detail func(refusal) string) *refusals {
-	return &refusals{log: log, detail: detail, counts: map[refusalKey]uint64{}}
+	return &refusals{log: log, detail: func(why refusal) string {
+		if a := why.about(); a != "" {
+			return a
+		}
+		return detail(why)
+	}, counts: map[refusalKey]uint64{}}
 }
 
 func (r *refusals) add(ip string, why refusal) {

@@ -68,6 +68,13 @@ type Config struct {
 	BlockRefresh       time.Duration
 	TemplateRefresh    time.Duration
 	Banning            Banning
+	// ConnRate and ConnBurst are a token bucket of new connections per
+	// address group (addrGroup); ConnRate 0 = unlimited.
+	ConnRate  float64
+	ConnBurst int
+	// BanBoard shares bans with the pool's other stratum processes; nil
+	// keeps them in this process.
+	BanBoard BanBoard
 	// ShutdownGrace is how long Run waits at shutdown for requests being
 	// handled (a share in verification) to be answered before it closes
 	// the connections anyway (default 5 s).
@@ -116,6 +123,8 @@ type Server struct {
 	shares *sharePipeline
 	rules  loginRules
 	bans   *banList
+	rate   *connRate
+	banOut chan BanNotice // bans to publish (syncBans)
 	// open counts accepted connections until their goroutine ends, for
 	// MaxConns; refused counts and summarises the ones turned away.
 	open    atomic.Int64
@@ -123,8 +132,9 @@ type Server struct {
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
-	perIP     map[string]int
-	draining  bool // shutting down: no new sessions
+	perIP     map[string]int                   // admitted connections by address group
+	groups    map[string]map[*session]struct{} // sessions by address group, for bans
+	draining  bool                             // shutting down: no new sessions
 	listeners []net.Listener
 	ctx       context.Context // Run's: ends when the server is asked to stop
 	wg        sync.WaitGroup
@@ -152,9 +162,13 @@ func NewServer(cfg Config, d Daemon, h Hasher, sink Sink, log logrus.FieldLogger
 			fixedDiff: cfg.FixedDiff, separator: cfg.Separator,
 		},
 		bans:     newBanList(cfg.Banning, log),
+		rate:     newConnRate(cfg.ConnRate, cfg.ConnBurst),
+		banOut:   make(chan BanNotice, 256),
 		sessions: map[*session]struct{}{},
 		perIP:    map[string]int{},
+		groups:   map[string]map[*session]struct{}{},
 	}
+	s.bans.onBan = s.banned
 	jobLog := log.WithField("module", "jobs")
 	s.refused = newRefusals(log, s.refusalDetail)
 	s.jobs = newJobManager(d, h, sink.SetNetworkDifficulty, jobLog, cfg.PoolAddress, cfg.InstanceID, cfg.BlockRefresh, cfg.TemplateRefresh)
@@ -239,6 +253,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.shares.begin(ctx, work)
 	go s.jobs.run(ctx)
 	go s.refused.run(ctx, s.cfg.RefusalLogInterval)
+	if s.cfg.BanBoard != nil {
+		go s.syncBans(ctx)
+	}
 	for i, l := range s.listeners {
 		s.wg.Add(1)
 		go s.accept(l, s.cfg.Ports[i])
@@ -314,7 +331,8 @@ func (s *Server) serve(conn net.Conn, p Port) {
 	defer s.wg.Done()
 	defer s.open.Add(-1)
 	ip := remoteIP(conn)
-	if o := s.admit(ip); o != 0 {
+	group := addrGroup(ip)
+	if o := s.admit(ip, group); o != 0 {
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = conn.Write(appendErr(nil, nil, o.Message()))
 		conn.Close()
@@ -325,41 +343,58 @@ func (s *Server) serve(conn net.Conn, p Port) {
 	if s.draining {
 		s.mu.Unlock()
 		conn.Close()
-		s.release(ip)
+		s.release(group, nil)
 		return
 	}
 	s.sessions[sess] = struct{}{}
-	s.mu.Unlock()
-	sess.run()
-	s.mu.Lock()
-	delete(s.sessions, sess)
-	s.mu.Unlock()
-	s.release(ip)
-}
-
-// release gives back the per-IP connection slot admit took.
-func (s *Server) release(ip string) {
-	s.mu.Lock()
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
+	if s.groups[group] == nil {
+		s.groups[group] = map[*session]struct{}{}
 	}
+	s.groups[group][sess] = struct{}{}
 	s.mu.Unlock()
+	// A ban made between admit and here would have missed this session.
+	if s.bans.banned(ip) {
+		sess.stopReading()
+	}
+	sess.run()
+	s.release(group, sess)
 }
 
-// admit applies bans and the per-IP connection limit; it returns why the
-// connection is refused (0: admitted).
-func (s *Server) admit(ip string) Outcome {
+// release forgets sess (nil: none was made) and gives back the per-group
+// connection slot admit took.
+func (s *Server) release(group string, sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess != nil {
+		delete(s.sessions, sess)
+		if delete(s.groups[group], sess); len(s.groups[group]) == 0 {
+			delete(s.groups, group)
+		}
+	}
+	if s.perIP[group]--; s.perIP[group] <= 0 {
+		delete(s.perIP, group)
+	}
+}
+
+// admit applies bans, the rate of new connections and the limit of open
+// ones per address group; it returns why the connection is refused (0:
+// admitted). Refusals are counted per IP, as the log names them.
+func (s *Server) admit(ip, group string) Outcome {
 	if s.bans.banned(ip) {
 		s.refused.add(ip, refusedBanned)
 		return Banned
 	}
+	if !s.rate.allow(group) {
+		s.refused.add(ip, refusedRate)
+		return TooManyConns
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+	if s.cfg.MaxConnsPerIP > 0 && s.perIP[group] >= s.cfg.MaxConnsPerIP {
 		s.refused.add(ip, refusedPerIP)
 		return TooManyConns
 	}
-	s.perIP[ip]++
+	s.perIP[group]++
 	return 0
 }
 
@@ -370,6 +405,8 @@ func (s *Server) refusalDetail(why refusal) string {
 		return fmt.Sprintf("too many connections from one address, stratum.maxConnectionsPerIP %d", s.cfg.MaxConnsPerIP)
 	case refusedFull:
 		return fmt.Sprintf("server full, stratum.maxConnections %d", s.cfg.MaxConns)
+	case refusedRate:
+		return fmt.Sprintf("new connections too fast from one address, stratum.connectionRate %g/s (burst %g)", s.rate.rate, s.rate.burst)
 	default:
 		return "banned address"
 	}

@@ -217,6 +217,17 @@ func (sess *session) fail(id json.RawMessage, msg string) { sess.send(appendErr(
 // refuse answers a request with o's error message.
 func (sess *session) refuse(id json.RawMessage, o Outcome) { sess.fail(id, o.Message()) }
 
+// refuseJunk refuses a request no miner sends in its work (garbage, an
+// unknown method, a submit before login or with bad params) and counts it
+// against the address in ratio banning, like a refused share.
+func (sess *session) refuseJunk(id json.RawMessage, o Outcome, msg string) {
+	if msg == "" {
+		msg = o.Message()
+	}
+	sess.fail(id, msg)
+	sess.srv.bans.record(sess.ip, true)
+}
+
 // handle dispatches one request line; it returns true when the connection
 // must be closed.
 func (sess *session) handle(line []byte) bool {
@@ -228,7 +239,7 @@ func (sess *session) handle(line []byte) bool {
 	if line[0] != '{' || json.Unmarshal(line, &req) != nil || req.Method == "" {
 		// Not our protocol (garbage, an HTTP probe, a truncated line): say so
 		// and close, as xmrig-proxy does; there is no sane way to resync.
-		sess.refuse(validID(req.ID), Malformed)
+		sess.refuseJunk(validID(req.ID), Malformed, "")
 		return true
 	}
 	switch req.Method {
@@ -245,7 +256,7 @@ func (sess *session) handle(line []byte) bool {
 		}
 		sess.reply(req.ID, proto.StatusResult{Status: proto.StatusKeepalive})
 	default:
-		sess.refuse(req.ID, InvalidMethod)
+		sess.refuseJunk(req.ID, InvalidMethod, "")
 	}
 	return false
 }
@@ -397,12 +408,12 @@ func (sess *session) pushJob() {
 func (sess *session) submit(id, params json.RawMessage) bool {
 	m := sess.loggedIn()
 	if m == nil {
-		sess.refuse(id, Unauthenticated)
+		sess.refuseJunk(id, Unauthenticated, "")
 		return false
 	}
 	var p proto.SubmitParams
 	if err := json.Unmarshal(params, &p); err != nil {
-		sess.fail(id, "Invalid submit params: "+err.Error())
+		sess.refuseJunk(id, Malformed, "Invalid submit params: "+err.Error())
 		return false
 	}
 	sess.mu.Lock()

@@ -30,9 +30,9 @@ import (
 //     claimed result (WrongResult). A possible block goes to the priority
 //     lane only from a session with accepted work (submission.earned); a
 //     session without any has at most strangerSlots shares in verification
-//     pool-wide, beyond which it is answered Busy at once, so a flood from
-//     new sessions cannot fill the queue that honest miners' shares use
-//     (Busy also when the queue is full)
+//     pool-wide and strangerGroupSlots per address, beyond which it is
+//     answered Busy at once, so a flood from new sessions cannot fill the
+//     queue that honest miners' shares use (Busy also when the queue is full)
 //  6. block: a hash meeting the network difficulty is submitted to the
 //     daemon(s) in the background (AcceptedBlock)
 //  7. record: an accepted share goes to the sink (StorageDown when storage
@@ -40,9 +40,11 @@ import (
 //     one goes as a rejection, marked Stranger when its address is not
 //     known, so storage keeps nothing per miner for it
 //  8. ban accounting: proof of malice (Outcome.Malice: a wrong result, a
-//     malformed nonce or result, another session's id) bans the IP at once
-//     and the session closes; otherwise every judged share counts for its
-//     IP's ratio, and the share that gets it banned is answered Banned
+//     malformed nonce or result, another session's id) bans the address at
+//     once; otherwise every judged share counts for its address's ratio,
+//     every refused one against it (Busy only without accepted work), and
+//     the refused share that gets it banned is answered Banned. A ban ends
+//     every session of the address, in every stratum process (Server.banned)
 //
 // The caller's goroutine waits for the hash, so one connection's shares are
 // judged in order: a connection has at most one share in verification.
@@ -56,7 +58,7 @@ type sharePipeline struct {
 
 	// Set by begin.
 	known     *knownMiners
-	strangers chan struct{} // verification slots of sessions without accepted work
+	strangers *strangerBudget // verification slots of sessions without accepted work
 
 	// Set by begin before the first connection is served.
 	ctx  context.Context // Run's; block submissions keep its values
@@ -81,7 +83,7 @@ type submission struct {
 func (p *sharePipeline) begin(ctx, work context.Context) {
 	p.ctx, p.work = ctx, work
 	p.known = newKnownMiners(knownMinersMax)
-	p.strangers = make(chan struct{}, strangerSlots)
+	p.strangers = newStrangerBudget()
 }
 
 // strangerSlots is how many shares of sessions without accepted work may be
@@ -107,9 +109,12 @@ func (p *sharePipeline) submit(s *submission) (Outcome, uint64) {
 		p.bans.malice(s.ip, o)
 		return o, 0
 	}
-	// A valid share that tips the ratio bans the IP from its next
-	// connection on; the share itself is still answered.
-	if v := outcomes[o].ban; v != notCounted && p.bans.record(s.ip, v == countsInvalid) && outcomes[o].reject {
+	// Every judged share counts for the ratio, a refused one against its
+	// sender (Outcome.againstBan), Busy only from a session without
+	// accepted work. A ban closes every session of the address (Server.
+	// banned); a valid share that tips the ratio is still answered.
+	counted := outcomes[o].ban != notCounted || (o == Busy && !s.earned)
+	if counted && p.bans.record(s.ip, o.againstBan()) && !o.accepted() {
 		return Banned, 0
 	}
 	if !o.accepted() {
@@ -181,13 +186,12 @@ func (p *sharePipeline) judge(s *submission) (*Share, Outcome) {
 // sent again.
 func (p *sharePipeline) verify(s *submission, job *Job, nonce [4]byte, priority bool) ([32]byte, Outcome) {
 	if !s.earned {
-		select {
-		case p.strangers <- struct{}{}:
-			defer func() { <-p.strangers }()
-		default:
+		g := addrGroup(s.ip)
+		if !p.strangers.take(g) {
 			job.forget(binary.LittleEndian.Uint32(nonce[:]))
 			return [32]byte{}, Busy
 		}
+		defer p.strangers.give(g)
 	}
 	blob := slices.Clone(job.blob)
 	copy(blob[job.template.block.NonceOffset():], nonce[:])

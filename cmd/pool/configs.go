@@ -45,6 +45,8 @@ func stratumConfig(c *config.Config) (*stratum.Config, error) {
 		MaxLineLength:   c.Stratum.MaxLineLength,
 		MaxConnsPerIP:   c.Stratum.MaxConnectionsPerIP,
 		MaxConns:        c.Stratum.MaxConnections,
+		ConnRate:        c.Stratum.ConnectionRate,
+		ConnBurst:       c.Stratum.ConnectionBurst,
 		GraceWindow:     c.Stratum.ShareGraceWindow.Duration(),
 		BlockRefresh:    c.Stratum.BlockRefreshInterval.Duration(),
 		TemplateRefresh: c.Stratum.TemplateRefreshInterval.Duration(),

@@ -222,6 +222,7 @@ func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store 
 		}
 	}
 	log.Infof("stratum instance id %d", scfg.InstanceID)
+	scfg.BanBoard = store // bans hold in every stratum process of the pool
 	srv, err := stratum.NewServer(*scfg, d, verifier, m.Sink(store), log.WithField("module", "stratum"))
 	if err != nil {
 		return err
