@@ -5,6 +5,7 @@ import (
 
 	"rxpool/cryptonote"
 	"rxpool/randomx"
+	"rxpool/storage"
 	"rxpool/stratum"
 )
 
@@ -74,7 +75,7 @@ func Defaults(coin *cryptonote.Coin) *Config {
 		PPLNS: PPLNSConfig{Window: 2},
 		// The prefix is the lower-case profile name, unlike the Node pool's
 		// "Pastella:", so the two never write into each other's keys.
-		Redis:   RedisConfig{Host: "127.0.0.1", Port: 6379, Prefix: coin.Name},
+		Redis:   RedisConfig{Host: "127.0.0.1", Port: 6379, Prefix: coin.Name, MaxWorkersPerAddress: storage.DefaultMaxWorkers},
 		Metrics: MetricsConfig{BindIP: "127.0.0.1", Port: 9117},
 		API: APIConfig{
 			Enabled: true, BindIP: "0.0.0.0", Port: 8117, UpdateInterval: 5,

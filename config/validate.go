@@ -379,6 +379,7 @@ func (c *Config) checkRedis(ch *checks) {
 		ch.add("redis.prefix", "must not contain spaces, got %q", r.Prefix)
 	}
 	nonNegative(ch, "redis.poolSize", r.PoolSize, "the client library's default")
+	between(ch, "redis.maxWorkersPerAddress", r.MaxWorkersPerAddress, 1, 100_000)
 }
 
 func (c *Config) checkAPI(ch *checks) {

@@ -22,6 +22,9 @@ type Config struct {
 	Cluster  ClusterConfig  `json:"cluster"`
 	PoolSize int            `json:"poolSize"` // 0 = client library default
 	TLS      bool           `json:"tls"`
+	// MaxWorkersPerAddress caps the workers whose statistics are kept per
+	// address; beyond it the longest idle are dropped. 0 = DefaultMaxWorkers.
+	MaxWorkersPerAddress int `json:"maxWorkersPerAddress"`
 }
 
 // Addr is host:port for a TCP connection.

@@ -90,14 +90,21 @@
 // of the open payment records, paid is the debits of the sent ones and the
 // ledger's payment lines, and each record adds up.
 //
-// Statistics (may expire; written by pipelines only):
+// Statistics (may expire; written by pipelines, a worker's by a script per address):
 //
 //	<p>:miner:{<addr>}            HASH hashes, accepted, stale, invalid, rejected, lastShare
 //	                                   (unix s); TTL 30 d after the last activity
 //	<p>:workers:{<addr>}          HASH "<worker>:<field>" with the fields above; TTL 30 d
+//	<p>:workers:seen:{<addr>}     ZSET worker by rank: its last accepted share (unix s), or
+//	                                   without one its last rejection − 2^32; TTL 30 d. At most
+//	                                   redis.maxWorkersPerAddress (default 256): the share
+//	                                   batch's worker script (workers.go) drops the lowest
+//	                                   ranked with their fields in the hash above, so names
+//	                                   made up under someone's address cannot grow it
 //	<p>:ips:{<addr>}              ZSET IP by its last accepted share (unix s); TTL 7 d
 //	<p>:hr:{<addr>}:<hour>        HASH "<minute>" → hashes (unix minute); TTL 26 h
-//	<p>:hrw:{<addr>}:<hour>       HASH "<worker>:<minute>" → hashes; TTL 26 h
+//	<p>:hrw:{<addr>}:<hour>       HASH "<worker>:<minute>" → hashes; TTL 26 h (read only for
+//	                                   the workers kept in workers:seen)
 //	<p>:hr:pool:<hour>            HASH "<minute>" and "<scheme>:<minute>" → hashes; TTL 26 h
 //	<p>:pool                      HASH pool counters as in <p>:miner
 //	<p>:charts                    ZSET "<slot>:<miners>:<workers>:<difficulty>" by slot

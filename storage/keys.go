@@ -52,8 +52,11 @@ func (k keys) history(addr string) string    { return k.historyPrefix() + addr }
 
 // Statistics keys are tagged by address, so one miner's keys share a slot
 // and different miners spread over the cluster.
-func (k keys) miner(addr string) string    { return k.prefix + ":miner:{" + addr + "}" }
-func (k keys) workers(addr string) string  { return k.prefix + ":workers:{" + addr + "}" }
+func (k keys) miner(addr string) string   { return k.prefix + ":miner:{" + addr + "}" }
+func (k keys) workers(addr string) string { return k.prefix + ":workers:{" + addr + "}" }
+func (k keys) workersSeen(addr string) string {
+	return k.prefix + ":workers:seen:{" + addr + "}"
+}
 func (k keys) minerIPs(addr string) string { return k.prefix + ":ips:{" + addr + "}" }
 func (k keys) minerHR(addr string, hour int64) string {
 	return k.prefix + ":hr:{" + addr + "}:" + strconv.FormatInt(hour, 10)

@@ -474,7 +474,7 @@ return redis.call('DEL', KEYS[1])
 `)
 
 var allScripts = []*redis.Script{
-	scriptShares, scriptFreeze, scriptCredit, scriptOrphan,
+	scriptShares, scriptFreeze, scriptCredit, scriptOrphan, scriptWorkers,
 	scriptPayCreate, scriptPayPrepared, scriptPayRelaying, scriptPaySent, scriptPayFailed, scriptPayHalt,
 	scriptLeaseAcquire, scriptLeaseRenew, scriptLeaseRelease,
 }

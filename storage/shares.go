@@ -197,17 +197,23 @@ func (s *Store) writeBatch(ctx context.Context, b *batch) error {
 	args := shareArgs(b, s.keepWeight())
 	pipe := s.rdb.Pipeline()
 	script := scriptShares.EvalSha(ctx, pipe, keys, args...)
-	s.queueStats(ctx, pipe, b)
+	stats := s.queueStats(ctx, pipe, b)
 	_, err := pipe.Exec(ctx)
-	switch serr := script.Err(); {
-	case isNoScript(serr): // Redis restarted and lost its script cache
-		return scriptShares.Run(ctx, s.rdb, keys, args...).Err()
-	case serr != nil:
+	serr := script.Err()
+	if isNoScript(serr) { // Redis restarted and lost its script cache
+		serr = scriptShares.Run(ctx, s.rdb, keys, args...).Err()
+	}
+	if serr != nil {
 		s.expired = nil // the TTLs queued with this batch may not have been set
 		return serr
-	case err != nil:
-		// The shares are in; a statistics command failed. Do not retry the
-		// batch for that: it would count the statistics twice.
+	}
+	// The shares are in. A statistics command that failed is not retried
+	// with the batch (that would count the statistics twice); only a
+	// statistics script Redis had lost runs again.
+	if err != nil && !isNoScript(err) {
+		s.log.Warnf("storage: share statistics: %v", err)
+	}
+	if err := s.rerunNoScript(ctx, stats); err != nil {
 		s.log.Warnf("storage: share statistics: %v", err)
 	}
 	return nil

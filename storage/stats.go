@@ -90,6 +90,16 @@ type minerAgg struct {
 	minutes  map[int64]uint64        // unix minute → hashes
 	wminutes map[workerMinute]uint64 // per worker
 	ips      map[string]int64        // IP → last accepted share (unix s)
+	ranks    map[string]int64        // worker → workerRank
+}
+
+// rank raises a worker's rank to what an event at unix (accepted or not)
+// gives it.
+func (a *minerAgg) rank(worker string, unix int64, accepted bool) {
+	r := workerRank(unix, accepted)
+	if old, ok := a.ranks[worker]; !ok || r > old {
+		a.ranks[worker] = r
+	}
 }
 
 type workerMinute struct {
@@ -100,7 +110,7 @@ type workerMinute struct {
 func (s *Store) aggFor(m map[string]*minerAgg, addr, worker string) (*minerAgg, *Counters) {
 	a := m[addr]
 	if a == nil {
-		a = &minerAgg{workers: map[string]*Counters{}, minutes: map[int64]uint64{}, wminutes: map[workerMinute]uint64{}, ips: map[string]int64{}}
+		a = &minerAgg{workers: map[string]*Counters{}, minutes: map[int64]uint64{}, wminutes: map[workerMinute]uint64{}, ips: map[string]int64{}, ranks: map[string]int64{}}
 		m[addr] = a
 	}
 	w := a.workers[worker]
@@ -113,7 +123,8 @@ func (s *Store) aggFor(m map[string]*minerAgg, addr, worker string) (*minerAgg, 
 
 // queueStats adds a batch's statistics to the pipeline, summed per address,
 // worker and minute so a batch costs a few commands per miner, not per share.
-func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) {
+// It returns the scripts it queued (see rerunNoScript).
+func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) []scriptCall {
 	miners := map[string]*minerAgg{}
 	var pool Counters
 	poolMin := map[string]uint64{} // "<minute>" and "<scheme>:<minute>"
@@ -123,6 +134,7 @@ func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) 
 		a, w := s.aggFor(miners, sh.Address, sh.Worker)
 		a.add(sh)
 		w.add(sh)
+		a.rank(sh.Worker, sh.Time.Unix(), true)
 		pool.add(sh)
 		m := sh.Time.Unix() / 60
 		a.minutes[m] += sh.Difficulty
@@ -144,17 +156,15 @@ func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) 
 		a, w := s.aggFor(miners, r.Address, r.Worker)
 		a.reject(r)
 		w.reject(r)
+		a.rank(r.Worker, r.Time.Unix(), false)
 	}
+	calls := make([]scriptCall, 0, len(miners))
 	seen := make([]redis.Z, 0, len(miners))
 	for addr, a := range miners {
 		key := s.k.miner(addr)
 		a.queue(ctx, pipe, key, "")
 		s.expire(ctx, pipe, key, statsTTL)
-		wkey := s.k.workers(addr)
-		for name, w := range a.workers {
-			w.queue(ctx, pipe, wkey, name+":")
-		}
-		s.expire(ctx, pipe, wkey, statsTTL)
+		calls = append(calls, s.queueWorkers(ctx, pipe, addr, a))
 		touched := map[string]bool{}
 		for m, h := range a.minutes {
 			k := s.k.minerHR(addr, m/60)
@@ -192,6 +202,7 @@ func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) 
 	for h := range hours {
 		s.expire(ctx, pipe, s.k.poolHR(h), bucketTTL)
 	}
+	return calls
 }
 
 // expire sets a statistics key's TTL, at most once an hour per key: the
@@ -342,31 +353,22 @@ type WorkerStats struct {
 	Online   int // sessions connected now, over all stratum processes
 }
 
-// WorkerStats reads the statistics of every worker of an address, by name.
+// WorkerStats reads the statistics of an address's workers, by name: every
+// worker kept, at most maxWorkersPerAddress (scriptWorkers).
 func (s *Store) WorkerStats(ctx context.Context, addr string) ([]WorkerStats, error) {
 	m, b, now, err := s.statsRead(ctx, s.k.workers(addr), func(h int64) string { return s.k.workerHR(addr, h) })
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]bool{}
-	for f := range m {
-		if i := strings.LastIndexByte(f, ':'); i > 0 {
-			names[f[:i]] = true
-		}
-	}
-	for n := range b {
-		names[n] = true
-	}
-	list := make([]string, 0, len(names))
-	for n := range names {
-		list = append(list, n)
-	}
-	online, err := s.sessions(ctx, addr, list)
+	// Only workers with counters: the minute buckets may still name workers
+	// dropped by the cap (scriptWorkers).
+	names := workerNames(m, s.opt.maxWorkers)
+	online, err := s.sessions(ctx, addr, names)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]WorkerStats, 0, len(names))
-	for n := range names {
+	for _, n := range names {
 		w := WorkerStats{Name: n, Hashrate: rates(b[n], now), Online: online[n]}
 		w.parse(m, n+":")
 		out = append(out, w)

@@ -73,6 +73,7 @@ type options struct {
 	maxBuffered    int
 	healthInterval time.Duration
 	heartbeat      time.Duration
+	maxWorkers     int              // Config.MaxWorkersPerAddress
 	now            func() time.Time // tests set a fixed clock
 }
 
@@ -108,7 +109,8 @@ func New(cfg Config, coin *cryptonote.Coin, log logrus.FieldLogger, opts ...Opti
 	if prefix == "" || strings.ContainsAny(prefix, "{} ") {
 		return nil, fmt.Errorf("storage: invalid key prefix %q", prefix)
 	}
-	return newStore(newClient(cfg), prefix, log, opts...)
+	maxWorkers := func(o *options) { o.maxWorkers = cfg.MaxWorkersPerAddress }
+	return newStore(newClient(cfg), prefix, log, append([]Option{maxWorkers}, opts...)...)
 }
 
 func newStore(rdb redis.UniversalClient, prefix string, log logrus.FieldLogger, opts ...Option) (*Store, error) {
@@ -119,10 +121,13 @@ func newStore(rdb redis.UniversalClient, prefix string, log logrus.FieldLogger, 
 	for _, f := range opts {
 		f(&o)
 	}
-	if o.window <= 0 || o.keepFactor < 1 || o.batchSize < 1 || o.flushInterval <= 0 {
+	if o.maxWorkers == 0 {
+		o.maxWorkers = DefaultMaxWorkers
+	}
+	if o.window <= 0 || o.keepFactor < 1 || o.batchSize < 1 || o.flushInterval <= 0 || o.maxWorkers < 0 {
 		rdb.Close()
-		return nil, fmt.Errorf("storage: invalid options (window %v, keep factor %v, batch %d, interval %v)",
-			o.window, o.keepFactor, o.batchSize, o.flushInterval)
+		return nil, fmt.Errorf("storage: invalid options (window %v, keep factor %v, batch %d, interval %v, max workers %d)",
+			o.window, o.keepFactor, o.batchSize, o.flushInterval, o.maxWorkers)
 	}
 	if o.maxBuffered == 0 {
 		o.maxBuffered = 200 * o.batchSize
