@@ -51,8 +51,8 @@ func (f *flooder) connLoop(ctx context.Context, i int) {
 	for ctx.Err() == nil {
 		conn, reason := f.connect(ctx)
 		if conn == nil {
-			if ctx.Err() != nil {
-				return
+			if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
+				return // the flood's end, not the pool's refusal
 			}
 			f.count(func() { f.refused++; f.refusedBy[reason]++ })
 			select {

@@ -244,6 +244,32 @@ func TestIdle(t *testing.T) {
 	}
 }
 
+// TestFlood sends made-up results meeting the target from 127.0.0.2 for
+// 3 s, logging in with fresh addresses: the pool hashes one, finds it
+// false, closes the session (and bans the address); the flood reconnects
+// and counts every answer. No junk may be accepted.
+func TestFlood(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pool := startPool(t, ctx, 1_000_000_000, time.Second)
+	var res FloodResult
+	runCmd(t, ctx, &res, "flood", "-o", pool.addr, "-u", testenv.MoneroAddress(t, 4), "-addresses", "5",
+		"-src", "127.0.0.2", "-conns", "4", "-kind", "wrong-result", "-duration", "3s", "-json")
+	if res.Config.Addresses != 6 || res.Config.Sources != 1 {
+		t.Errorf("config %+v", res.Config)
+	}
+	if res.Connects.Sessions == 0 || res.Sent == 0 || res.Answered == 0 || res.Accepted != 0 {
+		t.Fatalf("flood: %d sessions, %d sent, %d answered, %d accepted", res.Connects.Sessions, res.Sent, res.Answered, res.Accepted)
+	}
+	if res.AnswersBy["wrong-result"][proto.ErrMsgWrongResult] == 0 || res.Closed.ByPool == 0 {
+		t.Errorf("no wrong result answered, or no session closed by the pool: %+v %+v", res.AnswersBy, res.Closed)
+	}
+	if res.Connects.Attempts != res.Connects.Sessions+res.Connects.Refused {
+		t.Errorf("connects %+v: attempts are sessions + refused", res.Connects)
+	}
+}
+
 // TestReference hashes in light mode for 2 s.
 func TestReference(t *testing.T) {
 	t.Parallel()
