@@ -35,11 +35,16 @@ end
 return 1
 `)
 
-// PublishBan records a ban for the pool's other stratum processes.
+// PublishBan records a ban, or with a zero Until the lifting of one, for
+// the pool's stratum processes.
 func (s *Store) PublishBan(ctx context.Context, b stratum.BanNotice) error {
+	until := int64(0)
+	if !b.Until.IsZero() {
+		until = b.Until.UnixMilli()
+	}
 	ttl := max(time.Until(b.Until)+time.Minute, 24*time.Hour)
 	err := scriptBan.Run(ctx, s.rdb, []string{s.k.bans},
-		b.Group, b.Until.UnixMilli(), ttl.Milliseconds(), banStreamMax).Err()
+		b.Group, until, ttl.Milliseconds(), banStreamMax).Err()
 	if err != nil {
 		return fmt.Errorf("storage: publishing the ban of %s: %w", b.Group, err)
 	}
@@ -47,7 +52,8 @@ func (s *Store) PublishBan(ctx context.Context, b stratum.BanNotice) error {
 }
 
 // BansAfter returns the bans appended after cursor ("" = every one kept)
-// that have not expired, and the cursor for the next call.
+// that have not expired and the lifts (zero Until), in order, and the
+// cursor for the next call.
 func (s *Store) BansAfter(ctx context.Context, cursor string) ([]stratum.BanNotice, string, error) {
 	start := "-"
 	if cursor != "" {
@@ -66,9 +72,36 @@ func (s *Store) BansAfter(ctx context.Context, cursor string) ([]stratum.BanNoti
 		if g == "" || err != nil {
 			continue // not written by PublishBan: ignored, never guessed
 		}
-		if until := time.UnixMilli(ms); until.After(now) {
+		switch until := time.UnixMilli(ms); {
+		case ms == 0:
+			out = append(out, stratum.BanNotice{Group: g})
+		case until.After(now):
 			out = append(out, stratum.BanNotice{Group: g, Until: until})
 		}
 	}
 	return out, cursor, nil
+}
+
+// ActiveBans returns the bans in force now by address group, after the
+// lifts: what every stratum process of the pool holds (`pool bans`).
+func (s *Store) ActiveBans(ctx context.Context) (map[string]time.Time, error) {
+	active := map[string]time.Time{}
+	cursor := ""
+	for {
+		bans, next, err := s.BansAfter(ctx, cursor)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range bans {
+			if b.Until.IsZero() {
+				delete(active, b.Group)
+			} else if b.Until.After(active[b.Group]) {
+				active[b.Group] = b.Until
+			}
+		}
+		if next == cursor {
+			return active, nil
+		}
+		cursor = next
+	}
 }

@@ -141,6 +141,20 @@ func (b *banList) apply(g string, until time.Time) bool {
 	return true
 }
 
+// lift ends g's ban and forgets its counts (the operator's `pool bans
+// lift`); it reports whether g was banned.
+func (b *banList) lift(g string) bool {
+	b.mu.Lock()
+	_, ok := b.until[g]
+	delete(b.until, g)
+	delete(b.counts, g)
+	b.mu.Unlock()
+	if ok {
+		b.log.Warnf("Ban of %s lifted by the operator", g)
+	}
+	return ok
+}
+
 func (b *banList) banLocked(g string, d time.Duration) time.Time {
 	until := b.now().Add(d)
 	if t, ok := b.until[g]; ok && t.After(until) {

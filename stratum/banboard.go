@@ -18,8 +18,9 @@ type BanBoard interface {
 }
 
 // BanNotice is one ban: an address group (an IPv4 address or an IPv6 /64,
-// as "2001:db8::/64") banned until a time. A process reads its own back;
-// applying it again changes nothing.
+// as "2001:db8::/64") banned until a time; a zero Until lifts the group's
+// ban (`pool bans lift`). A process reads its own back; applying it again
+// changes nothing.
 type BanNotice struct {
 	Group string
 	Until time.Time
@@ -82,7 +83,10 @@ func (s *Server) syncBans(ctx context.Context) {
 		} else {
 			cursor = next
 			for _, b := range bans {
-				if s.bans.apply(b.Group, b.Until) {
+				switch {
+				case b.Until.IsZero():
+					s.bans.lift(b.Group)
+				case s.bans.apply(b.Group, b.Until):
 					s.endGroup(b.Group)
 				}
 			}

@@ -163,10 +163,29 @@ func TestBanHoldsAcrossProcesses(t *testing.T) {
 	if line, _ := r.ReadString('\n'); !strings.Contains(line, proto.ErrMsgBanned) {
 		t.Fatalf("new connection to the other process got %q, want %q", line, proto.ErrMsgBanned)
 	}
+	// The operator lifts it (`pool bans lift`): both processes admit the
+	// address again within a few sync intervals.
+	if err := st.PublishBan(t.Context(), stratum.BanNotice{Group: ip}); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{addrA, addrB} {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			c, r := dial(addr)
+			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, err := r.ReadString('\n'); err != nil {
+				break // admitted: the pool waits for a login
+			}
+			c.Close()
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still refuses the address 10 s after the lift", addr)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	// The shared list is one bounded, expiring key.
 	key := "monero:bans"
-	if n := rds.Client().XLen(t.Context(), key).Val(); n != 1 {
-		t.Errorf("%s holds %d bans, want 1", key, n)
+	if n := rds.Client().XLen(t.Context(), key).Val(); n != 2 {
+		t.Errorf("%s holds %d entries, want the ban and its lift", key, n)
 	}
 	if ttl := rds.Client().PTTL(t.Context(), key).Val(); ttl <= 0 {
 		t.Errorf("%s has no TTL (%v)", key, ttl)

@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// AddrGroup is addrGroup for the operator's commands (`pool bans lift`).
+func AddrGroup(ip string) string { return addrGroup(ip) }
+
 // addrGroup is the unit that limits and bans apply to: an IPv4 address, or
 // an IPv6 address's /64, since one host is routinely given a whole /64 and
 // can connect from a new address every time. An IPv4-mapped IPv6 address
