@@ -58,7 +58,7 @@ func Defaults(coin *cryptonote.Coin) *Config {
 			TargetTime: 30, RetargetTime: 15, VariancePercent: 30, MaxJump: 50,
 		},
 		FixedDiff: FixedDiffConfig{Enabled: true, AddressSeparator: "."},
-		Banning:   BanningConfig{Time: 120, InvalidPercent: 80, CheckThreshold: 30},
+		Banning:   BanningConfig{Enabled: true, Time: 120, InvalidPercent: 80, CheckThreshold: 30}, // on, unlike the Node pool: junk costs a hash each
 		RandomX:   RandomXConfig{Mode: string(randomx.ModeAuto), QueueSize: 1024},
 		Payments: PaymentsConfig{
 			Interval:     300,
