@@ -407,7 +407,8 @@ func TestDefaultsPerCoin(t *testing.T) {
 	checkEq("Scheme", cfg.Payments.Scheme, stratum.SchemePPLNS)
 	checkEq("Stratum", cfg.Stratum, StratumConfig{
 		Enabled: true, BindIP: "0.0.0.0", BlockRefreshInterval: 1000, TemplateRefreshInterval: 10,
-		MinerTimeout: 600, LoginTimeout: 10, MaxLineLength: 10240, MaxConnectionsPerIP: 1000, ShareGraceWindow: 5,
+		MinerTimeout: 600, LoginTimeout: 10, MaxLineLength: 10240, MaxConnectionsPerIP: 1000, ConnectionRate: 20, ConnectionBurst: 200,
+		ShareGraceWindow: 5,
 	})
 	checkEq("VarDiff", cfg.VarDiff, VarDiffConfig{Enabled: true, MinDiff: 100, MaxDiff: 100_000_000,
 		TargetTime: 30, RetargetTime: 15, VariancePercent: 30, MaxJump: 50})
