@@ -8,7 +8,7 @@ BENCHTIME ?= 1s
 # Debian packages the build and the tests need (real programs, never mocks);
 # libuv1 libhwloc15 libssl3 are the libraries of the real xmrig that
 # internal/xmrig runs (from ../shared/xmrig or $RXPOOL_XMRIG_DIR).
-DEB_PACKAGES := librandomx-dev redis-server monero chromium nginx systemd libuv1 libhwloc15 libssl3
+DEB_PACKAGES := librandomx-dev redis-server monero chromium nginx haproxy systemd libuv1 libhwloc15 libssl3
 
 .PHONY: all deps build frontend devnet test fmt-check vet unit bench fuzz clean
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	proxyproto "github.com/pires/go-proxyproto"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
@@ -33,6 +33,10 @@ type Port struct {
 	ProxyProtocol bool
 	NiceHash      bool // reserve the nonce's top byte per connection
 	nonces        *nonceBytes
+
+	// TrustedProxies are the load balancers a ProxyProtocol port accepts
+	// connections from, each with a header (proxy.go); empty: loopback.
+	TrustedProxies []netip.Prefix
 }
 
 // Banning bans IPs that send mostly invalid shares.
@@ -198,7 +202,7 @@ func (s *Server) Listen(ctx context.Context) error {
 			return fmt.Errorf("stratum: listen on %s: %w", addr, err)
 		}
 		if p.ProxyProtocol {
-			l = &proxyproto.Listener{Listener: l, ReadHeaderTimeout: s.cfg.LoginTimeout}
+			l = s.proxyListener(l, p.TrustedProxies)
 		}
 		if p.TLS != nil {
 			l = tls.NewListener(l, p.TLS)
