@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -120,3 +121,43 @@ func (ch *checks) openPercent(path string, v float64) {
 
 // basisPoints converts a percent validated by percent() exactly.
 func basisPoints(pct float64) uint32 { return uint32(math.Round(pct * 100)) }
+
+// ParseIPRange parses an IP address ("10.0.0.1", a one-address range) or a
+// CIDR range ("10.0.0.0/8"). IPv4-mapped IPv6 forms become IPv4, as the
+// kernel reports such peers on a dual-stack socket.
+func ParseIPRange(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("must be an IP address or a CIDR range such as 10.0.0.0/8, got %q", s)
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// ParseIPRanges parses a list of ParseIPRange's forms.
+func ParseIPRanges(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, len(list))
+	for i, s := range list {
+		p, err := ParseIPRange(s)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// ipRanges checks a list of addresses and CIDR ranges (trusted proxies).
+func (ch *checks) ipRanges(path string, list []string) {
+	for i, s := range list {
+		if _, err := ParseIPRange(s); err != nil {
+			ch.add(fmt.Sprintf("%s[%d]", path, i), "%v", err)
+		}
+	}
+}

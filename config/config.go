@@ -175,7 +175,12 @@ type PortConfig struct {
 	TLSCert       string `json:"tlsCert"`
 	TLSKey        string `json:"tlsKey"`
 	ProxyProtocol bool   `json:"proxyProtocol"` // expect a PROXY protocol v1/v2 header
-	Hidden        bool   `json:"hidden"`        // not listed by the API
+	// TrustedProxies are the load balancers (IPs or CIDRs) allowed to
+	// connect to a proxyProtocol port, each connection with a header;
+	// anyone else is refused, so no client can forge its address. Required
+	// with proxyProtocol.
+	TrustedProxies []string `json:"trustedProxies"`
+	Hidden         bool     `json:"hidden"` // not listed by the API
 	// NiceHash reserves the nonce's top byte per connection (rented
 	// hashrate, one upstream connection per rig); see docs/configuration.md.
 	NiceHash bool `json:"nicehash"`

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -238,6 +237,26 @@ func (c *Config) checkPorts(ch *checks) {
 		case !p.TLS && (p.TLSCert != "" || p.TLSKey != ""):
 			ch.add(path+".tls", "is false but tlsCert or tlsKey is set (set tls to true, or remove them)")
 		}
+		checkProxyPort(ch, path, p)
+	}
+}
+
+// checkProxyPort: a PROXY protocol port must say whose headers it trusts;
+// trusting everyone would let any client forge its address, dodging
+// bans and per-IP limits or getting someone else banned.
+func checkProxyPort(ch *checks, path string, p PortConfig) {
+	path += ".trustedProxies"
+	switch {
+	case p.ProxyProtocol && len(p.TrustedProxies) == 0:
+		ch.add(path, `required when proxyProtocol is true: the addresses or CIDR ranges of the load balancers that send the PROXY header, e.g. ["127.0.0.1"] for HAProxy on this host (the port refuses every other client)`)
+	case !p.ProxyProtocol && len(p.TrustedProxies) > 0:
+		ch.add(path, "is set but proxyProtocol is false (set proxyProtocol to true, or remove trustedProxies)")
+	}
+	ch.ipRanges(path, p.TrustedProxies)
+	for i, s := range p.TrustedProxies {
+		if r, err := ParseIPRange(s); err == nil && r.Bits() == 0 {
+			ch.add(fmt.Sprintf("%s[%d]", path, i), "%q trusts every address, so any client could forge its own; list the load balancers only", s)
+		}
 	}
 }
 
@@ -402,11 +421,5 @@ func (c *Config) checkAPI(ch *checks) {
 	}
 	nonNegative(ch, "api.rateLimit", a.RateLimit, "unlimited")
 	positive(ch, "api.offlineAfter", a.OfflineAfter)
-	for i, p := range a.TrustedProxies {
-		if net.ParseIP(p) == nil {
-			if _, _, err := net.ParseCIDR(p); err != nil {
-				ch.add(fmt.Sprintf("api.trustedProxies[%d]", i), "must be an IP address or a CIDR range such as 10.0.0.0/8, got %q", p)
-			}
-		}
-	}
+	ch.ipRanges("api.trustedProxies", a.TrustedProxies)
 }

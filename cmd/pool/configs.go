@@ -62,6 +62,11 @@ func stratumConfig(c *config.Config) (*stratum.Config, error) {
 	}
 	for _, p := range c.SortedPorts() {
 		port := stratum.Port{Port: p.Port, Diff: p.Diff, Desc: p.Desc, ProxyProtocol: p.ProxyProtocol, NiceHash: p.NiceHash}
+		trusted, err := config.ParseIPRanges(p.TrustedProxies)
+		if err != nil {
+			return nil, fmt.Errorf("ports.%d.trustedProxies%w", p.Port, err)
+		}
+		port.TrustedProxies = trusted
 		if p.TLS {
 			cert, err := tls.LoadX509KeyPair(p.TLSCert, p.TLSKey)
 			if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 const mappedConfig = `{"coin":"monero","poolAddress":"48um9B2g3yRCM13PoUcdtM89cAFLnhvyaeecgZgiYcMYDQYiwTzwtyoF8Wy1XUckWDJFtbHSAp3AiJqTetVjr5ko9euX6Se",
 	"daemon":{"host":"127.0.0.1","port":18081},
 	"stratum":{"maxConnections":5000},
-	"ports":{"5555":{"diff":50000,"desc":"High end"},"3333":{"diff":5000,"desc":"Low end","proxyProtocol":true},
+	"ports":{"5555":{"diff":50000,"desc":"High end"},"3333":{"diff":5000,"desc":"Low end","proxyProtocol":true,"trustedProxies":["10.0.0.10","10.1.0.0/16"]},
 	         "7777":{"diff":1000,"desc":"Hidden","hidden":true,"nicehash":true}},
 	"varDiff":{"variancePercent":30,"maxJump":50},
 	"payments":{"minPayment":100000000,"scheme":"prop"},
@@ -58,6 +59,9 @@ func TestStratumConfigFromFile(t *testing.T) {
 		s.Ports[0].TLS != nil || s.VarDiff.Variance != 0.3 || s.VarDiff.MaxJump != 0.5 || s.DefaultScheme != stratum.SchemeProp || s.InstanceID != 0 ||
 		s.MaxConns != 5000 {
 		t.Errorf("stratum config %+v", s)
+	}
+	if got, want := s.Ports[0].TrustedProxies, []netip.Prefix{netip.MustParsePrefix("10.0.0.10/32"), netip.MustParsePrefix("10.1.0.0/16")}; !reflect.DeepEqual(got, want) {
+		t.Errorf("trusted proxies %v, want %v", got, want)
 	}
 	tlsPort := strings.Replace(mappedConfig, `"desc":"High end"`, `"desc":"High end","tls":true,"tlsCert":"/nonexistent.crt","tlsKey":"/nonexistent.key"`, 1)
 	if _, err := stratumConfig(parseMapped(t, tlsPort)); err == nil || !strings.Contains(err.Error(), "ports.5555") {
