@@ -49,9 +49,9 @@ func Defaults(coin *cryptonote.Coin) *Config {
 			LoginTimeout:            10,
 			MaxLineLength:           10240,
 			MaxConnectionsPerIP:     1000,
-			ShareGraceWindow:        5,
 			ConnectionRate:          20,
 			ConnectionBurst:         200,
+			ShareGraceWindow:        5,
 		},
 		VarDiff: VarDiffConfig{
 			Enabled: true, MinDiff: 100, MaxDiff: 100_000_000,

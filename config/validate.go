@@ -197,9 +197,9 @@ func (c *Config) checkStratum(ch *checks) {
 	}
 	between(ch, "stratum.maxLineLength", s.MaxLineLength, 1024, 1<<20)
 	nonNegative(ch, "stratum.maxConnectionsPerIP", s.MaxConnectionsPerIP, "unlimited")
+	nonNegative(ch, "stratum.maxConnections", s.MaxConnections, "the file limit less headroom")
 	nonNegative(ch, "stratum.connectionRate", s.ConnectionRate, "unlimited")
 	nonNegative(ch, "stratum.connectionBurst", s.ConnectionBurst, "connectionRate × 10")
-	nonNegative(ch, "stratum.maxConnections", s.MaxConnections, "the file limit less headroom")
 	if c.Coin != nil {
 		between(ch, "stratum.shareGraceWindow", s.ShareGraceWindow, 0, Seconds(c.Coin.BlockTime.Seconds()))
 	}

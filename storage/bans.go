@@ -105,3 +105,64 @@ func (s *Store) ActiveBans(ctx context.Context) (map[string]time.Time, error) {
 		cursor = next
 	}
 }
+
+// Open connections per address group, by stratum process (stratum.
+// ConnBoard): <p>:conns:<process> HASH group → count, rewritten every
+// second with a short TTL, and <p>:conns:procs ZSET process → last write
+// (unix ms), so a process that died stops counting within seconds.
+const (
+	connsTTL  = 5 * time.Second
+	connsLive = 10 * time.Second
+)
+
+func (s *Store) connsKey(process string) string { return s.k.prefix + ":conns:" + process }
+
+// PublishConns replaces process's counts.
+func (s *Store) PublishConns(ctx context.Context, process string, counts map[string]int) error {
+	now := time.Now()
+	key, procs := s.connsKey(process), s.k.prefix+":conns:procs"
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, key)
+		if len(counts) > 0 {
+			fields := make([]any, 0, 2*len(counts))
+			for g, n := range counts {
+				fields = append(fields, g, n)
+			}
+			p.HSet(ctx, key, fields...)
+			p.PExpire(ctx, key, connsTTL)
+		}
+		p.ZAdd(ctx, procs, redis.Z{Score: float64(now.UnixMilli()), Member: process})
+		p.ZRemRangeByScore(ctx, procs, "-inf", strconv.FormatInt(now.Add(-connsLive).UnixMilli(), 10))
+		p.PExpire(ctx, procs, connsLive)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storage: publishing connection counts: %w", err)
+	}
+	return nil
+}
+
+// OtherConns sums the counts of the live processes other than process.
+func (s *Store) OtherConns(ctx context.Context, process string) (map[string]int, error) {
+	since := strconv.FormatInt(time.Now().Add(-connsLive).UnixMilli(), 10)
+	procs, err := s.rdb.ZRangeByScore(ctx, s.k.prefix+":conns:procs", &redis.ZRangeBy{Min: since, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("storage: reading connection counts: %w", err)
+	}
+	sum := map[string]int{}
+	for _, p := range procs {
+		if p == process {
+			continue
+		}
+		m, err := s.rdb.HGetAll(ctx, s.connsKey(p)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("storage: reading connection counts: %w", err)
+		}
+		for g, v := range m {
+			if n, err := strconv.Atoi(v); err == nil {
+				sum[g] += n
+			}
+		}
+	}
+	return sum, nil
+}

@@ -191,3 +191,77 @@ func TestBanHoldsAcrossProcesses(t *testing.T) {
 		t.Errorf("%s has no TTL (%v)", key, ttl)
 	}
 }
+
+// TestConnLimitHoldsAcrossProcesses: stratum.maxConnectionsPerIP counts the
+// address's connections in every process (issue 17: a limit of 3 let 6 in
+// with two processes). Real Redis, real storage, real servers.
+func TestConnLimitHoldsAcrossProcesses(t *testing.T) {
+	rds := testenv.NewRedis(t)
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	st, err := storage.New(storage.Config{Socket: rds.Socket}, cryptonote.Monero, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	limit := func(c *stratum.Config) { c.MaxConnsPerIP, c.ConnBoard = 3, st }
+	addrA := stratum.StartTestPoolWith(t, 1, st, limit)
+	addrB := stratum.StartTestPoolWith(t, 1, st, limit)
+	const ip = "127.0.0.62"
+	// tryDial connects from ip and reports whether the pool refused it (a
+	// refused connection gets one error line; an admitted one waits for a
+	// login). The caller closes an admitted one.
+	tryDial := func(addr string) (net.Conn, bool) {
+		t.Helper()
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		if strings.Contains(line, proto.ErrMsgTooManyConns) {
+			c.Close()
+			return nil, true
+		}
+		if line != "" {
+			t.Fatalf("unexpected line %q", line)
+		}
+		return c, false
+	}
+	var onA []net.Conn
+	for range 3 {
+		c, refused := tryDial(addrA)
+		if refused {
+			t.Fatal("refused below the limit")
+		}
+		onA = append(onA, c)
+	}
+	// Once the counts are exchanged (every second), B refuses the address.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, refused := tryDial(addrB)
+		if refused {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the other process still admits the address 10 s after it reached the limit on one")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Closing them frees the address on B too.
+	for _, c := range onA {
+		c.Close()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		c, refused := tryDial(addrB)
+		if !refused {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other process still refuses the address 10 s after its connections closed")
+		}
+	}
+}

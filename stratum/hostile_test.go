@@ -37,7 +37,8 @@ func hostilePool(t *testing.T) (*testPool, *countingHasher) {
 	h := &countingHasher{}
 	p := newTestPool(t, poolOptions{netDiff: unreachable, portDiff: 1,
 		wrapHasher: func(v Hasher) Hasher { h.Hasher = v; return h },
-		// Ratio banning off, as shipped: malice is banned regardless.
+		// Ratio banning off (the Node pool's default), to show that malice
+		// is banned regardless.
 		mutate: func(c *Config) { c.Banning = Banning{Time: time.Minute, InvalidPercent: 50, CheckThreshold: 30} }})
 	return p, h
 }

@@ -76,9 +76,11 @@ type Config struct {
 	// address group (addrGroup); ConnRate 0 = unlimited.
 	ConnRate  float64
 	ConnBurst int
-	// BanBoard shares bans with the pool's other stratum processes; nil
-	// keeps them in this process.
-	BanBoard BanBoard
+	// BanBoard shares bans with the pool's other stratum processes, and
+	// ConnBoard the connections per address; nil keeps them in this
+	// process.
+	BanBoard  BanBoard
+	ConnBoard ConnBoard
 	// ShutdownGrace is how long Run waits at shutdown for requests being
 	// handled (a share in verification) to be answered before it closes
 	// the connections anyway (default 5 s).
@@ -120,15 +122,16 @@ func (c *Config) setDefaults() {
 
 // Server is the stratum server: its listeners, sessions and job manager.
 type Server struct {
-	cfg    Config
-	log    logrus.FieldLogger
-	sink   Sink
-	jobs   *jobManager
-	shares *sharePipeline
-	rules  loginRules
-	bans   *banList
-	rate   *connRate
-	banOut chan BanNotice // bans to publish (syncBans)
+	cfg     Config
+	log     logrus.FieldLogger
+	sink    Sink
+	jobs    *jobManager
+	shares  *sharePipeline
+	rules   loginRules
+	bans    *banList
+	rate    *connRate
+	banOut  chan BanNotice // bans to publish (syncBans)
+	process string         // this server's name on the ConnBoard
 	// open counts accepted connections until their goroutine ends, for
 	// MaxConns; refused counts and summarises the ones turned away.
 	open    atomic.Int64
@@ -137,6 +140,7 @@ type Server struct {
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
 	perIP     map[string]int                   // admitted connections by address group
+	remote    map[string]int                   // the other processes' (syncConns)
 	groups    map[string]map[*session]struct{} // sessions by address group, for bans
 	draining  bool                             // shutting down: no new sessions
 	listeners []net.Listener
@@ -168,6 +172,7 @@ func NewServer(cfg Config, d Daemon, h Hasher, sink Sink, log logrus.FieldLogger
 		bans:     newBanList(cfg.Banning, log),
 		rate:     newConnRate(cfg.ConnRate, cfg.ConnBurst),
 		banOut:   make(chan BanNotice, 256),
+		process:  newProcessID(),
 		sessions: map[*session]struct{}{},
 		perIP:    map[string]int{},
 		groups:   map[string]map[*session]struct{}{},
@@ -259,6 +264,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.refused.run(ctx, s.cfg.RefusalLogInterval)
 	if s.cfg.BanBoard != nil {
 		go s.syncBans(ctx)
+	}
+	if s.cfg.ConnBoard != nil && s.cfg.MaxConnsPerIP > 0 {
+		go s.syncConns(ctx)
 	}
 	for i, l := range s.listeners {
 		s.wg.Add(1)
@@ -394,7 +402,7 @@ func (s *Server) admit(ip, group string) Outcome {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.MaxConnsPerIP > 0 && s.perIP[group] >= s.cfg.MaxConnsPerIP {
+	if s.cfg.MaxConnsPerIP > 0 && s.perIP[group]+s.remote[group] >= s.cfg.MaxConnsPerIP {
 		s.refused.add(ip, refusedPerIP)
 		return TooManyConns
 	}

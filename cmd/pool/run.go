@@ -222,7 +222,8 @@ func runStratum(ctx context.Context, cfg *config.Config, d daemon.Client, store 
 		}
 	}
 	log.Infof("stratum instance id %d", scfg.InstanceID)
-	scfg.BanBoard = store // bans hold in every stratum process of the pool
+	// Bans and per-address limits hold in every stratum process of the pool.
+	scfg.BanBoard, scfg.ConnBoard = store, store
 	srv, err := stratum.NewServer(*scfg, d, verifier, m.Sink(store), log.WithField("module", "stratum"))
 	if err != nil {
 		return err
