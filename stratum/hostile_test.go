@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"context"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -18,19 +19,26 @@ import (
 	"rxpool/stratum/proto"
 )
 
-// countingHasher counts the hashes asked of the real verifier and those
-// asked in the priority lane.
+// countingHasher counts the hashes the real verifier computed and those
+// asked in the priority lane; a request refused with a full queue ("busy")
+// costs no hash and is counted apart.
 type countingHasher struct {
 	Hasher
-	n, prio atomic.Int64
+	n, prio, busy atomic.Int64
 }
 
 func (c *countingHasher) Hash(ctx context.Context, seed [32]byte, blob []byte, lane randomx.Lane) ([32]byte, error) {
-	c.n.Add(1)
 	if lane == randomx.LaneBlock {
 		c.prio.Add(1)
 	}
-	return c.Hasher.Hash(ctx, seed, blob, lane)
+	h, err := c.Hasher.Hash(ctx, seed, blob, lane)
+	switch {
+	case err == nil:
+		c.n.Add(1)
+	case errors.Is(err, randomx.ErrQueueFull):
+		c.busy.Add(1)
+	}
+	return h, err
 }
 
 func hostilePool(t *testing.T) (*testPool, *countingHasher) {
@@ -117,7 +125,7 @@ func TestHonestMinerThroughFlood(t *testing.T) {
 
 	const flooders = 8
 	var wg sync.WaitGroup
-	var wrongReplies, lowReplies atomic.Int64
+	var wrongReplies, busyReplies, lowReplies atomic.Int64
 	for i := range flooders {
 		c := p.dialFrom(fmt.Sprintf("127.0.0.%d", 50+i))
 		login := testenv.MoneroAddress(t, 100+i)
@@ -128,7 +136,15 @@ func TestHonestMinerThroughFlood(t *testing.T) {
 		fsid, fjob := c.login(login, "x")
 		wg.Go(func() {
 			if wrong {
-				wrongReplies.Add(int64(len(c.flood(fsid, fjob, 500, strings.Repeat("ff", 32)))))
+				// Busy answers (the strangers' lane is full) cost no hash
+				// and are counted apart.
+				for _, r := range c.flood(fsid, fjob, 500, strings.Repeat("ff", 32)) {
+					if strings.Contains(r, proto.ErrMsgBusy) {
+						busyReplies.Add(1)
+					} else {
+						wrongReplies.Add(1)
+					}
+				}
 				return
 			}
 			for _, r := range c.floodOpen(fsid, fjob, 500, strings.Repeat("ff", 32)) {
@@ -147,8 +163,8 @@ func TestHonestMinerThroughFlood(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	t.Logf("honest: %d of %d accepted; flood: %d wrong-result replies, %d low-difficulty replies, %d hashes in all",
-		accepted, shares, wrongReplies.Load(), lowReplies.Load(), h.n.Load())
+	t.Logf("honest: %d of %d accepted; flood: %d wrong-result replies (and %d busy), %d low-difficulty replies, %d hashes in all",
+		accepted, shares, wrongReplies.Load(), busyReplies.Load(), lowReplies.Load(), h.n.Load())
 	if wrongReplies.Load() > flooders/2*10 {
 		t.Errorf("wrong-result flooders got %d replies before being cut off", wrongReplies.Load())
 	}
