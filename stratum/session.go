@@ -218,8 +218,10 @@ func (sess *session) fail(id json.RawMessage, msg string) { sess.send(appendErr(
 func (sess *session) refuse(id json.RawMessage, o Outcome) { sess.fail(id, o.Message()) }
 
 // refuseJunk refuses a request no miner sends in its work (garbage, an
-// unknown method, a submit before login or with bad params) and counts it
-// against the address in ratio banning, like a refused share.
+// unknown method, a second login, a login with a bad address, a submit
+// before login or with bad params) and counts it against the address in
+// ratio banning, like a refused share: one login per connection and the
+// connection rate bound logins, and this bans a loop of bad ones.
 func (sess *session) refuseJunk(id json.RawMessage, o Outcome, msg string) {
 	if msg == "" {
 		msg = o.Message()
@@ -272,12 +274,12 @@ func validID(id json.RawMessage) json.RawMessage {
 
 func (sess *session) login(id, params json.RawMessage) bool {
 	if sess.loggedIn() != nil {
-		sess.fail(id, "Already logged in")
+		sess.refuseJunk(id, Malformed, "Already logged in")
 		return false
 	}
 	var p proto.LoginParams
 	if err := json.Unmarshal(params, &p); err != nil {
-		sess.fail(id, "Invalid login params: "+err.Error())
+		sess.refuseJunk(id, Malformed, "Invalid login params: "+err.Error())
 		return true
 	}
 	if len(p.Algo) > 0 && !slices.Contains(p.Algo, proto.Algo) {
@@ -286,7 +288,7 @@ func (sess *session) login(id, params json.RawMessage) bool {
 	}
 	m, err := sess.srv.rules.parseLogin(p.Login, p.Pass, p.RigID)
 	if err != nil {
-		sess.fail(id, InvalidAddress.Message()+" used for login: "+err.Error())
+		sess.refuseJunk(id, InvalidAddress, InvalidAddress.Message()+" used for login: "+err.Error())
 		return true
 	}
 	if !sess.srv.jobs.waitTemplate(sess.srv.ctx, loginJobWait) {
