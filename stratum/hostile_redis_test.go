@@ -24,14 +24,7 @@ import (
 // not get storage to keep anything per address (issue 17: it created two
 // keys with a 30-day TTL per share). Real Redis, real storage, real server.
 func TestAddressSprayKeepsRedisBounded(t *testing.T) {
-	rds := testenv.NewRedis(t)
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	st, err := storage.New(storage.Config{Socket: rds.Socket}, cryptonote.Monero, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	rds, st := redisStore(t)
 	// A port difficulty the made-up result below does not meet: each share
 	// is refused as low difficulty, before any hash.
 	addr := stratum.StartTestPool(t, 1000, st)
@@ -113,14 +106,7 @@ func replyLine(t *testing.T, c net.Conn, r *bufio.Reader) string {
 // (issue 17: the other process had no ban, 4 of 10 connections got
 // through). Real Redis, real storage, real servers.
 func TestBanHoldsAcrossProcesses(t *testing.T) {
-	rds := testenv.NewRedis(t)
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	st, err := storage.New(storage.Config{Socket: rds.Socket}, cryptonote.Monero, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	rds, st := redisStore(t)
 	board := func(c *stratum.Config) { c.BanBoard = st }
 	addrA := stratum.StartTestPoolWith(t, 1, st, board)
 	addrB := stratum.StartTestPoolWith(t, 1, st, board)
@@ -196,14 +182,7 @@ func TestBanHoldsAcrossProcesses(t *testing.T) {
 // address's connections in every process (issue 17: a limit of 3 let 6 in
 // with two processes). Real Redis, real storage, real servers.
 func TestConnLimitHoldsAcrossProcesses(t *testing.T) {
-	rds := testenv.NewRedis(t)
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	st, err := storage.New(storage.Config{Socket: rds.Socket}, cryptonote.Monero, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	_, st := redisStore(t)
 	limit := func(c *stratum.Config) { c.MaxConnsPerIP, c.ConnBoard = 3, st }
 	addrA := stratum.StartTestPoolWith(t, 1, st, limit)
 	addrB := stratum.StartTestPoolWith(t, 1, st, limit)
@@ -264,4 +243,18 @@ func TestConnLimitHoldsAcrossProcesses(t *testing.T) {
 			t.Fatal("the other process still refuses the address 10 s after its connections closed")
 		}
 	}
+}
+
+// redisStore starts a real Redis and opens the pool's storage on it.
+func redisStore(t *testing.T) (*testenv.Redis, *storage.Store) {
+	t.Helper()
+	rds := testenv.NewRedis(t)
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	st, err := storage.New(storage.Config{Socket: rds.Socket}, cryptonote.Monero, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	return rds, st
 }

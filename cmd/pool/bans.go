@@ -8,10 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"rxpool/config"
-	"rxpool/storage"
 	"rxpool/stratum"
 )
 
@@ -22,11 +19,8 @@ const bansUsage = `usage: pool [-config FILE] bans [lift ADDRESS]
 // bansCommand lists or lifts the pool-wide bans the stratum processes
 // share through Redis.
 func bansCommand(cfg *config.Config, args []string, stdout, stderr io.Writer) int {
-	log := logrus.New()
-	log.SetOutput(stderr)
-	store, err := storage.New(cfg.Redis, cfg.Coin, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "bans:", err)
+	store := openStore(cfg, "bans", stderr)
+	if store == nil {
 		return 1
 	}
 	defer store.Close(context.Background())

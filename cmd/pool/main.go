@@ -89,11 +89,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // audit prints the ledger audit; any violation makes the exit status 1.
 func audit(cfg *config.Config, stdout, stderr io.Writer) int {
-	log := logrus.New()
-	log.SetOutput(stderr)
-	store, err := storage.New(cfg.Redis, cfg.Coin, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "audit:", err)
+	store := openStore(cfg, "audit", stderr)
+	if store == nil {
 		return 1
 	}
 	defer store.Close(context.Background())
@@ -109,6 +106,20 @@ func audit(cfg *config.Config, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "audit passed")
 	return 0
+}
+
+// openStore opens the configured Redis for an operator's command, logging
+// warnings to stderr; nil once it has said why it cannot.
+func openStore(cfg *config.Config, command string, stderr io.Writer) *storage.Store {
+	log := logrus.New()
+	log.SetOutput(stderr)
+	log.SetLevel(logrus.WarnLevel)
+	store, err := storage.New(cfg.Redis, cfg.Coin, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", command, err)
+		return nil
+	}
+	return store
 }
 
 func printSummary(w io.Writer, cfg *config.Config) {

@@ -125,15 +125,12 @@ func paymentsCommand(cfg *config.Config, args []string, stdout, stderr io.Writer
 		fmt.Fprint(stderr, paymentsUsage)
 		return 2
 	}
-	log := logrus.New()
-	log.SetOutput(stderr)
-	log.SetLevel(logrus.WarnLevel)
-	store, err := storage.New(cfg.Redis, cfg.Coin, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "payments:", err)
+	store := openStore(cfg, "payments", stderr)
+	if store == nil {
 		return 1
 	}
 	defer store.Close(context.Background())
+	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd, rest := args[0], args[1:]
