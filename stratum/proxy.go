@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -140,4 +141,17 @@ func (c *headerConn) Read(b []byte) (int, error) {
 func (c *headerConn) RemoteAddr() net.Addr {
 	c.checked()
 	return c.Conn.RemoteAddr()
+}
+
+// proxyHeaderOK reports whether c, if it came through a PROXY protocol
+// port, had a valid header; one without was refused and counted, and must
+// not be admitted (nor count against a limit) under the proxy's address.
+func proxyHeaderOK(c net.Conn) bool {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	if h, ok := c.(*headerConn); ok {
+		return h.checked()
+	}
+	return true
 }

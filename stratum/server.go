@@ -342,6 +342,10 @@ func (s *Server) accept(l net.Listener, p Port) {
 func (s *Server) serve(conn net.Conn, p Port) {
 	defer s.wg.Done()
 	defer s.open.Add(-1)
+	if !proxyHeaderOK(conn) {
+		conn.Close()
+		return
+	}
 	ip := remoteIP(conn)
 	group := addrGroup(ip)
 	if o := s.admit(ip, group); o != 0 {
