@@ -113,6 +113,12 @@ func (b *banList) malice(ip string, o Outcome) {
 	}
 	g := addrGroup(ip)
 	b.mu.Lock()
+	if t, ok := b.until[g]; ok && t.After(b.now()) {
+		// Already banned: the address's other connections had shares in
+		// verification; one ban, one log line.
+		b.mu.Unlock()
+		return
+	}
 	until := b.banLocked(g, d)
 	b.mu.Unlock()
 	b.log.Warnf("Ban: %s sent a share no miner sends (%s), banned for %s", g, o.Label(), d)

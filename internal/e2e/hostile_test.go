@@ -134,6 +134,7 @@ func TestHostileExampleConfig(t *testing.T) {
 	t.Run("wrong-result flood is cut off", func(t *testing.T) {
 		const src, conns, perConn = "127.0.0.2", 4, 250
 		hashes0 := Scrape(t, base+"/metrics")["rxpool_verifier_hashes_total"]
+		logFrom := len(pool.Output())
 		var cs []*hostileConn
 		var sids []string
 		var jobs []*proto.Job
@@ -179,6 +180,11 @@ func TestHostileExampleConfig(t *testing.T) {
 		}
 		if !strings.Contains(banned, proto.ErrMsgBanned) {
 			t.Errorf("reconnecting from %s: %q (%v), want %q", src, banned, err, proto.ErrMsgBanned)
+		}
+		// One ban, one line, though each connection had a share in
+		// verification when the first was judged.
+		if n := strings.Count(pool.Output()[logFrom:], "Ban: "+src+" "); n != 1 {
+			t.Errorf("%d ban lines for %s, want 1", n, src)
 		}
 	})
 
