@@ -96,6 +96,10 @@ func bigOf(v uint64) *big.Int { return new(big.Int).SetUint64(v) }
 //     lines), and every record adds up;
 //   - the operator totals agree with the blocks.
 //
+// Imported books (`pool import`) count too: an import line credits its
+// address balance + paid and explains the paid part; an imported block was
+// settled by the other pool, so it has no credits, lines or totals here.
+//
 // It reads everything (not a hot path; run it from `pool audit`).
 func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 	r := &AuditReport{}
@@ -112,7 +116,7 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 	perBlock := sums{} // block → Σ ledger amounts the block should have
 	var splitViol, recViol []string
 	var rewards, fees, finder, creditedTotal = new(big.Int), new(big.Int), new(big.Int), new(big.Int)
-	var nConfirmed, nOrphaned, nPending int
+	var nConfirmed, nOrphaned, nPending, nImported int
 	pendingSet := map[string]bool{}
 	for _, h := range pendingIdx {
 		pendingSet[h] = true
@@ -147,6 +151,13 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 				recViol = append(recViol, fmt.Sprintf("block %s (height %d) is %s but pending index says %v", h, b.Height, b.Status, pendingSet[h]))
 			}
 			delete(pendingSet, h)
+			if blocks[j]["imported"] != "" { // another pool's settled block: no credits, no ledger lines, not in the totals
+				nImported++
+				if (b.Status != StatusConfirmed && b.Status != StatusOrphaned) || len(c) > 0 || b.Credited != 0 {
+					recViol = append(recViol, fmt.Sprintf("imported block %s (height %d) is %s with credits %d", h, b.Height, b.Status, b.Credited))
+				}
+				continue
+			}
 			switch b.Status {
 			case StatusPending, StatusOrphaned:
 				if b.Status == StatusPending {
@@ -198,18 +209,21 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 		recViol = append(recViol, fmt.Sprintf("pending index lists %s, which is not a pending block", h))
 	}
 	sort.Strings(recViol)
-	r.add("block records", fmt.Sprintf("%d blocks: %d pending, %d confirmed, %d orphaned", len(hashes), nPending, nConfirmed, nOrphaned), recViol)
+	r.add("block records", fmt.Sprintf("%d blocks: %d pending, %d confirmed, %d orphaned, %d imported", len(hashes), nPending, nConfirmed, nOrphaned, nImported), recViol)
 	r.add("block splits", fmt.Sprintf("%d confirmed blocks: Σcredits + fee + finder = reward (Σ rewards %s)", nConfirmed, rewards), splitViol)
 
-	payLines, err := s.auditLedger(ctx, r, perBlock)
+	payLines, imported, importedPaid, err := s.auditLedger(ctx, r, perBlock)
 	if err != nil {
 		return nil, err
+	}
+	for a, v := range imported { // opening credits of imported miners
+		credited.add(a, v)
 	}
 	pend, paid, err := s.auditBalances(ctx, r, credited)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.auditPayments(ctx, r, pend, paid, payLines); err != nil {
+	if err := s.auditPayments(ctx, r, pend, paid, payLines, importedPaid); err != nil {
 		return nil, err
 	}
 
@@ -243,19 +257,31 @@ func orZero(v string) string {
 
 // auditLedger sums the ledger stream by block: each confirmed block's lines
 // must add up to its reward, and no other block may have lines. Payment
-// lines are summed by address and returned, for auditPayments.
-func (s *Store) auditLedger(ctx context.Context, r *AuditReport, want sums) (sums, error) {
-	got, payments := sums{}, sums{}
+// lines are summed by address and returned, for auditPayments, and so are
+// import lines: what they credited (balance + paid) and the paid part.
+func (s *Store) auditLedger(ctx context.Context, r *AuditReport, want sums) (payments, imported, importedPaid sums, err error) {
+	got := sums{}
+	payments, imported, importedPaid = sums{}, sums{}, sums{}
 	var viol []string
 	lines := 0
 	start := "-"
 	for {
 		msgs, err := s.rdb.XRangeN(ctx, s.k.ledger, start, "+", 1000).Result()
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		for _, m := range msgs {
 			lines++
+			if kind, _ := m.Values["kind"].(string); kind == ImportLedgerKind {
+				addr, c, p, err := importedLine(m.Values)
+				if err != nil {
+					viol = append(viol, fmt.Sprintf("ledger %s: import line: %v", m.ID, err))
+					continue
+				}
+				imported.add(addr, c)
+				importedPaid.add(addr, p)
+				continue
+			}
 			block, _ := m.Values["block"].(string)
 			amount, _ := m.Values["amount"].(string)
 			v, ok := new(big.Int).SetString(amount, 10)
@@ -280,9 +306,9 @@ func (s *Store) auditLedger(ctx context.Context, r *AuditReport, want sums) (sum
 			viol = append(viol, fmt.Sprintf("block %s: ledger lines add up to %s, the block's reward is %s", h, got.get(h), want.get(h)))
 		}
 	}
-	r.add("ledger", fmt.Sprintf("%d lines in %s: credits add up to each confirmed block's reward (Σ %s), payments Σ %s",
-		lines, s.k.ledger, got.total(), payments.total()), viol)
-	return payments, nil
+	r.add("ledger", fmt.Sprintf("%d lines in %s: credits add up to each confirmed block's reward (Σ %s), payments Σ %s, imported Σ %s (paid %s)",
+		lines, s.k.ledger, got.total(), payments.total(), imported.total(), importedPaid.total()), viol)
+	return payments, imported, importedPaid, nil
 }
 
 // auditBalances checks Σ credited = balance + pending payment + paid, per
@@ -366,8 +392,9 @@ func sortedKeys(ms ...sums) []string {
 // the open index lists exactly the unsettled records; per address, the
 // pending payments are the debits of the open records and paid is the
 // debits of the sent records, which is also what the ledger's payment
-// lines add up to.
-func (s *Store) auditPayments(ctx context.Context, r *AuditReport, pend, paid, lines sums) error {
+// lines add up to; an imported miner's paid also holds what its import
+// line says the other pool paid.
+func (s *Store) auditPayments(ctx context.Context, r *AuditReport, pend, paid, lines, importedPaid sums) error {
 	ids, err := s.rdb.ZRange(ctx, s.k.payRecords, 0, -1).Result()
 	if err != nil {
 		return err
@@ -436,12 +463,15 @@ func (s *Store) auditPayments(ctx context.Context, r *AuditReport, pend, paid, l
 	r.add("pending payments", fmt.Sprintf("%s = Σ debits of open payment records (Σ %s)", s.k.payPending, inFlight.total()), pv)
 
 	var paidViol []string
-	for _, a := range sortedKeys(paid, sent, lines) {
-		if paid.get(a).Cmp(sent.get(a)) != 0 || lines.get(a).Cmp(sent.get(a)) != 0 {
-			paidViol = append(paidViol, fmt.Sprintf("%s: paid %s, sent payment records debit %s, ledger payment lines %s", a, paid.get(a), sent.get(a), lines.get(a)))
+	for _, a := range sortedKeys(paid, sent, lines, importedPaid) {
+		want := new(big.Int).Add(sent.get(a), importedPaid.get(a))
+		if paid.get(a).Cmp(want) != 0 || lines.get(a).Cmp(sent.get(a)) != 0 {
+			paidViol = append(paidViol, fmt.Sprintf("%s: paid %s, sent payment records debit %s, ledger payment lines %s, imported paid %s",
+				a, paid.get(a), sent.get(a), lines.get(a), importedPaid.get(a)))
 		}
 	}
-	r.add("paid", fmt.Sprintf("%s = Σ debits of sent payment records = ledger payment lines (Σ %s)", s.k.paid, sent.total()), paidViol)
+	r.add("paid", fmt.Sprintf("%s = Σ debits of sent payment records (= ledger payment lines, Σ %s) + imported paid (Σ %s)",
+		s.k.paid, sent.total(), importedPaid.total()), paidViol)
 	return nil
 }
 

@@ -33,7 +33,10 @@
 //	                                status (pending|confirmed|orphaned), totalWeight,
 //	                                weightEntries, effortHashes; when confirmed: fee,
 //	                                feeAddress, finderReward, credited, settledAt;
-//	                                when orphaned: settledAt, returnedToRound
+//	                                when orphaned: settledAt, returnedToRound; imported
+//	                                from another pool (never pending, no credits, no
+//	                                ledger lines, not in totals): imported (source tag),
+//	                                importedAt
 //	{p}:block:<hash>:weights  HASH  address → weight, frozen with the candidate
 //	{p}:block:<hash>:credits  HASH  address → atomic units credited to participants
 //	                                (finder reward and fee are fields of the block)
@@ -47,7 +50,13 @@
 //	                                block, address ("" for a fee the pool keeps), amount;
 //	                                and one per paid destination: kind payment, payment
 //	                                (id), address, amount (debited), fee, sent, tx;
-//	                                never trimmed
+//	                                and one per imported miner: kind import, source
+//	                                (import:nodepool), address, amount (= balance + paid),
+//	                                balance, paid; never trimmed
+//	{p}:imports               HASH  "<source>:miner:<address>" → what was imported
+//	                                ("balance=… paid=… threshold=… payments=… at=<ms>");
+//	                                source is e.g. nodepool:Pastella. A miner is imported
+//	                                once per source (import.go)
 //	{p}:totals                HASH  rewards, credited, fees, feesCredited, finder,
 //	                                confirmed, orphaned (operator totals)
 //
@@ -69,6 +78,8 @@
 //	                                "txHash:sent:fee:debit:id"
 //	{p}:payments:all          ZSET  every sent payment, by time (unix ms):
 //	                                "txHash:sent:networkFee:minerFees:destinations:id"
+//	                                In both, id 0 = imported from another pool: no record,
+//	                                nothing payments could send again
 //	{p}:payments:blocked      HASH  address → why payments skip it
 //	{p}:payments:halted       HASH  id → "since(unix ms) reason": relayed records whose
 //	                                outcome is unknown; payments halt while any is listed
@@ -88,7 +99,10 @@
 // reward; per address, Σ credited to it = balance + pending payment + paid,
 // and so in total; no negative balance; the pending payments are the debits
 // of the open payment records, paid is the debits of the sent ones and the
-// ledger's payment lines, and each record adds up.
+// ledger's payment lines, and each record adds up. Imports: an import line
+// counts its amount (balance + paid at import) as credited to its address
+// and its paid as paid, so per address Σ credited (blocks + imports) =
+// balance + pending + paid, and paid = sent records' debits + imported paid.
 //
 // Statistics (may expire; written by pipelines, a worker's by a script per address):
 //
