@@ -27,12 +27,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "config.json", "configuration file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for performance work)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit | payments ... | bans ...]")
+		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit | payments ... | bans ... | import nodepool ...]")
 		fmt.Fprintln(stderr, "  (no command)  run the modules the config enables")
 		fmt.Fprintln(stderr, "  check [-offline]  validate the config, print what would run, reach Redis, daemons, wallet")
 		fmt.Fprintln(stderr, "  audit         check the ledger invariants in Redis; exit 1 on any violation")
 		fmt.Fprintln(stderr, "  payments      list, show, resolve payment records; block or unblock addresses")
 		fmt.Fprintln(stderr, "  bans          list the pool-wide bans; bans lift ADDRESS lifts one")
+		fmt.Fprintln(stderr, "  import nodepool -from redis://HOST:PORT/DB [-prefix Pastella] [-dry-run] [-force]  take over the Node pool's books")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return paymentsCommand(cfg, fs.Args()[1:], stdout, stderr)
 	case "bans":
 		return bansCommand(cfg, fs.Args()[1:], stdout, stderr)
+	case "import":
+		return importCommand(cfg, fs.Args()[1:], stdout, stderr)
 	case "":
 		log, err := cfg.Log.NewLogger()
 		if err != nil {
