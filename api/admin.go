@@ -42,6 +42,10 @@ type PaymentCounters struct {
 	Sent   uint64 `json:"sent"`
 	Failed uint64 `json:"failed"`
 	Halts  uint64 `json:"halts"`
+	// Sent payouts whose transaction later reached payments.confirmations
+	// depth, or left the chain and was paid again (issue 20).
+	Confirmed uint64 `json:"confirmed"`
+	Dropped   uint64 `json:"dropped"`
 }
 
 // HaltedPayment is a payment record that stops payments until resolved.

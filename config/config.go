@@ -234,6 +234,11 @@ type PaymentsConfig struct {
 	MaxTransactionAmount uint64  `json:"maxTransactionAmount"` // 0 = no cap
 	Scheme               string  `json:"scheme"`
 	Priority             int     `json:"priority"` // monero-wallet-rpc transfer priority
+	// Confirmations: a sent payout counts as confirmed this many blocks
+	// deep; DropGrace: how long its transaction may be failed or unknown
+	// to the wallet and daemon before it counts as dropped and is paid again.
+	Confirmations uint64  `json:"confirmations"`
+	DropGrace     Seconds `json:"dropGrace"`
 }
 
 // BlockUnlockerConfig configures block confirmation and reward crediting.

@@ -21,6 +21,11 @@ var coinPaymentDefaults = map[*cryptonote.Coin]struct{ minPayment, denomination,
 	cryptonote.Monero: {minPayment: 10_000_000_000, denomination: 100_000_000, transferFee: 100_000_000},
 }
 
+// payoutConfirmations is how deep a payout transaction must be before it
+// counts as confirmed: ordinary outputs unlock after 10 blocks on both coins
+// (the coinbase depth, blockUnlocker.depth, differs).
+const payoutConfirmations = 10
+
 // Defaults returns the configuration used for every key the file leaves out,
 // for the given coin profile. It is not valid by itself: the pool address, a
 // daemon and the stratum ports have no defaults.
@@ -61,12 +66,14 @@ func Defaults(coin *cryptonote.Coin) *Config {
 		Banning:   BanningConfig{Enabled: true, Time: 120, InvalidPercent: 80, CheckThreshold: 30}, // on, unlike the Node pool: junk costs a hash each
 		RandomX:   RandomXConfig{Mode: string(randomx.ModeAuto), QueueSize: 1024},
 		Payments: PaymentsConfig{
-			Interval:     300,
-			MinPayment:   pd.minPayment,
-			Denomination: pd.denomination,
-			TransferFee:  pd.transferFee,
-			MaxAddresses: 15,
-			Scheme:       stratum.SchemePPLNS,
+			Interval:      300,
+			MinPayment:    pd.minPayment,
+			Denomination:  pd.denomination,
+			TransferFee:   pd.transferFee,
+			MaxAddresses:  15,
+			Scheme:        stratum.SchemePPLNS,
+			Confirmations: payoutConfirmations,
+			DropGrace:     Seconds(payoutConfirmations * coin.BlockTime / time.Second),
 		},
 		BlockUnlocker: BlockUnlockerConfig{
 			Enabled: true, Interval: 30, Depth: coin.UnlockDepth,

@@ -312,6 +312,8 @@ func (c *Config) checkPayments(ch *checks) {
 		ch.add("payments.transferFee", "must be below payments.minPayment (%d) when minerPayFee is true, got %d", p.MinPayment, p.TransferFee)
 	}
 	ch.oneOf("payments.scheme", p.Scheme, stratum.SchemePPLNS, stratum.SchemeProp, stratum.SchemeSolo)
+	positive(ch, "payments.confirmations", p.Confirmations)
+	positive(ch, "payments.dropGrace", p.DropGrace)
 	if c.Coin == nil {
 		return
 	}

@@ -14,6 +14,14 @@
 // nor the daemon has it; until then payments halt rather than guess. One
 // process at a time holds the payments lease, and every journal write
 // checks its fencing token.
+//
+// Sent is not the end (confirm.go): every run first looks up each sent
+// payout's transaction and settles it confirmed once it is Confirmations
+// blocks deep, or dropped once the wallet reports it failed, or nobody has
+// it, for DropGrace. A dropped payout's debits go back to the balances in
+// the same step that reverses its paid and ledger lines, so the run pays
+// them again in a new record that names it (resendOf): one live
+// transaction per debit.
 package payments
 
 import (
@@ -55,6 +63,14 @@ type Config struct {
 	// timeout) and for a relay the wallet began to end. cmd/pool makes it
 	// walletApi.timeout + DefaultRelayGrace; 0 means DefaultRelayGrace.
 	RelayGrace time.Duration
+	// Confirmations: a sent payout is confirmed this many blocks deep (0 =
+	// DefaultConfirmations); DropGrace: how long its transaction may be
+	// missing before it counts as dropped and is paid again (0 =
+	// DefaultDropGrace). Chain gives the chain height; without it nothing
+	// is confirmed.
+	Confirmations uint64
+	DropGrace     time.Duration
+	Chain         Chain
 	// StepPause, for crash tests only: a random pause of up to this after
 	// each journal write, so that kills land in every state.
 	StepPause time.Duration
@@ -102,6 +118,12 @@ func New(cfg Config, store *storage.Store, w wallet.Wallet, log logrus.FieldLogg
 	if cfg.RelayGrace <= 0 {
 		cfg.RelayGrace = DefaultRelayGrace
 	}
+	if cfg.Confirmations == 0 {
+		cfg.Confirmations = DefaultConfirmations
+	}
+	if cfg.DropGrace <= 0 {
+		cfg.DropGrace = DefaultDropGrace
+	}
 	if cfg.MaxAddresses < 1 {
 		cfg.MaxAddresses = 1
 	}
@@ -117,6 +139,8 @@ type Result struct {
 	Records   int      // records opened by this run
 	Sent      int      // records settled sent (recovered ones included)
 	Failed    int      // records settled failed (recovered ones included)
+	Confirmed int      // sent records settled confirmed
+	Dropped   int      // sent records settled dropped (their debits paid again)
 	Paid      uint64   // Σ amounts sent by this run's records
 	Debited   uint64   // Σ debits of this run's sent records
 	Blocked   []string // addresses blocked by this run
@@ -128,6 +152,9 @@ func (r Result) String() string {
 	s := fmt.Sprintf("%d records: %d sent, %d failed; paid %d (debited %d)", r.Records, r.Sent, r.Failed, r.Paid, r.Debited)
 	if r.Recovered > 0 {
 		s += fmt.Sprintf("; %d recovered", r.Recovered)
+	}
+	if r.Confirmed > 0 || r.Dropped > 0 {
+		s += fmt.Sprintf("; earlier payouts: %d confirmed, %d dropped", r.Confirmed, r.Dropped)
 	}
 	if len(r.Blocked) > 0 {
 		s += fmt.Sprintf("; blocked %s", strings.Join(r.Blocked, ", "))
@@ -247,7 +274,7 @@ func (p *Processor) serve(ctx context.Context, tok uint64) error {
 			}
 		case err != nil && lctx.Err() == nil:
 			p.log.Errorf("payments: run: %v (%s)", err, res)
-		case res.Records > 0 || res.Recovered > 0:
+		case res.Records > 0 || res.Recovered > 0 || res.Confirmed > 0 || res.Dropped > 0:
 			p.log.Infof("payments: run: %s", res)
 		}
 		next.Reset(p.cfg.Interval)
@@ -296,6 +323,10 @@ func (p *Processor) pass(ctx context.Context, tok uint64) (Result, error) {
 	}
 	if err := p.synced(ctx); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrWalletUnavailable, err)
+	}
+	// Before the balances are read, so a dropped payout is paid again now.
+	if err := p.watch(ctx, tok, &res); err != nil {
+		return res, err
 	}
 	balances, err := p.store.PayableBalances(ctx)
 	if err != nil {

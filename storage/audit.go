@@ -289,8 +289,11 @@ func (s *Store) auditLedger(ctx context.Context, r *AuditReport, want sums) (pay
 				viol = append(viol, fmt.Sprintf("ledger %s: amount %q", m.ID, amount))
 				continue
 			}
-			if kind, _ := m.Values["kind"].(string); kind == "payment" {
+			if kind, _ := m.Values["kind"].(string); kind == "payment" || kind == DroppedLedgerKind {
 				addr, _ := m.Values["address"].(string)
+				if kind == DroppedLedgerKind { // reverses a dropped payment's line
+					v.Neg(v)
+				}
 				payments.add(addr, v)
 				continue
 			}
@@ -408,7 +411,7 @@ func (s *Store) auditPayments(ctx context.Context, r *AuditReport, pend, paid, l
 		openSet[id] = true
 	}
 	inFlight, sent := sums{}, sums{}
-	states := map[string]int{}
+	states, stateOf := map[string]int{}, map[string]string{}
 	var recViol []string
 	const chunk = 500
 	for i := 0; i < len(ids); i += chunk {
@@ -432,6 +435,7 @@ func (s *Store) auditPayments(ctx context.Context, r *AuditReport, pend, paid, l
 				continue
 			}
 			states[p.State]++
+			stateOf[id] = p.State
 			if p.Open() != openSet[id] {
 				recViol = append(recViol, fmt.Sprintf("payment %s is %s but the open index says %v", id, p.State, openSet[id]))
 			}
@@ -441,7 +445,7 @@ func (s *Store) auditPayments(ctx context.Context, r *AuditReport, pend, paid, l
 				switch {
 				case p.Open():
 					inFlight.add(d.Address, bigOf(d.Debit))
-				case p.State == PaymentSent:
+				case p.Paid():
 					sent.add(d.Address, bigOf(d.Debit))
 				}
 			}
@@ -450,9 +454,15 @@ func (s *Store) auditPayments(ctx context.Context, r *AuditReport, pend, paid, l
 	for id := range openSet {
 		recViol = append(recViol, fmt.Sprintf("open index lists payment %s, which is not an open record", id))
 	}
+	uv, err := s.auditUnconfirmed(ctx, stateOf)
+	if err != nil {
+		return err
+	}
+	recViol = append(recViol, uv...)
 	sort.Strings(recViol)
-	r.add("payment records", fmt.Sprintf("%d records: %d preparing, %d prepared, %d relaying, %d sent, %d failed", len(ids),
-		states[PaymentPreparing], states[PaymentPrepared], states[PaymentRelaying], states[PaymentSent], states[PaymentFailed]), recViol)
+	r.add("payment records", fmt.Sprintf("%d records: %d preparing, %d prepared, %d relaying, %d sent, %d confirmed, %d dropped, %d failed", len(ids),
+		states[PaymentPreparing], states[PaymentPrepared], states[PaymentRelaying], states[PaymentSent], states[PaymentConfirmed],
+		states[PaymentDropped], states[PaymentFailed]), recViol)
 
 	var pv []string
 	for _, a := range sortedKeys(pend, inFlight) {
@@ -479,7 +489,7 @@ func (s *Store) auditPayments(ctx context.Context, r *AuditReport, pend, paid, l
 func paymentViolations(p *PaymentRecord) []string {
 	var v []string
 	switch p.State {
-	case PaymentPreparing, PaymentPrepared, PaymentRelaying, PaymentSent, PaymentFailed:
+	case PaymentPreparing, PaymentPrepared, PaymentRelaying, PaymentSent, PaymentFailed, PaymentConfirmed, PaymentDropped:
 	default:
 		return []string{fmt.Sprintf("payment %d has state %q", p.ID, p.State)}
 	}

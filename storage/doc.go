@@ -49,7 +49,9 @@
 //	{p}:ledger                STREAM one entry per credit: kind (credit|finder|fee),
 //	                                block, address ("" for a fee the pool keeps), amount;
 //	                                and one per paid destination: kind payment, payment
-//	                                (id), address, amount (debited), fee, sent, tx;
+//	                                (id), address, amount (debited), fee, sent, tx; when
+//	                                a sent payout is dropped, one per destination with
+//	                                those fields and kind dropped, which reverses it;
 //	                                and one per imported miner: kind import, source
 //	                                (import:nodepool), address, amount (= balance + paid),
 //	                                balance, paid; never trimmed
@@ -62,20 +64,28 @@
 //
 // Payments (hash tag {p}; payments.go writes, paymentreads.go reads, lease.go; no TTL except the lease):
 //
-//	{p}:payment:<id>          HASH  id, state (preparing|prepared|relaying|sent|failed),
+//	{p}:payment:<id>          HASH  id, state (preparing|prepared|relaying|sent|failed,
+//	                                then sent → confirmed|dropped: confirm.go),
 //	                                created, updated, token (lease token of its writer),
 //	                                destinations, debited; from prepared on: txHash, fee
 //	                                (network), minerFees, sent, handle (to relay it; dropped
 //	                                when settled); relayedAt; when settled: settledAt,
 //	                                settledBy (relay|lookup|refusal|unsent|recovery|operator),
-//	                                error
+//	                                error; while sent: missingSince, missing (the
+//	                                transaction is not seen since then, why); confirmed:
+//	                                confirmedAt, height; dropped: droppedAt, error;
+//	                                resendOf: the dropped payments it pays again (ids)
 //	{p}:payment:<id>:dests    HASH  address → "debit" (preparing), then "debit:fee:sent"
 //	                                with debit = fee + sent
 //	{p}:payments:seq          STRING last payment id
 //	{p}:payments:records      ZSET  id by creation time (unix ms): every record
 //	{p}:payments:open         ZSET  id by creation time: records not sent or failed yet
+//	{p}:payments:unconfirmed  ZSET  id by sent time (unix ms): sent records waiting for
+//	                                their confirmations (not confirmed or dropped yet)
+//	{p}:payments:resend       HASH  address → "id,id": dropped payments whose debit went
+//	                                back to its balance; taken by the next record paying it
 //	{p}:payments:<address>    ZSET  the miner's sent payments, by time (unix ms):
-//	                                "txHash:sent:fee:debit:id"
+//	                                "txHash:sent:fee:debit:id" (removed when dropped)
 //	{p}:payments:all          ZSET  every sent payment, by time (unix ms):
 //	                                "txHash:sent:networkFee:minerFees:destinations:id"
 //	                                In both, id 0 = imported from another pool: no record,
@@ -83,7 +93,7 @@
 //	{p}:payments:blocked      HASH  address → why payments skip it
 //	{p}:payments:halted       HASH  id → "since(unix ms) reason": relayed records whose
 //	                                outcome is unknown; payments halt while any is listed
-//	{p}:payments:stats        HASH  sent, failed, halts (counters)
+//	{p}:payments:stats        HASH  sent, failed, halts, confirmed, dropped (counters)
 //	{p}:payments:lease        STRING the lease holder's fencing token, with a TTL (PX)
 //	{p}:payments:fence        STRING last fencing token handed out (only grows)
 //	{p}:thresholds            HASH  address → the miner's own minimum payout
@@ -98,10 +108,11 @@
 // Audit invariants: for a confirmed block Σcredits + fee + finderReward =
 // reward; per address, Σ credited to it = balance + pending payment + paid,
 // and so in total; no negative balance; the pending payments are the debits
-// of the open payment records, paid is the debits of the sent ones and the
-// ledger's payment lines, and each record adds up. Imports: an import line
-// counts its amount (balance + paid at import) as credited to its address
-// and its paid as paid, so per address Σ credited (blocks + imports) =
+// of the open payment records, paid is the debits of the sent and confirmed
+// ones and the ledger's payment lines less its dropped lines, each record
+// adds up, and the unconfirmed index lists only sent records. Imports: an
+// import line counts its amount (balance + paid at import) as credited to
+// its address and its paid as paid, so per address Σ credited (blocks + imports) =
 // balance + pending + paid, and paid = sent records' debits + imported paid.
 //
 // Statistics (may expire; written by pipelines, a worker's by a script per address):

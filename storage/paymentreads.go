@@ -71,6 +71,8 @@ func parsePayment(m, dests map[string]string) (*PaymentRecord, error) {
 		TxHash: m["txHash"], Fee: u("fee"), MinerFee: u("minerFees"), Debited: u("debited"), Sent: u("sent"),
 		Handle: m["handle"], RelayedAt: ms("relayedAt"), SettledAt: ms("settledAt"), SettledBy: m["settledBy"],
 		Error: m["error"], Prepared: m["txHash"] != "",
+		Height: u("height"), ConfirmedAt: ms("confirmedAt"), MissingSince: ms("missingSince"), Missing: m["missing"],
+		DroppedAt: ms("droppedAt"), ResendOf: m["resendOf"],
 	}
 	for a, v := range dests {
 		d, err := parseDest(a, v)
@@ -139,12 +141,14 @@ type PaymentStats struct {
 	Sent   uint64 // records settled sent
 	Failed uint64 // records settled failed
 	Halts  uint64 // records that halted payments at least once
+	// Confirmed and Dropped: sent records later settled so (Sent counts them too).
+	Confirmed, Dropped uint64
 }
 
 // PaymentStats reads the counters.
 func (s *Store) PaymentStats(ctx context.Context) (PaymentStats, error) {
 	m, err := s.uintHash(ctx, s.k.payStats)
-	return PaymentStats{Sent: m["sent"], Failed: m["failed"], Halts: m["halts"]}, err
+	return PaymentStats{Sent: m["sent"], Failed: m["failed"], Halts: m["halts"], Confirmed: m["confirmed"], Dropped: m["dropped"]}, err
 }
 
 // PaymentHistory is one entry of a miner's payment history.

@@ -12,7 +12,8 @@ import (
 )
 
 // Payment record states. A record moves preparing → prepared → relaying →
-// sent, or from any of the first three to failed; sent and failed are final.
+// sent, or from any of the first three to failed; sent then becomes
+// confirmed or dropped (confirm.go); failed, confirmed and dropped are final.
 const (
 	// PaymentPreparing: the debits are out of the balances, no transaction
 	// exists yet.
@@ -80,7 +81,16 @@ type PaymentRecord struct {
 	RelayedAt time.Time
 	SettledAt time.Time
 	SettledBy string
-	Error     string // why it failed
+	Error     string // why it failed or was dropped
+	// After sent (confirm.go): the block height once confirmed, since when
+	// the transaction has been missing and why, and the dropped records
+	// this one pays again (ids).
+	Height       uint64
+	ConfirmedAt  time.Time
+	MissingSince time.Time
+	Missing      string
+	DroppedAt    time.Time
+	ResendOf     string
 }
 
 // Open reports whether the record is not settled yet.
@@ -119,7 +129,7 @@ func (s *Store) CreatePayment(ctx context.Context, token uint64, dests []Payment
 	ids := u64(id)
 	args[1], args[3] = ids, u64(total)
 	keys := []string{s.k.payLease, s.k.balances, s.k.payPending, s.k.payRecords, s.k.payOpen, s.k.payBlocked,
-		s.k.payment(ids), s.k.paymentDests(ids)}
+		s.k.payment(ids), s.k.paymentDests(ids), s.k.payResend()}
 	if _, err := s.payScript(ctx, scriptPayCreate, keys, args); err != nil {
 		return 0, err
 	}
@@ -212,7 +222,7 @@ func (s *Store) paymentSent(ctx context.Context, token string, id uint64, by str
 		return false, err
 	}
 	keys := []string{s.k.payLease, s.k.payment(ids), s.k.paymentDests(ids), s.k.payPending, s.k.paid, s.k.payAll,
-		s.k.ledger, s.k.payOpen, s.k.payHalted, s.k.payStats, s.k.paidFees}
+		s.k.ledger, s.k.payOpen, s.k.payHalted, s.k.payStats, s.k.paidFees, s.k.payUnconfirmed()}
 	for _, a := range addrs {
 		keys = append(keys, s.k.history(a))
 	}

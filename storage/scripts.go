@@ -277,9 +277,12 @@ local function fence() return redis.error_reply('FENCED the payments lease is no
 // scriptPayCreate opens a payment record in state preparing: it moves each
 // destination's debit from its balance into the record and the pending
 // payments, all or nothing. KEYS: 1 lease, 2 balances, 3 payments:pending,
-// 4 records, 5 open, 6 blocked, 7 record, 8 dests. ARGV: 1 token, 2 id,
-// 3 time (unix ms), 4 Σ debits, then address/debit pairs. A repeat (the
-// reply of the first call was lost) finds the record and returns its state.
+// 4 records, 5 open, 6 blocked, 7 record, 8 dests, 9 (optional) resend.
+// ARGV: 1 token, 2 id, 3 time (unix ms), 4 Σ debits, then address/debit
+// pairs. A repeat (the reply of the first call was lost) finds the record
+// and returns its state. A destination listed in resend (its debit came
+// back from a dropped payment) is taken off it, and the record names those
+// dropped payments in resendOf.
 var scriptPayCreate = redis.NewScript(luaTypes + luaPay + `
 if fenced(KEYS[1], ARGV[1], false) then return fence() end
 local st = redis.call('HGET', KEYS[7], 'state')
@@ -304,6 +307,19 @@ for i = 5, #ARGV, 2 do
 end
 redis.call('HSET', KEYS[7], 'id', ARGV[2], 'state', 'preparing', 'created', ARGV[3], 'updated', ARGV[3],
   'token', ARGV[1], 'destinations', (#ARGV - 4) / 2, 'debited', ARGV[4])
+if KEYS[9] then
+  local of, seen = {}, {}
+  for i = 5, #ARGV, 2 do
+    local v = redis.call('HGET', KEYS[9], ARGV[i])
+    if v then
+      for old in string.gmatch(v, '[^,]+') do
+        if not seen[old] then seen[old] = true; of[#of + 1] = old end
+      end
+      redis.call('HDEL', KEYS[9], ARGV[i])
+    end
+  end
+  if #of > 0 then redis.call('HSET', KEYS[7], 'resendOf', table.concat(of, ',')) end
+end
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
 return 'created'
@@ -355,9 +371,10 @@ return 'relaying'
 // pending payments to paid, each destination gets a history entry and a
 // ledger line, the pool a history entry. KEYS: 1 lease, 2 record, 3 dests,
 // 4 payments:pending, 5 paid, 6 payments:all, 7 ledger, 8 open, 9 halted,
-// 10 stats, 11 paid:fees, then every destination's history key. ARGV: 1 token ("" =
-// operator), 2 id, 3 time, 4 settled by, 5 history key prefix. Only a
-// relaying record may become sent (or, by an operator, a prepared one).
+// 10 stats, 11 paid:fees, 12 unconfirmed (confirm.go), then every destination's
+// history key. ARGV: 1 token ("" = operator), 2 id, 3 time, 4 settled by,
+// 5 history key prefix. Only a relaying record may become sent (or, by an
+// operator, a prepared one); it waits in unconfirmed for its confirmations.
 var scriptPaySent = redis.NewScript(luaTypes + luaPay + `
 if fenced(KEYS[1], ARGV[1], true) then return fence() end
 local r = redis.call('HMGET', KEYS[2], 'state', 'txHash', 'fee', 'minerFees', 'sent', 'destinations')
@@ -369,10 +386,10 @@ end
 for i = 2, 6 do
   if not r[i] then return redis.error_reply('CORRUPT payment ' .. ARGV[2] .. ' lacks its transaction fields') end
 end
-local bad = wrongtype({[3] = 'hash', [4] = 'hash', [5] = 'hash', [6] = 'zset', [7] = 'stream', [8] = 'zset', [9] = 'hash', [10] = 'hash', [11] = 'hash'})
+local bad = wrongtype({[3] = 'hash', [4] = 'hash', [5] = 'hash', [6] = 'zset', [7] = 'stream', [8] = 'zset', [9] = 'hash', [10] = 'hash', [11] = 'hash', [12] = 'zset'})
 if bad then return redis.error_reply(bad) end
 local hist = {}
-for i = 12, #KEYS do hist[KEYS[i]] = true end
+for i = 13, #KEYS do hist[KEYS[i]] = true end
 local d = redis.call('HGETALL', KEYS[3])
 for i = 1, #d, 2 do
   local debit, fee = amounts(d[i + 1])
@@ -394,6 +411,7 @@ redis.call('ZADD', KEYS[6], t, tx .. ':' .. r[5] .. ':' .. r[3] .. ':' .. r[4] .
 redis.call('HSET', KEYS[2], 'state', 'sent', 'updated', t, 'settledAt', t, 'settledBy', ARGV[4])
 redis.call('HDEL', KEYS[2], 'handle')
 redis.call('ZREM', KEYS[8], id)
+redis.call('ZADD', KEYS[12], t, id)
 redis.call('HDEL', KEYS[9], id)
 redis.call('HINCRBY', KEYS[10], 'sent', 1)
 return 'done'
@@ -476,6 +494,7 @@ return redis.call('DEL', KEYS[1])
 var allScripts = []*redis.Script{
 	scriptShares, scriptFreeze, scriptCredit, scriptOrphan, scriptWorkers,
 	scriptPayCreate, scriptPayPrepared, scriptPayRelaying, scriptPaySent, scriptPayFailed, scriptPayHalt,
+	scriptPayConfirmed, scriptPayMissing, scriptPayDropped,
 	scriptLeaseAcquire, scriptLeaseRenew, scriptLeaseRelease,
 }
 

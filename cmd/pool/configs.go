@@ -25,7 +25,8 @@ func paymentsConfig(cfg *config.Config) payments.Config {
 		Denomination: p.Denomination, TransferFee: p.TransferFee, DynamicTransferFee: p.DynamicTransferFee,
 		MinerPayFee: p.MinerPayFee, MaxAddresses: p.MaxAddresses, MaxTransactionAmount: p.MaxTransactionAmount,
 		PoolAddress: cfg.PoolAddress, Coin: cfg.Coin,
-		RelayGrace: cfg.WalletAPI.Timeout.Duration() + payments.DefaultRelayGrace,
+		RelayGrace:    cfg.WalletAPI.Timeout.Duration() + payments.DefaultRelayGrace,
+		Confirmations: p.Confirmations, DropGrace: p.DropGrace.Duration(),
 	}
 }
 

@@ -71,6 +71,7 @@ func runPayments(ctx context.Context, cfg *config.Config, store *storage.Store, 
 		case <-time.After(delay):
 		}
 	}
+	pcfg.Chain = newDaemon(cfg, log) // the height that confirms payouts
 	return payments.New(pcfg, store, w, log).Run(ctx)
 }
 

@@ -1,0 +1,141 @@
+package payments
+
+// A payout's life after sent (issue 20): every run looks up each sent,
+// unconfirmed payout and settles it confirmed once its transaction is
+// Confirmations deep, or dropped once the chain has lost it for DropGrace
+// (its debits go back to the balances and this same run pays them again).
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"rxpool/daemon"
+	"rxpool/storage"
+	"rxpool/wallet"
+)
+
+// Chain is what the watcher asks the coin daemon: the chain height
+// (daemon.Client and daemon.Failover have it).
+type Chain interface {
+	Info(ctx context.Context) (*daemon.Info, error)
+}
+
+// DefaultConfirmations: ordinary outputs unlock after 10 blocks on both coins.
+const DefaultConfirmations = 10
+
+// DefaultDropGrace is the grace when none is configured (config derives
+// 10 blocks' time per coin).
+const DefaultDropGrace = 20 * time.Minute
+
+// watch settles the sent payouts that wait for their confirmations. A
+// wallet that does not answer stops the run (ErrWalletUnavailable) like any
+// other wallet call before paying.
+func (p *Processor) watch(ctx context.Context, tok uint64, res *Result) error {
+	recs, err := p.store.UnconfirmedPayments(ctx)
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	height := p.chainHeight(ctx)
+	for _, rec := range recs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if rec.State != storage.PaymentSent {
+			continue
+		}
+		info, err := p.w.Lookup(ctx, rec.TxHash)
+		if err != nil {
+			return fmt.Errorf("%w: looking up payment %d (%s): %w", ErrWalletUnavailable, rec.ID, rec.TxHash, err)
+		}
+		if err := p.watchOne(ctx, tok, rec, info, height, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chainHeight is the daemon's chain height, 0 when unknown (then nothing
+// is confirmed this run; missing transactions are still watched).
+func (p *Processor) chainHeight(ctx context.Context) uint64 {
+	if p.cfg.Chain == nil {
+		return 0
+	}
+	info, err := p.cfg.Chain.Info(ctx)
+	if err != nil {
+		p.log.Warnf("payments: daemon height unknown, no payout is confirmed this run: %v", err)
+		return 0
+	}
+	return info.Height
+}
+
+// alive: the wallet or daemon has the transaction, in the pool or a block.
+func alive(info *wallet.TxInfo) bool {
+	return info.State == wallet.TxPending || info.State == wallet.TxConfirmed
+}
+
+func (p *Processor) watchOne(ctx context.Context, tok uint64, rec *storage.PaymentRecord, info *wallet.TxInfo, height uint64, res *Result) error {
+	log := p.log.WithFields(logrus.Fields{"payment": rec.ID, "tx": rec.TxHash})
+	if alive(info) {
+		if !rec.MissingSince.IsZero() {
+			if _, err := p.store.PaymentMissing(ctx, tok, rec.ID, true, ""); err != nil {
+				return err
+			}
+			log.Warnf("payments: the transaction is back (%s) after %v missing; waiting for its confirmations",
+				info.State, time.Since(rec.MissingSince).Round(time.Second))
+		}
+		if info.State != wallet.TxConfirmed || info.Height == 0 || height < info.Height+p.cfg.Confirmations {
+			return nil
+		}
+		if _, err := p.store.PaymentConfirmed(ctx, tok, rec.ID, info.Height); err != nil {
+			return err
+		}
+		res.Confirmed++
+		log.Infof("payments: confirmed: block %d, %d deep", info.Height, height-info.Height)
+		return nil
+	}
+	why := missingWhy(info)
+	since, err := p.store.PaymentMissing(ctx, tok, rec.ID, false, why)
+	if err != nil {
+		return err
+	}
+	if rec.MissingSince.IsZero() {
+		log.Warnf("payments: sent payout's transaction is missing (%s), %v after it was sent; it counts as dropped and is paid again if it stays missing for %v",
+			why, time.Since(rec.SettledAt).Round(time.Second), p.cfg.DropGrace)
+	}
+	rec.MissingSince = since
+	if time.Since(since) < p.cfg.DropGrace {
+		return nil
+	}
+	// Make the wallet forget it where it can, so nothing relays it after
+	// it was paid again, then make sure it is still gone.
+	p.drop(ctx, &wallet.Prepared{TxHash: rec.TxHash, Fee: rec.Fee, Handle: rec.Handle})
+	again, err := p.w.Lookup(ctx, rec.TxHash)
+	if err != nil {
+		return fmt.Errorf("%w: looking up payment %d (%s): %w", ErrWalletUnavailable, rec.ID, rec.TxHash, err)
+	}
+	if alive(again) {
+		return p.watchOne(ctx, tok, rec, again, height, res)
+	}
+	reason := fmt.Sprintf("dropped: %s for %v (sent %v ago)", missingWhy(again), time.Since(since).Round(time.Second),
+		time.Since(rec.SettledAt).Round(time.Second))
+	if _, err := p.store.PaymentDropped(ctx, tok, rec.ID, reason); err != nil {
+		return err
+	}
+	res.Dropped++
+	log.Errorf("payments: payout DROPPED, its debits (%d to %d destinations) are back in the balances and are paid again: %s",
+		rec.Debited, len(rec.Dests), reason)
+	return nil
+}
+
+func missingWhy(info *wallet.TxInfo) string {
+	switch {
+	case info.State == wallet.TxFailed:
+		return "the wallet reports the transaction failed"
+	case info.DaemonChecked:
+		return "neither the wallet nor the daemon has the transaction"
+	}
+	return "the wallet does not know the transaction (the daemon was not asked)"
+}
