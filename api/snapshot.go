@@ -135,7 +135,7 @@ func (s *Server) Refresh(ctx context.Context) error {
 	}
 	out.Payments = make([]Payment, len(pays))
 	for i, sp := range pays {
-		out.Payments[i] = Payment{ID: sp.ID, Time: ms(sp.Time), TxHash: sp.TxHash, Amount: sp.Amount, Fee: sp.Fee, Destinations: sp.Destinations}
+		out.Payments[i] = Payment{ID: sp.ID, Time: ms(sp.Time), TxHash: sp.TxHash, Amount: sp.Amount, Fee: sp.Fee, Destinations: sp.Destinations, Imported: sp.ID == 0}
 	}
 
 	if err := s.charts(ctx, out, now); err != nil {

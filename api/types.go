@@ -146,6 +146,9 @@ type Payment struct {
 	Amount       uint64 `json:"amount"`
 	Fee          uint64 `json:"fee"`
 	Destinations int    `json:"destinations"`
+	// Imported: taken over from another pool's books (`pool import`),
+	// paid by it before the switch; it has no payment record (ID 0).
+	Imported bool `json:"imported,omitempty"`
 }
 
 // MinerPayment is one payout to a miner.
@@ -155,6 +158,8 @@ type MinerPayment struct {
 	TxHash string `json:"txHash"`
 	Amount uint64 `json:"amount"` // received
 	Fee    uint64 `json:"fee"`    // the miner's part of the network fee
+	// Imported: paid by the pool rxpool took over from (see Payment).
+	Imported bool `json:"imported,omitempty"`
 }
 
 // Charts are series of [time ms, value] pairs, oldest first.

@@ -280,12 +280,13 @@ func TestImportNodePool(t *testing.T) {
 	}
 	var mine struct{ Payments []api.MinerPayment }
 	get("/payments?address="+f.a2, &mine)
-	if len(mine.Payments) != 1 || mine.Payments[0].Amount != 100000000 || mine.Payments[0].Fee != 0 {
+	if len(mine.Payments) != 1 || mine.Payments[0].Amount != 100000000 || mine.Payments[0].Fee != 0 || !mine.Payments[0].Imported {
 		t.Errorf("/payments?address= %+v", mine)
 	}
 	var pool struct{ Payments []api.Payment }
 	get("/payments", &pool)
-	if len(pool.Payments) != 3 || pool.Payments[0].Amount != 100000000 || pool.Payments[1].Fee != 1000 || pool.Payments[1].Destinations != 2 {
+	if len(pool.Payments) != 3 || pool.Payments[0].Amount != 100000000 || pool.Payments[1].Fee != 1000 || pool.Payments[1].Destinations != 2 ||
+		!pool.Payments[0].Imported || !pool.Payments[2].Imported {
 		t.Errorf("/payments %+v", pool)
 	}
 	var blocks struct{ Blocks []api.Block }

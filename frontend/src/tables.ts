@@ -51,7 +51,7 @@ export function paymentsTable(payments: Payment[], cfg: PoolConfig, withDestinat
     h(
       'tr',
       { 'data-testid': 'payment-row' },
-      td(timeAgo(p.time)),
+      td(p.imported ? h('span', { title: 'paid by the previous pool, imported with its books' }, timeAgo(p.time), ' (imported)') : timeAgo(p.time)),
       td(amount(p.amount, cfg), true),
       td(amount(p.fee, cfg), true),
       withDestinations ? td(String(p.destinations ?? ''), true) : null,

@@ -44,6 +44,7 @@ export interface Payment {
   amount: number;
   fee: number;
   destinations?: number;
+  imported?: boolean; // paid by the pool rxpool took over from
 }
 
 export interface Port {
