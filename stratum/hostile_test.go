@@ -2,8 +2,8 @@ package stratum
 
 import (
 	"context"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
