@@ -167,7 +167,7 @@ func (s *Server) miner(ctx context.Context, addr string) (*Miner, error) {
 func minerPaymentList(pays []storage.PaymentHistory) []MinerPayment {
 	out := make([]MinerPayment, len(pays))
 	for i, p := range pays {
-		out[i] = MinerPayment{ID: p.ID, Time: ms(p.Time), TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Imported: p.ID == 0}
+		out[i] = MinerPayment{ID: p.ID, Time: ms(p.Time), TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Imported: p.ID == 0, State: p.State}
 	}
 	return out
 }
@@ -306,7 +306,7 @@ func (s *Server) pagedPayments(c *gin.Context) (pool []Payment, mine []MinerPaym
 		sent, total, err = st.SentPayments(ctx, (page-1)*limit, limit)
 		pool = make([]Payment, len(sent))
 		for i, p := range sent {
-			pool[i] = Payment{ID: p.ID, Time: ms(p.Time), TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Destinations: p.Destinations, Imported: p.ID == 0}
+			pool[i] = Payment{ID: p.ID, Time: ms(p.Time), TxHash: p.TxHash, Amount: p.Amount, Fee: p.Fee, Destinations: p.Destinations, Imported: p.ID == 0, State: p.State}
 		}
 	}
 	if err != nil {

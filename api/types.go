@@ -149,6 +149,9 @@ type Payment struct {
 	// Imported: taken over from another pool's books (`pool import`),
 	// paid by it before the switch; it has no payment record (ID 0).
 	Imported bool `json:"imported,omitempty"`
+	// State: sent (waiting for payments.confirmations) or confirmed; a
+	// dropped payout is not listed (it is paid again). Absent when imported.
+	State string `json:"state,omitempty"`
 }
 
 // MinerPayment is one payout to a miner.
@@ -159,7 +162,8 @@ type MinerPayment struct {
 	Amount uint64 `json:"amount"` // received
 	Fee    uint64 `json:"fee"`    // the miner's part of the network fee
 	// Imported: paid by the pool rxpool took over from (see Payment).
-	Imported bool `json:"imported,omitempty"`
+	Imported bool   `json:"imported,omitempty"`
+	State    string `json:"state,omitempty"` // as in Payment
 }
 
 // Charts are series of [time ms, value] pairs, oldest first.

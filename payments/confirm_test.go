@@ -115,6 +115,16 @@ func TestConfirmAndDropWithFakeWallet(t *testing.T) {
 	if res := e.mustRun(); res.Records != 0 || res.Dropped != 0 {
 		t.Fatalf("after %+v", res)
 	}
+	// The miner's history and the pool's list show the states and leave
+	// the dropped payout out.
+	hist, err := e.store.MinerPayments(ctx, e.addrs[1], 0, 10)
+	if err != nil || len(hist) != 1 || hist[0].ID != 3 || hist[0].State != storage.PaymentSent {
+		t.Fatalf("history of the resent miner %+v %v", hist, err)
+	}
+	all, _, err := e.store.SentPayments(ctx, 0, 10)
+	if err != nil || len(all) != 2 || all[0].ID != 3 || all[1].ID != 1 || all[1].State != storage.PaymentConfirmed {
+		t.Fatalf("sent payments %+v %v", all, err)
+	}
 	st, _ := e.store.PaymentStats(ctx)
 	if st.Confirmed != 1 || st.Dropped != 1 {
 		t.Fatalf("stats %+v", st)

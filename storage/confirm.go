@@ -192,3 +192,46 @@ func (s *Store) auditUnconfirmed(ctx context.Context, states map[string]string) 
 	// sent before the index existed are not in it (and not watched).
 	return v, nil
 }
+
+// paymentStates reads the state of each record (one pipeline); id 0, an
+// imported payment without a record, and a missing record read "".
+func (s *Store) paymentStates(ctx context.Context, ids []uint64) ([]string, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		if id != 0 {
+			cmds[i] = pipe.HGet(ctx, s.k.payment(u64(id)), "state")
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, err
+	}
+	out := make([]string, len(ids))
+	for i, c := range cmds {
+		if c != nil {
+			out[i] = c.Val()
+		}
+	}
+	return out, nil
+}
+
+// withStates fills n payment list entries' states; at(i) gives entry i's
+// record id and where its state goes.
+func (s *Store) withStates(ctx context.Context, n int, at func(i int) (uint64, *string)) error {
+	if n == 0 {
+		return nil
+	}
+	ids := make([]uint64, n)
+	for i := range ids {
+		ids[i], _ = at(i)
+	}
+	st, err := s.paymentStates(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i, v := range st {
+		_, dst := at(i)
+		*dst = v
+	}
+	return nil
+}

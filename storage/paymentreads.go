@@ -159,6 +159,7 @@ type PaymentHistory struct {
 	Fee    uint64 // paid by the miner
 	Debit  uint64 // taken from the balance
 	ID     uint64
+	State  string // the record's: sent, or confirmed (a dropped one leaves the history); "" when imported
 }
 
 // MinerPayments returns up to limit of an address's payments, newest first.
@@ -185,7 +186,7 @@ func (s *Store) MinerPayments(ctx context.Context, addr string, offset, limit in
 		}
 		out = append(out, h)
 	}
-	return out, nil
+	return out, s.withStates(ctx, len(out), func(i int) (uint64, *string) { return out[i].ID, &out[i].State })
 }
 
 // --- What payments reads and the operator (or API) sets ---

@@ -281,6 +281,7 @@ type SentPayment struct {
 	Fee          uint64 // the network fee
 	MinerFees    uint64 // the part of Fee the miners paid
 	Destinations int
+	State        string // the record's: sent or confirmed; "" when imported
 }
 
 // SentPayments returns a page of the sent payouts, newest first, and how
@@ -307,7 +308,7 @@ func (s *Store) SentPayments(ctx context.Context, offset, limit int) ([]SentPaym
 		p.TxHash, p.Amount, p.Fee, p.MinerFees, p.Destinations, p.ID = f[0], n[0], n[1], n[2], int(n[3]), n[4]
 		out = append(out, p)
 	}
-	return out, total, nil
+	return out, total, s.withStates(ctx, len(out), func(i int) (uint64, *string) { return out[i].ID, &out[i].State })
 }
 
 // MinerPaymentCount is how many payments addr received.
