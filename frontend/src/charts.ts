@@ -1,6 +1,9 @@
-// Line charts over [[ms, value], ...] series, drawn by Chart.js. Each canvas
+// Line charts over [[ms, value], ...] series, drawn by Chart.js. The time
+// axis spans chartWindow (from the first sample, at most 24 h), so a young
+// pool's chart is not a flat line with a spike at the edge. Each canvas
 // carries data-testid="chart-<name>" and, once drawn, data-points = the
-// number of points of its longest series (read by tests/browser.mjs).
+// points of its longest series in the window, data-x-min and
+// data-first-tick (read by tests/browser.mjs).
 
 import {
   Chart,
@@ -14,7 +17,7 @@ import {
   type ChartDataset,
   type Plugin,
 } from 'chart.js';
-import { formatClock, formatDateTime } from './format.js';
+import { chartWindow, formatClock, formatDateTime } from './format.js';
 import type { Point } from './types';
 import { h } from './dom';
 
@@ -43,6 +46,8 @@ export interface ChartOptions {
   format1?: (v: number) => string;
   /** Starts the y axis at zero. */
   zero?: boolean;
+  /** Values are counts: whole-number ticks only. */
+  counts?: boolean;
 }
 
 type XY = { x: number; y: number };
@@ -81,6 +86,10 @@ const pointsAttr: Plugin<'line'> = {
   afterRender(chart) {
     const n = Math.max(0, ...chart.data.datasets.map((d) => d.data.length));
     chart.canvas.dataset.points = String(n);
+    const x = chart.scales.x;
+    chart.canvas.dataset.xMin = String(x?.min ?? '');
+    chart.canvas.dataset.xMax = String(x?.max ?? '');
+    chart.canvas.dataset.firstTick = String(x?.ticks[0]?.value ?? '');
   },
 };
 
@@ -100,17 +109,19 @@ export class LineChart {
   }
 
   set(series: Series[]): void {
+    const win = chartWindow(series.map((s) => s.points));
     const datasets: ChartDataset<'line', XY[]>[] = series.map((s, i) => {
       const color = s.color ?? COLORS[i % COLORS.length];
+      const data = win ? cleanPoints(s.points).filter((p) => p.x >= win.min && p.x <= win.max) : [];
       return {
         label: s.label,
-        data: cleanPoints(s.points),
+        data,
         borderColor: color,
         backgroundColor: color + '33',
         fill: s.fill ?? series.length === 1,
         yAxisID: s.axis ?? 'y',
         borderWidth: 2,
-        pointRadius: 0,
+        pointRadius: data.length < 3 ? 3 : 0, // a lone sample is a dot, not nothing
         pointHitRadius: 6,
         tension: 0.25,
       };
@@ -118,9 +129,8 @@ export class LineChart {
     const total = datasets.reduce((n, d) => n + d.data.length, 0);
     this.emptyNote.hidden = total > 0;
     const usesY1 = datasets.some((d) => d.yAxisID === 'y1');
-    const xs = datasets.flatMap((d) => (d.data.length ? [d.data[0].x, d.data[d.data.length - 1].x] : []));
-    const xmin = xs.length ? Math.min(...xs) : undefined;
-    const xmax = xs.length ? Math.max(...xs) : undefined;
+    const xmin = win?.min;
+    const xmax = win?.max;
 
     if (this.chart) {
       this.chart.data.datasets = datasets;
@@ -164,13 +174,15 @@ export class LineChart {
             min: xmin,
             max: xmax,
             afterBuildTicks: (axis) => {
-              axis.ticks = timeTicks(axis.min, axis.max).map((value) => ({ value }));
+              // About one label per 80 px: 6 on a desktop card, 4 on a phone.
+              const most = Math.max(2, Math.min(6, Math.floor(axis.chart.width / 80)));
+              axis.ticks = timeTicks(axis.min, axis.max, most).map((value) => ({ value }));
             },
             ticks: { maxRotation: 0, autoSkip: true, callback: (v, _i, ticks) => timeLabel(Number(v), ticks.length > 1 ? ticks[1].value - ticks[0].value : 0) },
           },
           y: {
             beginAtZero: this.opts.zero ?? true,
-            ticks: { maxTicksLimit: 6, callback: (v) => axisFmt(Number(v)) },
+            ticks: { maxTicksLimit: 6, precision: this.opts.counts ? 0 : undefined, callback: (v) => axisFmt(Number(v)) },
           },
           y1: {
             display: usesY1,

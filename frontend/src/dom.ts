@@ -1,7 +1,7 @@
 // Tiny DOM helpers: h() builds elements (text always as text nodes, never
 // HTML, so names and addresses from miners cannot inject markup).
 
-import { formatAmount, formatDateTime, formatRelative, shorten } from './format.js';
+import { formatAmount, formatCoinsExact, formatDateTime, formatRelative, shorten } from './format.js';
 
 export type Child = Node | string | number | null | undefined | false | Child[];
 type AttrValue = string | number | boolean | null | undefined | EventListener;
@@ -44,11 +44,12 @@ export function replace(el: Node, ...children: Child[]): void {
 
 /**
  * An amount in coins; its text content is exactly formatCoins(atomic, cfg)
- * (the symbol sits in a smaller span after a space).
+ * (the symbol sits in a smaller span after a no-break space), it never
+ * wraps (.amount is nowrap) and its title is the exact value.
  */
 export function amount(atomic: number, cfg: { units: number; decimals: number; symbol?: string }): HTMLElement {
-  const el = h('span', { class: 'amount' }, formatAmount(atomic, cfg.units, cfg.decimals));
-  if (cfg.symbol) el.append(' ', h('span', { class: 'sym' }, cfg.symbol));
+  const el = h('span', { class: 'amount', title: formatCoinsExact(atomic, cfg) }, formatAmount(atomic, cfg.units, cfg.decimals));
+  if (cfg.symbol) el.append('\u00a0', h('span', { class: 'sym' }, cfg.symbol));
   return el;
 }
 
@@ -125,19 +126,30 @@ export interface Tile {
   wide?: boolean;
 }
 
+/** Value lengths (characters) past which a tile takes two columns on a phone / on a desktop. */
+const LONG_VALUE = 14;
+const XLONG_VALUE = 17;
+
+/**
+ * A grid of tiles. A long value (a big amount) makes its tile span two
+ * columns instead of wrapping: values never wrap (.tile-value is nowrap).
+ */
 export function tiles(list: Tile[]): HTMLElement {
   return h(
     'div',
     { class: 'tiles' },
-    list.map((t) =>
-      h(
+    list.map((t) => {
+      const value = h('div', { class: 'tile-value', 'data-testid': t.testid }, t.value);
+      const len = (value.textContent ?? '').length;
+      const cls = ['tile', t.wide ? 'wide' : '', len > LONG_VALUE ? 'long' : '', len > XLONG_VALUE ? 'xlong' : ''];
+      return h(
         'div',
-        { class: t.wide ? 'tile wide' : 'tile', title: t.title },
+        { class: cls.filter(Boolean).join(' '), title: t.title },
         h('div', { class: 'tile-label' }, t.label),
-        h('div', { class: 'tile-value', 'data-testid': t.testid }, t.value),
+        value,
         t.sub !== undefined && t.sub !== null && t.sub !== '' ? h('div', { class: 'tile-sub' }, t.sub) : null,
-      ),
-    ),
+      );
+    }),
   );
 }
 

@@ -34,10 +34,52 @@ export function groupDigits(digits) {
   return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
+/** Significant digits an amount shows (the tooltip has the exact value). */
+export const AMOUNT_DIGITS = 6;
+
 /**
- * An amount in atomic units as coins: exact integer math, `decimals`
- * fraction digits (truncated, never rounded up), thousands grouped, then the
- * symbol. formatAmount(1234567890123, 1e12, 12, "XMR") → "1.234567890123 XMR".
+ * Splits an amount into its sign, whole part and the `decimals` fraction
+ * digits, with exact integer math (truncated, never rounded up).
+ * @param {AmountLike | null | undefined} atomic
+ * @param {AmountLike} units
+ * @param {number} decimals
+ * @returns {{neg: boolean, whole: bigint, frac: string}}
+ */
+function amountParts(atomic, units, decimals) {
+  const a = toBigInt(atomic);
+  let u = toBigInt(units);
+  if (u <= 0n) u = 1n;
+  const d = Number.isInteger(decimals) && decimals > 0 ? Math.min(decimals, 30) : 0;
+  const abs = a < 0n ? -a : a;
+  const frac = d > 0 ? (((abs % u) * 10n ** BigInt(d)) / u).toString().padStart(d, '0') : '';
+  return { neg: a < 0n, whole: abs / u, frac };
+}
+
+/**
+ * Joins the parts: grouped whole, at most `maxFrac` fraction digits with
+ * trailing zeros dropped down to 2 (none for a whole zero), then the symbol
+ * after a no-break space so the unit never leaves its number.
+ * @param {{neg: boolean, whole: bigint, frac: string}} p
+ * @param {number} maxFrac
+ * @param {string} [symbol]
+ * @returns {string}
+ */
+function joinAmount(p, maxFrac, symbol) {
+  let frac = p.frac.slice(0, maxFrac).replace(/0+$/, '');
+  const zero = p.whole === 0n && frac === '';
+  if (!zero && frac.length < 2 && p.frac.length >= 2) frac = frac.padEnd(2, '0');
+  let s = groupDigits(p.whole.toString()) + (frac ? '.' + frac : '');
+  if (p.neg && !zero) s = '-' + s;
+  return symbol ? `${s}\u00a0${symbol}` : s;
+}
+
+/**
+ * An amount in atomic units as coins, for reading at a glance: thousands
+ * grouped, about AMOUNT_DIGITS significant digits (truncated, never rounded
+ * up; the whole part is always complete), trailing zeros dropped to two
+ * decimals, zero as "0", the symbol after a no-break space.
+ * formatAmount(9642292300000000, 1e12, 12, "XMR") → "9,642.29 XMR";
+ * formatAmount(1234567, 1e12, 12, "XMR") → "0.00000123456 XMR"; 0 → "0 XMR".
  * @param {AmountLike | null | undefined} atomic
  * @param {AmountLike} units atomic units per coin (config.units)
  * @param {number} decimals digits after the point (config.decimals)
@@ -45,18 +87,28 @@ export function groupDigits(digits) {
  * @returns {string}
  */
 export function formatAmount(atomic, units, decimals, symbol) {
-  const a = toBigInt(atomic);
-  let u = toBigInt(units);
-  if (u <= 0n) u = 1n;
-  const d = Number.isInteger(decimals) && decimals > 0 ? Math.min(decimals, 30) : 0;
-  const neg = a < 0n;
-  const abs = neg ? -a : a;
-  const whole = abs / u;
-  const frac = ((abs % u) * 10n ** BigInt(d)) / u;
-  let s = groupDigits(whole.toString());
-  if (d > 0) s += '.' + frac.toString().padStart(d, '0');
-  if (neg) s = '-' + s;
-  return symbol ? `${s} ${symbol}` : s;
+  const p = amountParts(atomic, units, decimals);
+  let maxFrac;
+  if (p.whole > 0n) {
+    maxFrac = Math.max(2, AMOUNT_DIGITS - p.whole.toString().length);
+  } else {
+    const lead = p.frac.length - p.frac.replace(/^0+/, '').length;
+    maxFrac = lead + AMOUNT_DIGITS;
+  }
+  return joinAmount(p, maxFrac, symbol);
+}
+
+/**
+ * The exact amount, every significant decimal (for tooltips):
+ * formatAmountExact(9642292300000000, 1e12, 12, "XMR") → "9,642.2923 XMR".
+ * @param {AmountLike | null | undefined} atomic
+ * @param {AmountLike} units
+ * @param {number} decimals
+ * @param {string} [symbol]
+ * @returns {string}
+ */
+export function formatAmountExact(atomic, units, decimals, symbol) {
+  return joinAmount(amountParts(atomic, units, decimals), Infinity, symbol);
 }
 
 /**
@@ -67,6 +119,16 @@ export function formatAmount(atomic, units, decimals, symbol) {
  */
 export function formatCoins(atomic, config) {
   return formatAmount(atomic, config.units, config.decimals, config.symbol);
+}
+
+/**
+ * formatAmountExact with the API's config object.
+ * @param {AmountLike | null | undefined} atomic
+ * @param {{units: AmountLike, decimals: number, symbol?: string}} config
+ * @returns {string}
+ */
+export function formatCoinsExact(atomic, config) {
+  return formatAmountExact(atomic, config.units, config.decimals, config.symbol);
 }
 
 const HASH_UNITS = ['H/s', 'kH/s', 'MH/s', 'GH/s', 'TH/s', 'PH/s', 'EH/s'];
@@ -259,4 +321,45 @@ export function xmrigCommand(o) {
 export function estimateDaily(hashrate, difficulty, reward, feePercent) {
   if (!(hashrate > 0) || !(difficulty > 0) || !(reward > 0)) return 0;
   return ((hashrate * 86400) / difficulty) * reward * (1 - (feePercent || 0) / 100);
+}
+
+const DAY_MS = 86_400_000;
+/** The narrowest chart window: a lone sample still gets a time axis. */
+export const MIN_CHART_SPAN_MS = 60_000;
+
+/**
+ * The time window a chart shows: from its first sample (the first point with
+ * a non-zero value in any series, since the API pads the 24 h hashrate
+ * series with zeros from before the first share), or 24 h before the last
+ * point when that is older, to the last point; at least MIN_CHART_SPAN_MS
+ * wide (a lone sample: the axis ends a minute after it, never starts before
+ * it). null when nothing was sampled.
+ * @param {Array<Array<[number, number]> | undefined>} series [[ms, value], ...] each
+ * @returns {{min: number, max: number} | null}
+ */
+export function chartWindow(series) {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const pts of series) {
+    if (!Array.isArray(pts)) continue;
+    for (const p of pts) {
+      if (!Array.isArray(p) || !Number.isFinite(p[0]) || !Number.isFinite(p[1])) continue;
+      if (p[1] !== 0 && p[0] < first) first = p[0];
+      if (p[0] > last) last = p[0];
+    }
+  }
+  if (!Number.isFinite(first)) return null;
+  const min = Math.max(first, last - DAY_MS);
+  return { min, max: Math.max(last, min + MIN_CHART_SPAN_MS) };
+}
+
+/**
+ * How many of points lie in the window (what a chart draws of a series).
+ * @param {Array<[number, number]> | undefined} points
+ * @param {{min: number, max: number} | null} win
+ * @returns {number}
+ */
+export function pointsInWindow(points, win) {
+  if (!win || !Array.isArray(points)) return 0;
+  return points.filter((p) => Array.isArray(p) && Number.isFinite(p[0]) && Number.isFinite(p[1]) && p[0] >= win.min && p[0] <= win.max).length;
 }

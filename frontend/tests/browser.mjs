@@ -6,8 +6,11 @@
 //
 //   node tests/browser.mjs --url http://127.0.0.1:PORT/ --address ADDR --out DIR [--chromium /usr/bin/chromium]
 //
-// The URL serves the app at / and the API at ./api. Saves full-page
-// screenshots into DIR (dashboard, start, miner, miner-phone, blocks,
+// The URL serves the app at / and the API at ./api. The dashboard, getting
+// started and miner pages are checked at each width (1280 and 390 px): the
+// values, no amount wrapping or leaving its tile, no sideways page scroll,
+// chart windows that start at the first sample. Saves full-page screenshots
+// into DIR (dashboard-W, start-W, miner-W for each width W; blocks,
 // payments, top). Exits 0 when every check passes; otherwise prints each
 // failed check and exits 1. Gives up after 90 s.
 
@@ -18,6 +21,7 @@ import * as fmt from '../src/format.js';
 const TOTAL_TIMEOUT_MS = 90_000;
 const BAD_ADDRESS = 'not-an-address';
 const STEP_TIMEOUT_MS = 20_000;
+const WIDTHS = [1280, 390];
 
 // ---- arguments ----
 const argv = process.argv.slice(2);
@@ -95,10 +99,6 @@ async function api(path) {
   return { status: res.status, body };
 }
 
-function validPoints(points) {
-  return Array.isArray(points) ? points.filter((p) => Array.isArray(p) && Number.isFinite(p[0]) && Number.isFinite(p[1])).length : 0;
-}
-
 // ---- page helpers ----
 async function open(page, hash, route) {
   await page.goto('about:blank');
@@ -154,14 +154,41 @@ async function chartInfo(page, name) {
         if (mx - mn > 60 && data[i + 3] > 40) colored++;
       }
     }
-    return { present: true, points: Number(c.dataset.points), width, height, opaque, colored, visible: c.getBoundingClientRect().height > 0 };
+    const n = (k) => (c.dataset[k] === undefined || c.dataset[k] === '' ? NaN : Number(c.dataset[k]));
+    return {
+      present: true, points: Number(c.dataset.points), firstTick: n('firstTick'), xMin: n('xMin'), xMax: n('xMax'),
+      width, height, opaque, colored, visible: c.getBoundingClientRect().height > 0,
+    };
   }, sel);
 }
 
-async function checkChart(page, label, name, apiPoints, minPoints) {
+/**
+ * Checks a chart against the series of the test's and the page's API reads
+ * (reads[i] = that read's series of the chart): the points in the window
+ * were drawn, and the time axis neither starts before the first sample nor
+ * spans more than 24 h (plus the narrowest window).
+ */
+async function checkChart(page, label, name, reads, minPoints) {
   const info = await chartInfo(page, name);
   if (!check(`${label}: chart-${name} drawn`, info.present && info.points !== null, info.present ? 'no data-points attribute after 10 s' : 'no canvas')) return;
-  checkEq(`${label}: chart-${name} data-points = API points`, String(info.points), String(apiPoints));
+  const wins = reads.map((r) => fmt.chartWindow(r));
+  const want = reads.map((r, i) => String(Math.max(0, ...r.map((pts) => fmt.pointsInWindow(pts, wins[i])))));
+  checkEq(`${label}: chart-${name} data-points = API points in its window`, String(info.points), ...want);
+  const apiPoints = Math.max(...want.map(Number));
+  const firsts = wins.filter(Boolean).map((w) => w.min);
+  if (firsts.length && info.points > 0) {
+    const first = Math.min(...firsts);
+    check(
+      `${label}: chart-${name} first tick not before the first sample`,
+      Number.isFinite(info.firstTick) && info.firstTick >= first && info.xMin >= first,
+      `first tick ${new Date(info.firstTick).toISOString()}, axis from ${new Date(info.xMin).toISOString()}, first sample ${new Date(first).toISOString()}`,
+    );
+    check(
+      `${label}: chart-${name} spans at most 24 h`,
+      info.xMax - info.xMin <= 86_400_000 + fmt.MIN_CHART_SPAN_MS,
+      `${((info.xMax - info.xMin) / 3_600_000).toFixed(2)} h`,
+    );
+  }
   if (minPoints) check(`${label}: chart-${name} has ≥ ${minPoints} points`, info.points >= minPoints, `${info.points} points (the API sent ${apiPoints})`);
   check(`${label}: chart-${name} is visible`, info.visible && info.width > 0 && info.height > 0, `canvas ${info.width}×${info.height}`);
   if (info.points >= 2) {
@@ -174,6 +201,30 @@ async function checkChart(page, label, name, apiPoints, minPoints) {
   }
 }
 
+/**
+ * Every visible amount (.amount) is on one line, and one in a tile stays
+ * inside its tile; the page does not scroll sideways.
+ */
+async function checkLayout(page, label, width) {
+  const bad = await page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('.amount')) {
+      const rects = el.getClientRects();
+      if (!rects.length) continue; // hidden
+      const box = el.getBoundingClientRect();
+      const cs = getComputedStyle(el);
+      const line = parseFloat(cs.lineHeight) || parseFloat(cs.fontSize) * 1.5;
+      const tile = el.closest('.tile');
+      const text = el.textContent;
+      if (rects.length > 1 || box.height > line * 1.5) out.push(`"${text}" takes ${rects.length} boxes, ${box.height.toFixed(0)} px high (line ${line.toFixed(0)} px)`);
+      else if (tile && box.right > tile.getBoundingClientRect().right - 1) out.push(`"${text}" leaves its tile`);
+    }
+    return { count: document.querySelectorAll('.amount').length, bad: out, scroll: document.documentElement.scrollWidth };
+  });
+  check(`${label}: no amount wraps or leaves its tile (${bad.count} amounts)`, bad.bad.length === 0, bad.bad.join('; '));
+  check(`${label}: no horizontal page scroll at ${width} px`, bad.scroll <= width + 1, `page is ${bad.scroll} px wide`);
+}
+
 async function shot(page, name) {
   const file = join(OUT, name);
   await page.screenshot({ path: file, fullPage: true });
@@ -181,60 +232,13 @@ async function shot(page, name) {
 }
 
 // ---- the test ----
-async function main() {
-  step = 'checking chromium';
-  if (!existsSync(CHROMIUM)) {
-    console.error(`FAIL chromium not found at ${CHROMIUM} (install Debian's chromium or pass --chromium PATH)`);
-    console.log(`0 passed, 1 failed`);
-    return finish(1);
-  }
-  mkdirSync(OUT, { recursive: true });
+const ctx = {};
 
-  step = 'reading the API';
-  const pool = await api('stats');
-  if (!check('API /api/stats answers 200', pool.status === 200, `status ${pool.status}: ${JSON.stringify(pool.body).slice(0, 200)}`)) return finish(1);
-  const S = pool.body;
-  const cfg = S.config;
-  const miner = await api(`stats?address=${encodeURIComponent(ADDRESS)}`);
-  check('API /api/stats?address= answers 200', miner.status === 200, `status ${miner.status}: ${JSON.stringify(miner.body).slice(0, 200)}`);
-  const M = miner.status === 200 ? miner.body : null;
-
-  step = 'starting chromium';
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking'],
-    timeout: STEP_TIMEOUT_MS,
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-
-  // What the page itself got from the API: values can move between the
-  // test's read and the page's (a live pool), so either one is accepted.
-  const seen = { pool: null, miner: null };
-  page.on('response', async (r) => {
-    const u = new URL(r.url());
-    if (!/\/api\/stats$/.test(u.pathname) || r.status() !== 200) return;
-    try {
-      const body = await r.json();
-      if (u.searchParams.has('address')) seen.miner = body;
-      else seen.pool = body;
-    } catch {
-      /* navigated away */
-    }
-  });
-  page.on('pageerror', (e) => check('no uncaught page errors', false, e.message));
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    // The deliberate bad-address request below answers 400/404: Chromium logs it.
-    if (/status of 4\d\d/.test(m.text()) && (m.location()?.url ?? '').includes(BAD_ADDRESS)) return;
-    check('no console errors', false, m.text());
-  });
-
+// The dashboard, getting started and miner pages at one viewport width.
+async function mainPages(page, width) {
+  const { S, cfg, M, miner, seen } = ctx;
   // ---------------- dashboard ----------------
-  step = 'dashboard';
+  step = `dashboard at ${width} px`;
   if (await open(page, '#/', 'dashboard')) {
     const P = seen.pool ?? S;
     const pairs = [
@@ -249,14 +253,15 @@ async function main() {
     for (const [id, f] of pairs) checkEq(`dashboard: ${id}`, await textOf(page, id), f(S), f(P));
     checkEq('dashboard: recent block rows', String(await countOf(page, 'block-row')), String(S.blocks?.length ?? 0), String(P.blocks?.length ?? 0));
     checkEq('dashboard: recent payment rows', String(await countOf(page, 'payment-row')), String(S.payments?.length ?? 0), String(P.payments?.length ?? 0));
-    await checkChart(page, 'dashboard', 'hashrate', validPoints(P.charts?.hashrate), 2);
-    await checkChart(page, 'dashboard', 'difficulty', validPoints(P.charts?.difficulty), 0);
+    await checkChart(page, `dashboard ${width}`, 'hashrate', [[S.charts?.hashrate], [P.charts?.hashrate]], 2);
+    await checkChart(page, `dashboard ${width}`, 'difficulty', [[S.charts?.difficulty], [P.charts?.difficulty]], 0);
     check('dashboard: viewport meta', (await page.locator('meta[name="viewport"]').count()) === 1);
-    await shot(page, 'dashboard.png');
+    await checkLayout(page, `dashboard ${width}`, width);
+    await shot(page, `dashboard-${width}.png`);
   }
 
   // ---------------- getting started ----------------
-  step = 'getting started';
+  step = `getting started at ${width} px`;
   if (await open(page, '#/start', 'start')) {
     const ports = cfg.ports ?? [];
     checkEq('start: one port-row per config port', String(await countOf(page, 'port-row')), String(ports.length));
@@ -302,11 +307,12 @@ async function main() {
     checkEq('start: earnings per day at 10 kH/s', await textOf(page, 'calc-daily'), fmt.formatCoins(daily(S), cfg), fmt.formatCoins(daily(P), P.config));
     checkEq('start: earnings per month at 10 kH/s', await textOf(page, 'calc-monthly'), fmt.formatCoins(daily(S) * 30, cfg), fmt.formatCoins(daily(P) * 30, P.config));
     await page.evaluate(() => window.scrollTo(0, 0));
-    await shot(page, 'start.png');
+    await checkLayout(page, `start ${width}`, width);
+    await shot(page, `start-${width}.png`);
   }
 
   // ---------------- miner ----------------
-  step = 'miner page';
+  step = `miner page at ${width} px`;
   const minerOpened = await open(page, `#/miner/${encodeURIComponent(ADDRESS)}`, 'miner');
   if (minerOpened && !M) {
     // The API has no data for the address: the page must say so (the check
@@ -314,7 +320,7 @@ async function main() {
     const text = await page.locator('#view').innerText();
     const want = miner.status === 404 ? 'No data for this address yet' : String(miner.body?.error ?? '');
     check(`miner: page shows the API's ${miner.status} answer`, text.includes(want), `want "${want}" in: ${text.slice(0, 200)}`);
-    await shot(page, 'miner.png');
+    await shot(page, `miner-${width}.png`);
   }
   if (minerOpened && M) {
     const MP = seen.miner ?? M;
@@ -345,26 +351,78 @@ async function main() {
     }
     checkEq('miner: payment-row count', String(await countOf(page, 'payment-row')), String(M.payments?.length ?? 0), String(MP.payments?.length ?? 0));
     checkEq('miner: block-row count', String(await countOf(page, 'block-row')), String(M.blocks?.length ?? 0), String(MP.blocks?.length ?? 0));
-    await checkChart(page, 'miner', 'miner-hashrate', validPoints(MP.charts?.hashrate), 0);
+    await checkChart(page, `miner ${width}`, 'miner-hashrate', [[M.charts?.hashrate], [MP.charts?.hashrate]], 0);
     const remembered = await page.evaluate(() => localStorage.getItem('rxpool.address'));
     checkEq('miner: address remembered', remembered, ADDRESS);
     const myStats = await page.getAttribute('a[data-nav="miner"]', 'href');
     checkEq('miner: "My stats" links to the address', myStats, `#/miner/${encodeURIComponent(ADDRESS)}`);
-    await shot(page, 'miner.png');
+    await checkLayout(page, `miner ${width}`, width);
+    await shot(page, `miner-${width}.png`);
   }
-  if (minerOpened) {
-    step = 'miner page on a phone';
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.waitForTimeout(400); // charts resize on the next frame
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
-    check('phone: no horizontal page overflow at 390 px', overflow <= 391, `page is ${overflow} px wide`);
-    if (M) {
-      const tileW = await page.locator('[data-testid="miner-balance"]').evaluate((el) => el.getBoundingClientRect().right);
-      check('phone: tiles fit the screen', tileW <= 390, `balance tile ends at ${tileW} px`);
-    }
-    await shot(page, 'miner-phone.png');
-    await page.setViewportSize({ width: 1280, height: 900 });
+}
+
+async function main() {
+  step = 'checking chromium';
+  if (!existsSync(CHROMIUM)) {
+    console.error(`FAIL chromium not found at ${CHROMIUM} (install Debian's chromium or pass --chromium PATH)`);
+    console.log(`0 passed, 1 failed`);
+    return finish(1);
   }
+  mkdirSync(OUT, { recursive: true });
+
+  step = 'reading the API';
+  const pool = await api('stats');
+  if (!check('API /api/stats answers 200', pool.status === 200, `status ${pool.status}: ${JSON.stringify(pool.body).slice(0, 200)}`)) return finish(1);
+  const S = pool.body;
+  const cfg = S.config;
+  const miner = await api(`stats?address=${encodeURIComponent(ADDRESS)}`);
+  check('API /api/stats?address= answers 200', miner.status === 200, `status ${miner.status}: ${JSON.stringify(miner.body).slice(0, 200)}`);
+  const M = miner.status === 200 ? miner.body : null;
+
+  step = 'starting chromium';
+  const { chromium } = await import('playwright-core');
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking'],
+    timeout: STEP_TIMEOUT_MS,
+  });
+  // What the page itself got from the API: values can move between the
+  // test's read and the page's (a live pool), so either one is accepted.
+  const seen = { pool: null, miner: null };
+  async function newPage(width) {
+    const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 900 }, deviceScaleFactor: 1 });
+    const page = await context.newPage();
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    page.on('response', async (r) => {
+      const u = new URL(r.url());
+      if (!/\/api\/stats$/.test(u.pathname) || r.status() !== 200) return;
+      try {
+        const body = await r.json();
+        if (u.searchParams.has('address')) seen.miner = body;
+        else seen.pool = body;
+      } catch {
+        /* navigated away */
+      }
+    });
+    page.on('pageerror', (e) => check('no uncaught page errors', false, e.message));
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      // The deliberate bad-address request below answers 400/404: Chromium logs it.
+      if (/status of 4\d\d/.test(m.text()) && (m.location()?.url ?? '').includes(BAD_ADDRESS)) return;
+      check('no console errors', false, m.text());
+    });
+    return page;
+  }
+
+  Object.assign(ctx, { S, cfg, M, miner, seen });
+  checkEq('format: zero reads "0 SYMBOL"', fmt.formatCoins(0, cfg), `0\u00a0${cfg.symbol}`);
+  const page = await newPage(WIDTHS[0]);
+  for (const width of WIDTHS) {
+    await page.setViewportSize({ width, height: width < 600 ? 844 : 900 });
+    await mainPages(page, width);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // ---------------- miner page errors ----------------
   step = 'miner page with a bad address';

@@ -1,5 +1,4 @@
 import {
-  formatCoins,
   formatCompact,
   formatDateTime,
   formatDifficulty,
@@ -20,7 +19,7 @@ export function dashboardPage(): Page {
   const notice = h('div');
   const tileBox = h('div');
   const hashrateChart = new LineChart('hashrate', { format: formatHashrate, axis: formatHashrateShort });
-  const minersChart = new LineChart('miners', { format: (v) => formatCompact(v), format1: (v) => formatCompact(v) });
+  const minersChart = new LineChart('miners', { format: (v) => formatCompact(v), format1: (v) => formatCompact(v), counts: true });
   const difficultyChart = new LineChart('difficulty', { format: formatCompact, zero: false });
   const minersCard = section('Miners & workers', minersChart.el);
   minersCard.hidden = true;
@@ -100,7 +99,7 @@ export function dashboardPage(): Page {
           label: 'Minimum payment',
           value: amount(cfg.minPayment, cfg),
           testid: 'min-payment',
-          sub: cfg.maxPayment ? `up to ${formatCoins(cfg.maxPayment, cfg)} per payment` : 'default payout threshold',
+          sub: cfg.maxPayment ? ['up to ', amount(cfg.maxPayment, cfg), ' per payment'] : 'default payout threshold',
         },
         { label: 'Payment interval', value: formatDuration(cfg.paymentInterval), testid: 'payment-interval', sub: `${formatNumber(p.paymentsSent)} payments sent` },
         { label: 'Total paid', value: amount(p.totalPaid, cfg), testid: 'total-paid', sub: `blocks unlock after ${formatNumber(cfg.depth)} confirmations` },

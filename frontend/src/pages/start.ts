@@ -1,13 +1,12 @@
 import {
   estimateDaily,
-  formatCoins,
   formatDifficulty,
   formatDuration,
   formatPercent,
   minerLogin,
   xmrigCommand,
 } from '../format.js';
-import { amount, badge, h, replace, section, table, td } from '../dom';
+import { amount, badge, h, replace, section, table, td, tiles } from '../dom';
 import type { Page } from '../page';
 import { configOf, loadPoolStats, savedAddress } from '../state';
 import type { PoolConfig, PoolStats } from '../types';
@@ -129,16 +128,16 @@ export function startPage(): Page {
     const perBlockDays = hps > 0 && s.network.difficulty > 0 ? s.network.difficulty / hps / 86400 : 0;
     replace(
       calcOut,
-      h(
-        'div',
-        { class: 'tiles' },
-        h('div', { class: 'tile' }, h('div', { class: 'tile-label' }, 'Per day'), h('div', { class: 'tile-value', 'data-testid': 'calc-daily' }, amount(daily, c))),
-        h('div', { class: 'tile' }, h('div', { class: 'tile-label' }, 'Per month (30 days)'), h('div', { class: 'tile-value', 'data-testid': 'calc-monthly' }, amount(daily * 30, c))),
-      ),
+      tiles([
+        { label: 'Per day', value: amount(daily, c), testid: 'calc-daily' },
+        { label: 'Per month (30 days)', value: amount(daily * 30, c), testid: 'calc-monthly' },
+      ]),
       h(
         'p',
         { class: 'muted small' },
-        `At network difficulty ${formatDifficulty(s.network.difficulty)}, block reward ${formatCoins(s.network.lastBlock?.reward ?? 0, c)} and a ${formatPercent(fee)} fee. `,
+        `At network difficulty ${formatDifficulty(s.network.difficulty)}, block reward `,
+        amount(s.network.lastBlock?.reward ?? 0, c),
+        ` and a ${formatPercent(fee)} fee. `,
         'Real earnings vary with luck, difficulty and the reward. ',
         solo.checked && perBlockDays > 0 ? `Solo, you would find a block every ${formatDuration(perBlockDays * 86400)} on average.` : '',
       ),
