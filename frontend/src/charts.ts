@@ -86,6 +86,7 @@ const pointsAttr: Plugin<'line'> = {
   afterRender(chart) {
     const n = Math.max(0, ...chart.data.datasets.map((d) => d.data.length));
     chart.canvas.dataset.points = String(n);
+    chart.canvas.dataset.series = String(chart.data.datasets.length);
     const x = chart.scales.x;
     chart.canvas.dataset.xMin = String(x?.min ?? '');
     chart.canvas.dataset.xMax = String(x?.max ?? '');
@@ -129,6 +130,7 @@ export class LineChart {
     const total = datasets.reduce((n, d) => n + d.data.length, 0);
     this.emptyNote.hidden = total > 0;
     const usesY1 = datasets.some((d) => d.yAxisID === 'y1');
+    const legend = datasets.length > 1;
     const xmin = win?.min;
     const xmax = win?.max;
 
@@ -136,6 +138,7 @@ export class LineChart {
       this.chart.data.datasets = datasets;
       const scales = this.chart.options.scales;
       if (scales?.y1) scales.y1.display = usesY1;
+      if (this.chart.options.plugins?.legend) this.chart.options.plugins.legend.display = legend;
       if (scales?.x) {
         scales.x.min = xmin;
         scales.x.max = xmax;
@@ -158,7 +161,7 @@ export class LineChart {
         normalized: true,
         interaction: { mode: 'index', intersect: false },
         plugins: {
-          legend: { display: series.length > 1, labels: { boxWidth: 12, boxHeight: 12 } },
+          legend: { display: legend, labels: { boxWidth: 12, boxHeight: 12 } },
           tooltip: {
             callbacks: {
               title: (items) => (items.length ? formatDateTime(items[0].parsed.x ?? 0) : ''),

@@ -160,7 +160,10 @@ export interface MinerStats {
   workers: Worker[];
   payments: Payment[];
   blocks: MinerBlock[];
-  charts: { hashrate?: Point[] };
+  // workerHashrate: each worker's hashrate series by name, drawn as a line
+  // per worker when sent (tests/mock-api.mjs does; the pool's API does not
+  // yet: its storage reads no per-worker series).
+  charts: { hashrate?: Point[]; workerHashrate?: Record<string, Point[]> };
 }
 
 export interface Paged {

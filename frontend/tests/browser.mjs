@@ -156,7 +156,7 @@ async function chartInfo(page, name) {
     }
     const n = (k) => (c.dataset[k] === undefined || c.dataset[k] === '' ? NaN : Number(c.dataset[k]));
     return {
-      present: true, points: Number(c.dataset.points), firstTick: n('firstTick'), xMin: n('xMin'), xMax: n('xMax'),
+      present: true, points: Number(c.dataset.points), series: Number(c.dataset.series), firstTick: n('firstTick'), xMin: n('xMin'), xMax: n('xMax'),
       width, height, opaque, colored, visible: c.getBoundingClientRect().height > 0,
     };
   }, sel);
@@ -166,11 +166,12 @@ async function chartInfo(page, name) {
  * Checks a chart against the series of the test's and the page's API reads
  * (reads[i] = that read's series of the chart): the points in the window
  * were drawn, and the time axis neither starts before the first sample nor
- * spans more than 24 h (plus the narrowest window).
+ * spans more than 24 h (plus the narrowest window). Returns what the canvas
+ * says (data-points, data-series...).
  */
 async function checkChart(page, label, name, reads, minPoints) {
   const info = await chartInfo(page, name);
-  if (!check(`${label}: chart-${name} drawn`, info.present && info.points !== null, info.present ? 'no data-points attribute after 10 s' : 'no canvas')) return;
+  if (!check(`${label}: chart-${name} drawn`, info.present && info.points !== null, info.present ? 'no data-points attribute after 10 s' : 'no canvas')) return info;
   const wins = reads.map((r) => fmt.chartWindow(r));
   const want = reads.map((r, i) => String(Math.max(0, ...r.map((pts) => fmt.pointsInWindow(pts, wins[i])))));
   checkEq(`${label}: chart-${name} data-points = API points in its window`, String(info.points), ...want);
@@ -199,6 +200,7 @@ async function checkChart(page, label, name, reads, minPoints) {
       `${info.opaque} non-transparent and ${info.colored} colored pixels of ${area}`,
     );
   }
+  return info;
 }
 
 /**
@@ -351,7 +353,9 @@ async function mainPages(page, width) {
     }
     checkEq('miner: payment-row count', String(await countOf(page, 'payment-row')), String(M.payments?.length ?? 0), String(MP.payments?.length ?? 0));
     checkEq('miner: block-row count', String(await countOf(page, 'block-row')), String(M.blocks?.length ?? 0), String(MP.blocks?.length ?? 0));
-    await checkChart(page, `miner ${width}`, 'miner-hashrate', [[M.charts?.hashrate], [MP.charts?.hashrate]], 0);
+    const minerReads = [M, MP].map((m) => [m.charts?.hashrate, ...Object.values(m.charts?.workerHashrate ?? {})]);
+    const info = await checkChart(page, `miner ${width}`, 'miner-hashrate', minerReads, 0);
+    checkEq(`miner ${width}: a hashrate line per worker series`, String(info?.series), ...minerReads.map((r) => String(r.length)));
     const remembered = await page.evaluate(() => localStorage.getItem('rxpool.address'));
     checkEq('miner: address remembered', remembered, ADDRESS);
     const myStats = await page.getAttribute('a[data-nav="miner"]', 'href');

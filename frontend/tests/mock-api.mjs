@@ -185,7 +185,10 @@ function minerStats() {
     shares: { accepted: 51_234, stale: 15, invalid: 2, rejected: 0, hashes: 1_398_765_432 },
     workersOnline: 1, workersOffline: 1, workers,
     payments: minerPayments, blocks: minerBlocks,
-    charts: { hashrate: series(144, 10 * MIN, 16_000, 0.15) },
+    charts: {
+      hashrate: series(144, 10 * MIN, 16_000, 0.15),
+      workerHashrate: { rig1: series(144, 10 * MIN, 14_000, 0.15), laptop: series(144, 10 * MIN, 2_000, 0.3) },
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 import { ApiError, getJSON } from '../api';
 import { formatHashrate, formatHashrateShort, formatNumber } from '../format.js';
-import { LineChart } from '../charts';
+import { COLORS, LineChart, type Series } from '../charts';
 import { amount, badge, h, message, replace, section, table, td, tiles, timeAgo } from '../dom';
 import type { Page } from '../page';
 import { configOf, loadPoolStats, saveAddress, savedAddress } from '../state';
@@ -128,7 +128,7 @@ export function minerPage(arg: string): Page {
         },
       ]),
     );
-    chart.set([{ label: 'Hashrate', points: m.charts?.hashrate }]);
+    chart.set(minerSeries(m));
     const workers = [...(m.workers ?? [])].sort((a, b) => Number(a.offline) - Number(b.offline) || a.name.localeCompare(b.name));
     replace(workersTitle, `Workers (${formatNumber(m.workersOnline)} online, ${formatNumber(m.workersOffline)} offline)`);
     replace(workersBox, workersTable(workers));
@@ -137,6 +137,20 @@ export function minerPage(arg: string): Page {
   }
 
   return { el, update, destroy: () => chart.destroy() };
+}
+
+/** The miner's total hashrate and, when the API sends them, a line per worker. */
+function minerSeries(m: MinerStats): Series[] {
+  const byWorker = Object.entries(m.charts?.workerHashrate ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  return [
+    { label: byWorker.length ? 'Total' : 'Hashrate', points: m.charts?.hashrate, fill: byWorker.length === 0 },
+    ...byWorker.map(([name, points], i) => ({
+      label: name || '(default)',
+      points,
+      color: COLORS[(i + 1) % COLORS.length],
+      fill: false,
+    })),
+  ];
 }
 
 function workersTable(workers: Worker[]): HTMLElement {
