@@ -109,8 +109,10 @@ func (p *Processor) watchOne(ctx context.Context, tok uint64, rec *storage.Payme
 	if time.Since(since) < p.cfg.DropGrace {
 		return nil
 	}
-	// Make the wallet forget it where it can, so nothing relays it after
-	// it was paid again, then make sure it is still gone.
+	// Make the wallet forget it where it can (a record settled sent keeps no
+	// handle, so today this is a no-op: Pastella dropped its prepared copy
+	// when it sent it, monero-wallet-rpc cannot forget a relayed
+	// transaction), then make sure it is still gone.
 	p.drop(ctx, &wallet.Prepared{TxHash: rec.TxHash, Fee: rec.Fee, Handle: rec.Handle})
 	again, err := p.w.Lookup(ctx, rec.TxHash)
 	if err != nil {

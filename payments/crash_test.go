@@ -337,7 +337,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 		var debited uint64
 		for _, r := range all {
 			for _, d := range r.Dests {
-				if d.Address == a && r.State == storage.PaymentSent {
+				if d.Address == a && r.Paid() {
 					debited += d.Debit
 				}
 			}

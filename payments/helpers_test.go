@@ -254,7 +254,7 @@ func sentByRecords(t testing.TB, s *storage.Store) (sent map[string]uint64, recs
 	}
 	sent = map[string]uint64{}
 	for _, r := range recs {
-		if r.State != storage.PaymentSent {
+		if !r.Paid() { // sent or confirmed
 			continue
 		}
 		for _, d := range r.Dests {
@@ -268,7 +268,7 @@ func sentByRecords(t testing.TB, s *storage.Store) (sent map[string]uint64, recs
 }
 
 // checkLedger compares the wallet's relayed transactions with the journal:
-// each relayed transaction belongs to exactly one record, which is sent (or
+// each relayed transaction belongs to exactly one record, which is sent or confirmed (or
 // still relaying: not settled yet, its debits still pending) and names the
 // same amounts; no sent record lacks its transaction.
 func checkLedger(t testing.TB, s *storage.Store, relayed []fakeTx) {
@@ -291,7 +291,7 @@ func checkLedger(t testing.TB, s *storage.Store, relayed []fakeTx) {
 		}
 		seen[tx.Hash] = true
 		r := byTx[tx.Hash]
-		if r == nil || (r.State != storage.PaymentSent && r.State != storage.PaymentRelaying) {
+		if r == nil || (!r.Paid() && r.State != storage.PaymentRelaying) {
 			t.Fatalf("relayed transaction %s: journal record %+v", tx.Hash, r)
 		}
 		got := map[string]uint64{}
@@ -309,7 +309,7 @@ func checkLedger(t testing.TB, s *storage.Store, relayed []fakeTx) {
 		}
 	}
 	for _, r := range recs {
-		if r.State == storage.PaymentSent && !seen[r.TxHash] {
+		if r.Paid() && !seen[r.TxHash] {
 			t.Fatalf("payment %d is sent but its transaction %s was never relayed", r.ID, r.TxHash)
 		}
 	}
