@@ -246,6 +246,18 @@ func showPayment(ctx context.Context, store *storage.Store, arg string, stdout i
 	if r.Error != "" {
 		fmt.Fprintf(stdout, "error: %s\n", r.Error)
 	}
+	// After sent (issue 20): where the chain has it, or since when it does not.
+	switch {
+	case r.State == storage.PaymentConfirmed:
+		fmt.Fprintf(stdout, "confirmed %s in block %d\n", ts(r.ConfirmedAt), r.Height)
+	case r.State == storage.PaymentDropped:
+		fmt.Fprintf(stdout, "dropped %s; its debits went back to the balances and were paid again\n", ts(r.DroppedAt))
+	case !r.MissingSince.IsZero():
+		fmt.Fprintf(stdout, "transaction missing since %s: %s\n", ts(r.MissingSince), r.Missing)
+	}
+	if r.ResendOf != "" {
+		fmt.Fprintf(stdout, "pays again dropped payment(s) %s\n", r.ResendOf)
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tDEBIT\tFEE\tSENT")
 	for _, d := range r.Dests {
