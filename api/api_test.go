@@ -132,6 +132,14 @@ func TestMinerStats(t *testing.T) {
 	if len(m.Charts.Hashrate) != 144 {
 		t.Errorf("%d chart points", len(m.Charts.Hashrate))
 	}
+	if len(m.Charts.WorkerHashrate["rig1"]) != 144 {
+		t.Errorf("worker chart series %v: want 144 points for rig1", m.Charts.WorkerHashrate)
+	}
+	for name := range m.Charts.WorkerHashrate {
+		if name != "rig1" && name != "rig2" {
+			t.Errorf("worker chart series for %q, not a worker of the address", name)
+		}
+	}
 
 	var w Workers
 	e.get("/api/workers?address="+s.A, http.StatusOK, &w)

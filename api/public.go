@@ -130,7 +130,7 @@ func (s *Server) miner(ctx context.Context, addr string) (*Miner, error) {
 	} else if v > 0 {
 		m.Threshold, m.ThresholdCustom = v, true
 	}
-	if m.Workers, err = s.workers(ctx, addr, now); err != nil {
+	if m.Workers, m.Charts.WorkerHashrate, err = s.workers(ctx, addr, now); err != nil {
 		return nil, err
 	}
 	for _, w := range m.Workers {
@@ -172,13 +172,15 @@ func minerPaymentList(pays []storage.PaymentHistory) []MinerPayment {
 	return out
 }
 
-// workers reads an address's workers; offline = no share for OfflineAfter.
-func (s *Server) workers(ctx context.Context, addr string, now time.Time) ([]Worker, error) {
-	ws, err := s.deps.Store.WorkerStats(ctx, addr)
+// workers reads an address's workers (offline = no share for
+// OfflineAfter) and the hashrate series of the busiest.
+func (s *Server) workers(ctx context.Context, addr string, now time.Time) ([]Worker, map[string][][2]float64, error) {
+	ws, err := s.deps.Store.WorkerStatsSeries(ctx, addr, chartStep)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]Worker, len(ws))
+	var series map[string][][2]float64
 	for i, w := range ws {
 		hr := hashrates(w.Hashrate)
 		out[i] = Worker{
@@ -186,8 +188,14 @@ func (s *Server) workers(ctx context.Context, addr string, now time.Time) ([]Wor
 			Stale: w.Stale, Invalid: w.Invalid, Rejected: w.Rejected, Hashes: w.Hashes, Connections: w.Online,
 			Offline: w.LastShare.IsZero() || now.Sub(w.LastShare) > s.cfg.OfflineAfter,
 		}
+		if w.Series != nil {
+			if series == nil {
+				series = map[string][][2]float64{}
+			}
+			series[w.Name] = points(w.Series)
+		}
 	}
-	return out, nil
+	return out, series, nil
 }
 
 // getWorkers is GET /workers?address=.

@@ -172,6 +172,9 @@ type Charts struct {
 	Miners     [][2]float64 `json:"miners,omitempty"`
 	Workers    [][2]float64 `json:"workers,omitempty"`
 	Difficulty [][2]float64 `json:"difficulty,omitempty"`
+	// WorkerHashrate: on a miner's page, the hashrate of each of its
+	// workers (the 16 with the most hashes in 24 h), by name.
+	WorkerHashrate map[string][][2]float64 `json:"workerHashrate,omitempty"`
 }
 
 // Miner is GET /stats?address=.

@@ -350,12 +350,28 @@ type WorkerStats struct {
 	Name string
 	Counters
 	Hashrate map[time.Duration]float64
-	Online   int // sessions connected now, over all stratum processes
+	Online   int     // sessions connected now, over all stratum processes
+	Series   []Point // hashrate over 24 h (WorkerStatsSeries); nil without
 }
 
 // WorkerStats reads the statistics of an address's workers, by name: every
 // worker kept, at most maxWorkersPerAddress (scriptWorkers).
 func (s *Store) WorkerStats(ctx context.Context, addr string) ([]WorkerStats, error) {
+	return s.WorkerStatsSeries(ctx, addr, 0)
+}
+
+// maxWorkerSeries is how many workers get a hashrate series: a chart with
+// more lines is unreadable, and a farm's 256 series would be most of the
+// miner page's reply.
+const maxWorkerSeries = 16
+
+// WorkerStatsSeries is WorkerStats plus, for the maxWorkerSeries workers
+// with the most hashes in the last 24 h, their HashrateSeries over steps
+// of step (0: none), from the same read of the buckets.
+func (s *Store) WorkerStatsSeries(ctx context.Context, addr string, step time.Duration) ([]WorkerStats, error) {
+	if step != 0 && (step < time.Minute || step > maxWindow) {
+		return nil, fmt.Errorf("storage: series step %v outside [1m, %v]", step, maxWindow)
+	}
 	m, b, now, err := s.statsRead(ctx, s.k.workers(addr), func(h int64) string { return s.k.workerHR(addr, h) })
 	if err != nil {
 		return nil, err
@@ -372,6 +388,20 @@ func (s *Store) WorkerStats(ctx context.Context, addr string) ([]WorkerStats, er
 		w := WorkerStats{Name: n, Hashrate: rates(b[n], now), Online: online[n]}
 		w.parse(m, n+":")
 		out = append(out, w)
+	}
+	if step > 0 {
+		total := make(map[string]uint64, len(out))
+		for _, w := range out {
+			for _, h := range b[w.Name] {
+				total[w.Name] += h
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return total[out[i].Name] > total[out[j].Name] })
+		for i := range out[:min(len(out), maxWorkerSeries)] {
+			if total[out[i].Name] > 0 {
+				out[i].Series = series(b[out[i].Name], now, step)
+			}
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

@@ -89,6 +89,22 @@ var statsCases = []storeCase{
 			t.Fatalf("rig2 %+v online %d", ws[1].Counters, ws[1].Online)
 		}
 		wantRates(t, "rig2", ws[1].Hashrate, map[time.Duration]float64{10 * time.Minute: 1200 / span(10*time.Minute)})
+		if ws[0].Series != nil {
+			t.Fatal("WorkerStats read series it was not asked for")
+		}
+		wss, err := s.WorkerStatsSeries(ctx, "A", 10*time.Minute)
+		if err != nil || len(wss) != 2 {
+			t.Fatalf("workers with series %+v %v", wss, err)
+		}
+		for _, w := range wss {
+			var sum float64
+			for _, p := range w.Series {
+				sum += p.Value * (10 * time.Minute).Seconds()
+			}
+			if len(w.Series) != 144 || sum < float64(w.Hashes)*0.99 {
+				t.Errorf("%s: %d points adding up to %.0f hashes, want 144 points and its %d hashes", w.Name, len(w.Series), sum, w.Hashes)
+			}
+		}
 
 		p, err := s.PoolStats(ctx)
 		if err != nil {
