@@ -2,8 +2,9 @@ package payments
 
 // A payout's life after sent (issue 20): every run looks up each sent,
 // unconfirmed payout and settles it confirmed once its transaction is
-// Confirmations deep, or dropped once the chain has lost it for DropGrace
-// (its debits go back to the balances and this same run pays them again).
+// Confirmations deep, or dropped once neither the wallet nor the daemon has
+// it for DropGrace (its debits go back to the balances and this same run
+// pays them again).
 
 import (
 	"context"
@@ -21,6 +22,16 @@ import (
 // (daemon.Client and daemon.Failover have it).
 type Chain interface {
 	Info(ctx context.Context) (*daemon.Info, error)
+}
+
+// TxChecker is the optional daemon call the watcher uses when the wallet
+// alone says it does not know a transaction: whether the daemon has it, in
+// its pool or in a block. monero-wallet-rpc does not see its own
+// transaction back in the pool after a reorg (it calls it unknown for
+// minutes while the daemon holds it), so its word alone never drops a
+// payout.
+type TxChecker interface {
+	HasTransaction(ctx context.Context, txHash string) (bool, error)
 }
 
 // DefaultConfirmations: ordinary outputs unlock after 10 blocks on both coins.
@@ -46,9 +57,9 @@ func (p *Processor) watch(ctx context.Context, tok uint64, res *Result) error {
 		if rec.State != storage.PaymentSent {
 			continue
 		}
-		info, err := p.w.Lookup(ctx, rec.TxHash)
+		info, err := p.lookup(ctx, rec)
 		if err != nil {
-			return fmt.Errorf("%w: looking up payment %d (%s): %w", ErrWalletUnavailable, rec.ID, rec.TxHash, err)
+			return err
 		}
 		if err := p.watchOne(ctx, tok, rec, info, height, res); err != nil {
 			return err
@@ -69,6 +80,28 @@ func (p *Processor) chainHeight(ctx context.Context) uint64 {
 		return 0
 	}
 	return info.Height
+}
+
+// lookup asks the wallet, and the daemon (TxChecker) when the wallet did
+// not: a transaction the wallet calls failed or unknown may be alive.
+func (p *Processor) lookup(ctx context.Context, rec *storage.PaymentRecord) (*wallet.TxInfo, error) {
+	info, err := p.w.Lookup(ctx, rec.TxHash)
+	if err != nil {
+		return nil, fmt.Errorf("%w: looking up payment %d (%s): %w", ErrWalletUnavailable, rec.ID, rec.TxHash, err)
+	}
+	c, ok := p.cfg.Chain.(TxChecker)
+	if alive(info) || info.DaemonChecked || !ok {
+		return info, nil
+	}
+	has, err := c.HasTransaction(ctx, rec.TxHash)
+	if err != nil {
+		return nil, fmt.Errorf("asking the daemon for payment %d's transaction %s: %w", rec.ID, rec.TxHash, err)
+	}
+	if has {
+		return &wallet.TxInfo{State: wallet.TxPending, DaemonChecked: true}, nil
+	}
+	info.DaemonChecked = true
+	return info, nil
 }
 
 // alive: the wallet or daemon has the transaction, in the pool or a block.
@@ -109,16 +142,23 @@ func (p *Processor) watchOne(ctx context.Context, tok uint64, rec *storage.Payme
 	if time.Since(since) < p.cfg.DropGrace {
 		return nil
 	}
+	if !info.DaemonChecked {
+		// The wallet alone cannot tell a transaction the chain lost from
+		// one back in the daemon's pool: never pay again on its word.
+		log.Errorf("payments: sent payout's transaction missing for %v (%s), but no daemon was asked whether it has it: "+
+			"not paid again; check the chain, `pool payments show %d`", time.Since(since).Round(time.Second), why, rec.ID)
+		return nil
+	}
 	// Make the wallet forget it where it can (a record settled sent keeps no
 	// handle, so today this is a no-op: Pastella dropped its prepared copy
 	// when it sent it, monero-wallet-rpc cannot forget a relayed
 	// transaction), then make sure it is still gone.
 	p.drop(ctx, &wallet.Prepared{TxHash: rec.TxHash, Fee: rec.Fee, Handle: rec.Handle})
-	again, err := p.w.Lookup(ctx, rec.TxHash)
+	again, err := p.lookup(ctx, rec)
 	if err != nil {
-		return fmt.Errorf("%w: looking up payment %d (%s): %w", ErrWalletUnavailable, rec.ID, rec.TxHash, err)
+		return err
 	}
-	if alive(again) {
+	if alive(again) || !again.DaemonChecked {
 		return p.watchOne(ctx, tok, rec, again, height, res)
 	}
 	reason := fmt.Sprintf("dropped: %s for %v (sent %v ago)", missingWhy(again), time.Since(since).Round(time.Second),
@@ -134,8 +174,10 @@ func (p *Processor) watchOne(ctx context.Context, tok uint64, rec *storage.Payme
 
 func missingWhy(info *wallet.TxInfo) string {
 	switch {
+	case info.State == wallet.TxFailed && info.DaemonChecked:
+		return "the wallet reports the transaction failed and the daemon does not have it"
 	case info.State == wallet.TxFailed:
-		return "the wallet reports the transaction failed"
+		return "the wallet reports the transaction failed (the daemon was not asked)"
 	case info.DaemonChecked:
 		return "neither the wallet nor the daemon has the transaction"
 	}

@@ -17,8 +17,9 @@
 //
 // Sent is not the end (confirm.go): every run first looks up each sent
 // payout's transaction and settles it confirmed once it is Confirmations
-// blocks deep, or dropped once the wallet reports it failed, or nobody has
-// it, for DropGrace. A dropped payout's debits go back to the balances in
+// blocks deep, or dropped once neither the wallet nor the daemon has it
+// (the wallet reports it failed or unknown, the daemon does not have it)
+// for DropGrace; the wallet's word alone never drops it. A dropped payout's debits go back to the balances in
 // the same step that reverses its paid and ledger lines, so the run pays
 // them again in a new record that names it (resendOf): one live
 // transaction per debit.
