@@ -32,8 +32,9 @@ func (c *fakeChain) set(h uint64) {
 
 // TestConfirmAndDropWithFakeWallet walks the states after sent against a
 // fake wallet: confirmed only once deep enough; a transaction that goes
-// missing and comes back keeps waiting; one missing past the grace is
-// dropped and paid again exactly once, in a record naming it; the audit
+// missing and comes back keeps waiting; the wallet's word alone drops
+// nothing; one that neither the wallet nor the daemon has past the grace
+// is dropped and paid again exactly once, in a record naming it; the audit
 // holds at every step.
 func TestConfirmAndDropWithFakeWallet(t *testing.T) {
 	rds := testenv.NewRedis(t)
@@ -93,10 +94,17 @@ func TestConfirmAndDropWithFakeWallet(t *testing.T) {
 	if r := record(2); r.State != storage.PaymentSent || !r.MissingSince.IsZero() {
 		t.Fatalf("back: %+v", r)
 	}
-	// Missing past the grace: dropped and paid again in the same run.
-	setState(second.TxHash, &wallet.TxInfo{State: wallet.TxUnknown, DaemonChecked: true})
+	// The wallet alone saying it does not know the transaction, however
+	// long, drops nothing: the daemon may hold it.
+	setState(second.TxHash, &wallet.TxInfo{State: wallet.TxUnknown})
 	e.mustRun()
 	time.Sleep(2 * e.cfg.DropGrace)
+	if res := e.mustRun(); res.Dropped != 0 || record(2).State != storage.PaymentSent || record(2).MissingSince.IsZero() {
+		t.Fatalf("dropped on the wallet's word alone: %+v, record %+v", res, record(2))
+	}
+	// Missing past the grace, the daemon asked too: dropped and paid again
+	// in the same run (missing since the grace began above).
+	setState(second.TxHash, &wallet.TxInfo{State: wallet.TxUnknown, DaemonChecked: true})
 	res := e.mustRun()
 	if res.Dropped != 1 || res.Records != 1 || res.Sent != 1 {
 		t.Fatalf("drop run %+v", res)
