@@ -82,6 +82,9 @@ var (
 	ErrBadReply = errors.New("bad reply")
 	// ErrNoDaemon: a Failover was built without clients.
 	ErrNoDaemon = errors.New("no daemon configured")
+	// ErrNoTxLookup: none of the daemons can say whether it has a
+	// transaction (Pastellad: its wallet API's lookup asks the daemon).
+	ErrNoTxLookup = errors.New("no daemon can look up a transaction")
 )
 
 // Error is how every failed call is reported: which daemon, which RPC

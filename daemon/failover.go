@@ -331,3 +331,32 @@ func probe(ctx context.Context, c Client, tmpl *templateArgs) error {
 	}
 	return nil
 }
+
+// HasTransaction asks every daemon that can (monerod) whether it has the
+// transaction, in its pool or a block: true if any has it, false only if
+// every one answered that it has not. A payout is dropped on that false,
+// so a daemon that cannot be asked makes it an error, never a false.
+func (f *Failover) HasTransaction(ctx context.Context, txHash string) (bool, error) {
+	type txChecker interface {
+		HasTransaction(ctx context.Context, txHash string) (bool, error)
+	}
+	asked := 0
+	for _, c := range f.clients {
+		tc, ok := c.(txChecker)
+		if !ok {
+			continue
+		}
+		asked++
+		has, err := tc.HasTransaction(ctx, txHash)
+		if err != nil {
+			return false, err
+		}
+		if has {
+			return true, nil
+		}
+	}
+	if asked == 0 {
+		return false, ErrNoTxLookup
+	}
+	return false, nil
+}

@@ -370,3 +370,17 @@ func TestFailoverEmpty(t *testing.T) {
 		t.Fatal(fo.Active())
 	}
 }
+
+// TestHasTransactionNeedsADaemonThatCanTell: Pastellad cannot be asked
+// for a transaction, and "cannot tell" must never read as "has not" (a
+// payout is dropped on that).
+func TestHasTransactionNeedsADaemonThatCanTell(t *testing.T) {
+	f := NewFailover([]Client{NewPastella("pas", "http://127.0.0.1:1", time.Second, nil)}, time.Second, nil)
+	if has, err := f.HasTransaction(t.Context(), strings.Repeat("ab", 32)); has || !errors.Is(err, ErrNoTxLookup) {
+		t.Fatalf("HasTransaction without a daemon that can tell: %v %v, want ErrNoTxLookup", has, err)
+	}
+	down := NewFailover([]Client{NewMonero("xmr", "http://127.0.0.1:1", time.Second, nil)}, time.Second, nil)
+	if has, err := down.HasTransaction(t.Context(), strings.Repeat("ab", 32)); has || err == nil {
+		t.Fatalf("HasTransaction with monerod down: %v %v, want an error", has, err)
+	}
+}

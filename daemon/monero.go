@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,4 +100,42 @@ func (c *moneroClient) Info(ctx context.Context) (*Info, error) {
 		info.NotReady = "not synchronized"
 	}
 	return info, nil
+}
+
+// HasTransaction reports whether monerod has the transaction, in its pool
+// or in a block (the /get_transactions route). It is the payments
+// watcher's second opinion when monero-wallet-rpc does not know a payout's
+// transaction: after a reorg the wallet calls a transaction unknown for
+// minutes while the daemon holds it again, so the wallet's word alone must
+// never drop a payout.
+func (c *moneroClient) HasTransaction(ctx context.Context, txHash string) (bool, error) {
+	const method = "get_transactions"
+	body, err := json.Marshal(map[string]any{"txs_hashes": []string{txHash}})
+	if err != nil {
+		return false, c.rpc.fail(method, err)
+	}
+	res, err := c.rpc.do(ctx, method, http.MethodPost, "/"+method, body, false)
+	if err != nil {
+		return false, err
+	}
+	d := &decoder{f: res}
+	var txs []struct {
+		Hash string `json:"tx_hash"`
+	}
+	var missed []string
+	d.opt("txs", &txs)
+	d.opt("missed_tx", &missed)
+	if d.err != nil {
+		return false, c.rpc.fail(method, d.err)
+	}
+	for _, t := range txs {
+		if strings.EqualFold(t.Hash, txHash) {
+			return true, nil
+		}
+	}
+	if !slices.ContainsFunc(missed, func(h string) bool { return strings.EqualFold(h, txHash) }) {
+		// Neither found nor missed: not a reply to this question.
+		return false, c.rpc.fail(method, fmt.Errorf("%w: %s is neither in txs nor in missed_tx", ErrBadReply, txHash))
+	}
+	return false, nil
 }

@@ -8,6 +8,7 @@ package payments
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -94,6 +95,9 @@ func (p *Processor) lookup(ctx context.Context, rec *storage.PaymentRecord) (*wa
 		return info, nil
 	}
 	has, err := c.HasTransaction(ctx, rec.TxHash)
+	if errors.Is(err, daemon.ErrNoTxLookup) {
+		return info, nil // no daemon opinion: the wallet's stands
+	}
 	if err != nil {
 		return nil, fmt.Errorf("asking the daemon for payment %d's transaction %s: %w", rec.ID, rec.TxHash, err)
 	}

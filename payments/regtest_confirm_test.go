@@ -49,7 +49,9 @@ func TestRegtestConfirmAndDrop(t *testing.T) {
 	cfg := Config{Interval: time.Hour, MinPayment: 10_000_000_000, Denomination: denom, TransferFee: denom, MaxAddresses: 2,
 		PoolAddress: rt.Wallet.Address, Coin: cryptonote.Monero, LeaseTTL: time.Minute,
 		Confirmations: depth, DropGrace: grace,
-		Chain: moneroTxChain{daemon.NewMonero("regtest", rt.Daemon.URL(), time.Minute, testLogger(t)), rt.Daemon}}
+		// As cmd/pool builds it: the Failover asks monerod whether it has
+		// a transaction the wallet does not know (get_transactions).
+		Chain: daemon.NewFailover([]daemon.Client{daemon.NewMonero("regtest", rt.Daemon.URL(), time.Minute, testLogger(t))}, 10*time.Second, testLogger(t))}
 	proc := New(cfg, store, w, testLogger(t))
 	pcfg := cfg
 	pcfg.DropGrace = 10 * time.Minute
@@ -247,33 +249,6 @@ func seenMined(ctx context.Context, t *testing.T, w wallet.Wallet, tx string) {
 	if info, err := w.Lookup(ctx, tx); err != nil || info.State != wallet.TxConfirmed {
 		t.Fatalf("payout %s mined: %+v %v", tx, info, err)
 	}
-}
-
-// moneroTxChain adds the daemon's transaction lookup (TxChecker) to a
-// monerod client, through get_transactions. The daemon package has no such
-// call yet; without it a Monero payout is never dropped on the wallet's
-// word alone.
-type moneroTxChain struct {
-	daemon.Client
-	d *testenv.Monerod
-}
-
-func (c moneroTxChain) HasTransaction(ctx context.Context, tx string) (bool, error) {
-	var got struct {
-		Status string   `json:"status"`
-		Missed []string `json:"missed_tx"`
-		Txs    []struct {
-			InPool      bool   `json:"in_pool"`
-			BlockHeight uint64 `json:"block_height"`
-		} `json:"txs"`
-	}
-	if err := daemonPost(ctx, c.d, "get_transactions", map[string]any{"txs_hashes": []string{tx}}, &got); err != nil {
-		return false, err
-	}
-	if got.Status != "OK" {
-		return false, fmt.Errorf("get_transactions: status %q", got.Status)
-	}
-	return len(got.Txs) == 1 && (got.Txs[0].InPool || got.Txs[0].BlockHeight > 0), nil
 }
 
 // daemonPost calls one of monerod's plain JSON endpoints (not JSON-RPC).
