@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
@@ -171,4 +172,35 @@ func (c *rawConn) readLineWithin(d time.Duration) string {
 	_ = c.c.SetReadDeadline(time.Now().Add(d))
 	line, _ := c.r.ReadString('\n')
 	return strings.TrimRight(line, "\n")
+}
+
+// TestReconnectKeepsEarned: a miner that had a share accepted and
+// reconnects from the same address group with the same address is not a
+// stranger (a junk flood must not lock out a miner whose connection
+// blipped); the same address from another group is. Observed through the
+// block lane, which only earned sessions' block claims take.
+func TestReconnectKeepsEarned(t *testing.T) {
+	p, h := hostilePool(t)
+	first := p.dialFrom("127.0.0.35")
+	sid, job := first.login(minerAddr, "rig")
+	nonce, result := p.hash(job, 1)
+	if got := first.submit(2, sid, job, nonce, hex.EncodeToString(result[:])); got != fmt.Sprintf(okLine, 2) {
+		t.Fatalf("share: %s", got)
+	}
+	first.c.Close()
+	fakeBlock := "01" + strings.Repeat("00", 31) // meets any network difficulty, not its hash
+	for _, tc := range []struct {
+		ip       string
+		wantPrio int64
+	}{{"127.0.0.36", 0}, {"127.0.0.35", 1}} {
+		h.prio.Store(0)
+		c := p.dialFrom(tc.ip)
+		sid, job := c.login(minerAddr, "rig")
+		if got := c.submit(3, sid, job, "00000002", fakeBlock); got != errLine("3", proto.ErrMsgWrongResult) {
+			t.Fatalf("fake block claim from %s: %s", tc.ip, got)
+		}
+		if h.prio.Load() != tc.wantPrio {
+			t.Errorf("from %s: %d hashes in the block lane, want %d", tc.ip, h.prio.Load(), tc.wantPrio)
+		}
+	}
 }

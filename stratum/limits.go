@@ -114,16 +114,20 @@ const strangerGroupSlots = 4
 
 func newStrangerBudget() *strangerBudget { return &strangerBudget{byGroup: map[string]int{}} }
 
-// take reserves a slot for group; false when none is free.
-func (b *strangerBudget) take(group string) bool {
+// take reserves a slot for group; ok false when none is free, own true
+// when that is because group holds all of its own.
+func (b *strangerBudget) take(group string) (ok, own bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.total >= strangerSlots || b.byGroup[group] >= strangerGroupSlots {
-		return false
+	if b.byGroup[group] >= strangerGroupSlots {
+		return false, true
+	}
+	if b.total >= strangerSlots {
+		return false, false
 	}
 	b.total++
 	b.byGroup[group]++
-	return true
+	return true, false
 }
 
 // give returns a slot take reserved.

@@ -61,8 +61,10 @@ type session struct {
 
 	writeMu sync.Mutex
 	jobs    jobRing // the recent jobs, for submits (locked apart)
-	// earned: a share of this session was accepted, which its shares need
-	// for the block lane and to skip the strangers' verification budget.
+	// earned: a share of this session was accepted, or its address had
+	// one accepted from this address group before (sharePipeline.earners);
+	// its shares need it for the block lane and to skip the strangers'
+	// verification budget.
 	earned atomic.Bool
 
 	mu   sync.Mutex // guards everything below
@@ -312,6 +314,7 @@ func (sess *session) login(id, params json.RawMessage) bool {
 		nonceByte = b
 	}
 	diff := sess.start(m, nonceByte)
+	sess.earned.Store(sess.srv.shares.earnedBefore(m.Address.Text, sess.ip))
 	job, err := sess.nextJob()
 	if err != nil {
 		sess.fail(id, "No job available: "+err.Error())

@@ -42,7 +42,8 @@ import (
 //  8. ban accounting: proof of malice (Outcome.Malice: a wrong result, a
 //     malformed nonce or result, another session's id) bans the address at
 //     once; otherwise every judged share counts for its address's ratio,
-//     every refused one against it (Busy only without accepted work), and
+//     every refused one against it (Busy only for an address holding its
+//     own verification slots), and
 //     the refused share that gets it banned is answered Banned. A ban ends
 //     every session of the address, in every stratum process (Server.banned)
 //
@@ -57,7 +58,13 @@ type sharePipeline struct {
 	log    logrus.FieldLogger
 
 	// Set by begin.
-	known     *knownMiners
+	known *knownMiners
+	// earners are the (address, address group) pairs with an accepted
+	// share: a miner reconnecting from where it mined starts earned
+	// (session.login), so a network blip or a restart of its proxy during
+	// a junk flood does not put it behind strangers. Addresses are public,
+	// source addresses are not: nobody else can claim the pair.
+	earners   *knownMiners
 	strangers *strangerBudget // verification slots of sessions without accepted work
 
 	// Set by begin before the first connection is served.
@@ -72,6 +79,7 @@ type submission struct {
 	jobs      *jobRing // the connection's recent jobs
 	nonceByte byte     // the connection's nonce top byte (0: not a NiceHash port)
 	earned    bool     // the session has had a share accepted
+	hoarding  bool     // Busy because the address's own shares hold its verification slots
 	foreign   bool     // the submit named another session's id
 	jobID     string
 	nonce     string // hex, as sent
@@ -83,6 +91,7 @@ type submission struct {
 func (p *sharePipeline) begin(ctx, work context.Context) {
 	p.ctx, p.work = ctx, work
 	p.known = newKnownMiners(knownMinersMax)
+	p.earners = newKnownMiners(knownMinersMax)
 	p.strangers = newStrangerBudget()
 }
 
@@ -113,7 +122,7 @@ func (p *sharePipeline) submit(s *submission) (Outcome, uint64) {
 	// sender (Outcome.againstBan), Busy only from a session without
 	// accepted work. A ban closes every session of the address (Server.
 	// banned); a valid share that tips the ratio is still answered.
-	counted := outcomes[o].ban != notCounted || (o == Busy && !s.earned)
+	counted := outcomes[o].ban != notCounted || (o == Busy && s.hoarding)
 	if counted && p.bans.record(s.ip, o.againstBan()) && !o.accepted() {
 		return Banned, 0
 	}
@@ -187,7 +196,11 @@ func (p *sharePipeline) judge(s *submission) (*Share, Outcome) {
 func (p *sharePipeline) verify(s *submission, job *Job, nonce [4]byte, priority bool) ([32]byte, Outcome) {
 	if !s.earned {
 		g := addrGroup(s.ip)
-		if !p.strangers.take(g) {
+		if ok, own := p.strangers.take(g); !ok {
+			// Busy counts against the address only when its own shares
+			// hold its slots; a full pool-wide budget is others' doing,
+			// and an honest newcomer must not be banned for it.
+			s.hoarding = own
 			job.forget(binary.LittleEndian.Uint32(nonce[:]))
 			return [32]byte{}, Busy
 		}
@@ -215,7 +228,17 @@ func (p *sharePipeline) record(s *submission, share *Share, o Outcome) Outcome {
 		return StorageDown
 	}
 	p.known.add(share.Address)
+	p.earners.add(earnerKey(share.Address, s.ip))
 	return o
+}
+
+// earnerKey names an address mining from an address group (earners).
+func earnerKey(addr, ip string) string { return addr + " " + addrGroup(ip) }
+
+// earnedBefore reports whether addr has had a share accepted from ip's
+// address group in this process.
+func (p *sharePipeline) earnedBefore(addr, ip string) bool {
+	return p.earners.has(earnerKey(addr, ip))
 }
 
 func (p *sharePipeline) logger(s *submission) logrus.FieldLogger {
