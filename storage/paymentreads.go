@@ -148,7 +148,11 @@ type PaymentStats struct {
 // PaymentStats reads the counters.
 func (s *Store) PaymentStats(ctx context.Context) (PaymentStats, error) {
 	m, err := s.uintHash(ctx, s.k.payStats)
-	return PaymentStats{Sent: m["sent"], Failed: m["failed"], Halts: m["halts"], Confirmed: m["confirmed"], Dropped: m["dropped"]}, err
+	return paymentStats(m), err
+}
+
+func paymentStats(m map[string]uint64) PaymentStats {
+	return PaymentStats{Sent: m["sent"], Failed: m["failed"], Halts: m["halts"], Confirmed: m["confirmed"], Dropped: m["dropped"]}
 }
 
 // PaymentHistory is one entry of a miner's payment history.
