@@ -29,7 +29,7 @@ type snapshot struct {
 	at             time.Time
 	stats          Stats
 	json           []byte // stats encoded once, written to every /stats request
-	paymentStats   storage.PaymentStats
+	paymentStats   storage.PayoutStats
 	paymentsHalted int
 	totals         storage.Totals
 }
@@ -52,12 +52,12 @@ func (s *Server) Snapshot() (*Stats, bool) {
 	return &sn.stats, true
 }
 
-// PaymentState reports payment counters and how many payments are halted,
-// from the newest snapshot.
-func (s *Server) PaymentState() (storage.PaymentStats, int, bool) {
+// PaymentState reports payment counters, the unconfirmed payouts and how
+// many payments are halted, from the newest snapshot.
+func (s *Server) PaymentState() (storage.PayoutStats, int, bool) {
 	sn := s.snap.Load()
 	if sn == nil {
-		return storage.PaymentStats{}, 0, false
+		return storage.PayoutStats{}, 0, false
 	}
 	return sn.paymentStats, sn.paymentsHalted, true
 }
@@ -97,7 +97,7 @@ func (s *Server) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if sn.paymentStats, err = st.PaymentStats(ctx); err != nil {
+	if sn.paymentStats, err = st.PayoutStats(ctx); err != nil {
 		return err
 	}
 	halted, err := st.HaltedPayments(ctx)

@@ -359,6 +359,7 @@ func TestWatchPool(t *testing.T) {
 		Hashrate: 1234.5, Miners: 3, Workers: 7, Connections: 9,
 		BlocksFound: 20, BlocksPending: 2, BlocksConfirmed: 15, BlocksOrphaned: 3,
 		PaymentsSent: 40, PaymentsFailed: 1, PaymentsHalted: 1,
+		PayoutsUnconfirmed: 2, PayoutsConfirmed: 35, PayoutsDropped: 3,
 		NetworkHeight: 123456, NetworkDifficulty: 987654321,
 	}
 	ready = true
@@ -377,10 +378,22 @@ func TestWatchPool(t *testing.T) {
 		{"rxpool_payments", "state=sent", 40},
 		{"rxpool_payments", "state=failed", 1},
 		{"rxpool_payments_halted", "", 1},
+		{"rxpool_payouts", "state=sent", 2},
+		{"rxpool_payouts", "state=confirmed", 35},
+		{"rxpool_payouts", "state=dropped", 3},
+		{"rxpool_payouts", "state=failed", 1},
+		{"rxpool_payout_oldest_unconfirmed_seconds", "", 0}, // none waiting
 		{"rxpool_network_height", "", 123456},
 		{"rxpool_network_difficulty", "", 987654321},
 	} {
 		want(t, m, c.name, c.labels, c.v)
+	}
+	// The age counts from the oldest waiting payout's sent time at scrape
+	// time: an hour-old one is at least an hour old, however stale the
+	// snapshot.
+	snap.OldestUnconfirmed = time.Now().Add(-time.Hour)
+	if age := series(t, m, "rxpool_payout_oldest_unconfirmed_seconds")[""]; age < 3600 || age > 2*3600 {
+		t.Errorf("oldest unconfirmed age %v s, want about 3600", age)
 	}
 }
 

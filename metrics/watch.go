@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -112,7 +113,12 @@ type PoolGauges struct {
 	Miners, Workers, Connections                                int
 	BlocksFound, BlocksPending, BlocksConfirmed, BlocksOrphaned uint64
 	PaymentsSent, PaymentsFailed, PaymentsHalted                uint64
-	NetworkHeight, NetworkDifficulty                            uint64
+	// Payouts after sent (issue 20): waiting for their confirmations,
+	// confirmed, dropped (paid again); when the oldest waiting one was sent
+	// (zero when none).
+	PayoutsUnconfirmed, PayoutsConfirmed, PayoutsDropped uint64
+	OldestUnconfirmed                                    time.Time
+	NetworkHeight, NetworkDifficulty                     uint64
 }
 
 // WatchPool exports the pool-wide gauges, calling read at scrape time.
@@ -129,10 +135,12 @@ func (m *Metrics) WatchPool(read func() (PoolGauges, bool)) {
 		blocks      = desc("blocks", "Pool blocks by status.", "status")
 		payments    = desc("payments", "Payments by state.", "state")
 		halted      = desc("payments_halted", "Payments halted for an operator (ambiguous outcome).")
+		payouts     = desc("payouts", "Payout records by state: sent (waiting for its confirmations), confirmed, dropped (paid again), failed.", "state")
+		oldest      = desc("payout_oldest_unconfirmed_seconds", "Age of the oldest sent payout not yet confirmed or dropped; 0 when none.")
 		height      = desc("network_height", "Network height.")
 		netDiff     = desc("network_difficulty", "Network difficulty.")
 	)
-	descs := []*prometheus.Desc{hashrate, miners, workers, connections, found, blocks, payments, halted, height, netDiff}
+	descs := []*prometheus.Desc{hashrate, miners, workers, connections, found, blocks, payments, halted, payouts, oldest, height, netDiff}
 	m.Registry.MustRegister(&collectorFunc{descs: descs, collect: func(ch chan<- prometheus.Metric) {
 		g, ok := read()
 		if !ok {
@@ -149,6 +157,17 @@ func (m *Metrics) WatchPool(read func() (PoolGauges, bool)) {
 		ch <- gauge(payments, float64(g.PaymentsSent), "sent")
 		ch <- gauge(payments, float64(g.PaymentsFailed), "failed")
 		ch <- gauge(halted, float64(g.PaymentsHalted))
+		ch <- gauge(payouts, float64(g.PayoutsUnconfirmed), "sent")
+		ch <- gauge(payouts, float64(g.PayoutsConfirmed), "confirmed")
+		ch <- gauge(payouts, float64(g.PayoutsDropped), "dropped")
+		ch <- gauge(payouts, float64(g.PaymentsFailed), "failed")
+		// The age grows at scrape time from the snapshot's sent time, so a
+		// stuck payout is not hidden by a snapshot refreshed seconds ago.
+		age := 0.0
+		if !g.OldestUnconfirmed.IsZero() {
+			age = max(time.Since(g.OldestUnconfirmed).Seconds(), 0)
+		}
+		ch <- gauge(oldest, age)
 		ch <- gauge(height, float64(g.NetworkHeight))
 		ch <- gauge(netDiff, float64(g.NetworkDifficulty))
 	}})

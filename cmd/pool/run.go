@@ -187,6 +187,7 @@ func poolGauges(a *api.Server) (metrics.PoolGauges, bool) {
 		BlocksFound: uint64(p.BlocksFound), BlocksPending: uint64(p.BlocksPending),
 		BlocksConfirmed: p.BlocksConfirmed, BlocksOrphaned: p.BlocksOrphaned,
 		PaymentsSent: ps.Sent, PaymentsFailed: ps.Failed, PaymentsHalted: uint64(halted),
+		PayoutsUnconfirmed: ps.Unconfirmed, PayoutsConfirmed: ps.Confirmed, PayoutsDropped: ps.Dropped, OldestUnconfirmed: ps.OldestUnconfirmed,
 		NetworkHeight: st.Network.Height, NetworkDifficulty: st.Network.Difficulty,
 	}, true
 }
