@@ -1,7 +1,7 @@
 // The block and payment tables used on several pages.
 
 import { formatPercent } from './format.js';
-import { addressLink, amount, h, hashText, schemeBadge, statusBadge, table, td, timeAgo } from './dom';
+import { addressLink, amount, badge, h, hashText, schemeBadge, statusBadge, table, td, timeAgo } from './dom';
 import type { Block, MinerBlock, Payment, PoolConfig } from './types';
 
 function blockStatus(b: Block, cfg: PoolConfig): HTMLElement {
@@ -46,6 +46,16 @@ export function effortClass(effort: number): string | undefined {
   return effort <= 100 ? 'good' : effort > 200 ? 'bad' : undefined;
 }
 
+// payoutBadge: a sent payout still waits for its confirmations (it may yet
+// be dropped and paid again); a confirmed one is final.
+function payoutBadge(p: Payment): HTMLElement | null {
+  if (!p.state) return null;
+  const badgeEl = badge(p.state, p.state === 'confirmed' ? 'ok' : p.state === 'sent' ? 'warn' : 'muted');
+  badgeEl.title = p.state === 'sent' ? 'waiting for its confirmations' : p.state === 'confirmed' ? 'confirmed on the chain' : '';
+  badgeEl.dataset.testid = 'payment-state';
+  return badgeEl;
+}
+
 export function paymentsTable(payments: Payment[], cfg: PoolConfig, withDestinations = true): HTMLElement {
   const rows = payments.map((p) =>
     h(
@@ -55,7 +65,7 @@ export function paymentsTable(payments: Payment[], cfg: PoolConfig, withDestinat
       td(amount(p.amount, cfg), true),
       td(amount(p.fee, cfg), true),
       withDestinations ? td(String(p.destinations ?? ''), true) : null,
-      td(hashText(p.txHash)),
+      td([hashText(p.txHash), p.state ? ' ' : null, payoutBadge(p)]),
     ),
   );
   const cols = [{ title: 'Sent' }, { title: 'Amount', num: true }, { title: 'Fee', num: true }];

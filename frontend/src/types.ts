@@ -45,6 +45,9 @@ export interface Payment {
   fee: number;
   destinations?: number;
   imported?: boolean; // paid by the pool rxpool took over from
+  // sent (waiting for its confirmations) or confirmed; absent when imported
+  // and from pools older than issue 20.
+  state?: string;
 }
 
 export interface Port {

@@ -107,13 +107,15 @@ for (let i = 0; i < 27; i++) {
 }
 for (const b of blocks) b.time = Math.round(b.time);
 
-// 45 payments, one every 30 minutes.
+// 45 payments, one every 30 minutes; the newest two still wait for their
+// confirmations (state sent), the others are confirmed.
 const payments = [];
 for (let i = 0; i < 45; i++) {
   const destinations = 1 + Math.floor(rnd() * 9);
   payments.push({
     id: 1000 - i, time: Math.round(NOW - (i * 0.5 + 0.1) * HOUR), txHash: hex(64),
     amount: destinations * (P.minPayment + Math.floor(rnd() * P.minPayment)), fee: P.transferFee * destinations, destinations,
+    state: i < 2 ? 'sent' : 'confirmed',
   });
 }
 
@@ -164,7 +166,7 @@ function worker(name, hashrate, offline) {
 }
 const minerPayments = Array.from({ length: 3 }, (_, i) => ({
   id: 999 - i * 7, time: Math.round(NOW - (i * 1.7 + 0.3) * DAY), txHash: hex(64),
-  amount: P.minPayment + 12_345_678 * (i + 1), fee: P.transferFee,
+  amount: P.minPayment + 12_345_678 * (i + 1), fee: P.transferFee, state: 'confirmed',
 }));
 const minerBlocks = blocks.slice(0, 8).map((b, i) => ({
   height: b.height, hash: b.hash, time: b.time, status: b.status, scheme: b.scheme,
