@@ -5,16 +5,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"rxpool/config"
 	"rxpool/storage"
+	"rxpool/wallet"
 )
 
 func main() {
@@ -30,7 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit | payments ... | bans ... | import nodepool ...]")
 		fmt.Fprintln(stderr, "  (no command)  run the modules the config enables")
 		fmt.Fprintln(stderr, "  check [-offline]  validate the config, print what would run, reach Redis, daemons, wallet")
-		fmt.Fprintln(stderr, "  audit         check the ledger invariants in Redis; exit 1 on any violation")
+		fmt.Fprintln(stderr, "  audit [-wallet=false] [-min-height H]  check the ledger invariants in Redis and reconcile the")
+		fmt.Fprintln(stderr, "                payouts with the wallet's outgoing transfers; exit 1 on any violation")
 		fmt.Fprintln(stderr, "  payments      list, show, resolve payment records; block or unblock addresses")
 		fmt.Fprintln(stderr, "  bans          list the pool-wide bans; bans lift ADDRESS lifts one")
 		fmt.Fprintln(stderr, "  import nodepool -from redis://HOST:PORT/DB [-prefix Pastella] [-dry-run] [-force]  take over the Node pool's books")
@@ -54,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return check(cfg, *offline, stdout, stderr)
 	case "audit":
-		return audit(cfg, stdout, stderr)
+		return audit(cfg, fs.Args()[1:], stdout, stderr)
 	case "payments":
 		return paymentsCommand(cfg, fs.Args()[1:], stdout, stderr)
 	case "bans":
@@ -90,25 +94,109 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// audit prints the ledger audit; any violation makes the exit status 1.
-func audit(cfg *config.Config, stdout, stderr io.Writer) int {
+// audit prints the ledger audit and, when the wallet is configured and
+// answers, its reconciliation with the wallet; any violation makes the exit
+// status 1.
+func audit(cfg *config.Config, args []string, stdout, stderr io.Writer) int {
+	afs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	afs.SetOutput(stderr)
+	withWallet := afs.Bool("wallet", true, "reconcile the payouts with the wallet's outgoing transfers (when walletApi is configured)")
+	minHeight := afs.Uint64("min-height", 0, "reconcile only the wallet's transfers from this height on (0: all; set it to where the pool's wallet started)")
+	if err := afs.Parse(args); err != nil || afs.NArg() > 0 {
+		return 2
+	}
 	store := openStore(cfg, "audit", stderr)
 	if store == nil {
 		return 1
 	}
 	defer store.Close(context.Background())
-	rep, err := store.Audit(context.Background())
+	ctx := context.Background()
+	rep, err := store.Audit(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "audit:", err)
 		return 1
 	}
+	var reconciled string
+	switch {
+	case !*withWallet:
+		reconciled = "not reconciled with the wallet (-wallet=false)"
+	case cfg.WalletAPI.Port == 0:
+		reconciled = "not reconciled with the wallet (no walletApi configured)"
+	default:
+		reconciled, err = reconcileWallet(ctx, cfg, store, rep, *minHeight, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "audit:", err)
+			return 1
+		}
+	}
 	fmt.Fprint(stdout, rep.String())
+	fmt.Fprintln(stdout, reconciled)
 	if !rep.OK() {
 		fmt.Fprintln(stdout, "audit FAILED")
 		return 1
 	}
 	fmt.Fprintln(stdout, "audit passed")
 	return 0
+}
+
+// reconcileWallet adds the wallet checks to rep and says whether it could.
+// A wallet that does not answer is reported, not an audit failure: the
+// ledger checks stand on their own. A wallet that is not the pool's is an
+// error: reconciling another wallet proves nothing.
+func reconcileWallet(ctx context.Context, cfg *config.Config, store *storage.Store, rep *storage.AuditReport, minHeight uint64, stderr io.Writer) (string, error) {
+	log := logrus.New()
+	log.SetOutput(stderr)
+	log.SetLevel(logrus.WarnLevel)
+	w, open, err := newWallet(cfg, log)
+	if err != nil {
+		return "", err
+	}
+	lister, ok := w.(wallet.OutgoingLister)
+	if !ok {
+		return fmt.Sprintf("not reconciled with the wallet (%s cannot list its outgoing transfers)", w.Name()), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err = wallet.CheckAddress(ctx, w, cfg.PoolAddress)
+	if err != nil && !errors.Is(err, wallet.ErrWrongWallet) && open(ctx) == nil {
+		err = wallet.CheckAddress(ctx, w, cfg.PoolAddress)
+	}
+	var txs []wallet.OutgoingTx
+	if err == nil {
+		txs, err = lister.Outgoing(ctx, minHeight)
+	}
+	switch {
+	case errors.Is(err, wallet.ErrWrongWallet):
+		return "", err
+	case err != nil:
+		return fmt.Sprintf("NOT reconciled with the wallet: %s did not answer: %v", w.Name(), err), nil
+	}
+	list := make([]storage.WalletTx, 0, len(txs))
+	for _, tx := range txs {
+		list = append(list, walletTx(tx))
+	}
+	if err := store.Reconcile(ctx, rep, list, minHeight); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("reconciled with the wallet %s (%d outgoing transfers from height %d)", w.Name(), len(txs), minHeight), nil
+}
+
+// walletTx is the storage form of a wallet's outgoing transaction.
+func walletTx(tx wallet.OutgoingTx) storage.WalletTx {
+	out := storage.WalletTx{TxHash: tx.TxHash, Height: tx.Height, Amount: tx.Amount, State: storage.TxStatePending}
+	switch tx.State {
+	case wallet.TxConfirmed:
+		out.State = storage.TxStateConfirmed
+	case wallet.TxFailed:
+		out.State = storage.TxStateFailed
+	}
+	if len(tx.Dests) > 0 {
+		out.Dests = map[string]uint64{}
+		for _, d := range tx.Dests {
+			out.Dests[d.Address] += d.Amount
+		}
+	}
+	return out
 }
 
 // openStore opens the configured Redis for an operator's command, logging

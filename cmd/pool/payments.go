@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -115,6 +116,8 @@ const paymentsUsage = `usage: pool [-config FILE] payments COMMAND
                               it can never be relayed, then the wallet (and, for Pastella, the
                               daemon) is asked whether it has it: if so, resolve refuses.
                               -force skips asking.
+  record TXHASH NOTE          record a transfer the operator made from the pool wallet, so that
+                              the audit's reconciliation with the wallet does not list it
   blocked                     the addresses payments skip, with the reason
   block ADDRESS [REASON]      stop paying ADDRESS (its balance stays)
   unblock ADDRESS             pay ADDRESS again
@@ -142,6 +145,10 @@ func paymentsCommand(cfg *config.Config, args []string, stdout, stderr io.Writer
 		err = showPayment(ctx, store, rest[0], stdout)
 	case cmd == "resolve":
 		err = resolvePayment(ctx, cfg, store, rest, stdout, stderr)
+	case cmd == "record" && len(rest) >= 2:
+		if err = store.RecordOperatorTransfer(ctx, rest[0], strings.Join(rest[1:], " ")); err == nil {
+			fmt.Fprintf(stdout, "recorded %s as an operator transfer\n", rest[0])
+		}
 	case cmd == "blocked" && len(rest) == 0:
 		var m map[string]string
 		if m, err = store.BlockedAddresses(ctx); err == nil {
