@@ -125,6 +125,34 @@ func (b *banList) malice(ip string, o Outcome) {
 	b.told(g, until)
 }
 
+// strangerJunkMax is how many refused requests a session without an
+// accepted share may send before its address is banned (with ratio banning
+// on). An honest miner's first shares are valid: it does not send ten
+// refused ones before its first accepted one. Without this an attacker
+// rotating over many addresses got banning.checkThreshold cheap answers
+// per address, ~16,000 a second, a core of the pool's CPU.
+const strangerJunkMax = 10
+
+// strangerJunk bans ip's group for a session's n-th refused request
+// without an accepted share (n ≥ strangerJunkMax); it reports whether the
+// group is banned now.
+func (b *banList) strangerJunk(ip string, n int) bool {
+	if !b.cfg.Enabled || n < strangerJunkMax {
+		return false
+	}
+	g := addrGroup(ip)
+	b.mu.Lock()
+	if t, ok := b.until[g]; ok && t.After(b.now()) {
+		b.mu.Unlock()
+		return true
+	}
+	until := b.banLocked(g, b.cfg.Time)
+	b.mu.Unlock()
+	b.log.Warnf("Ban: %s sent %d refused requests on a connection without an accepted share, banned for %s", g, n, b.cfg.Time)
+	b.told(g, until)
+	return true
+}
+
 func (b *banList) told(g string, until time.Time) {
 	if b.onBan != nil {
 		b.onBan(g, until)

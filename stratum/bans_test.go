@@ -204,3 +204,47 @@ func TestReconnectKeepsEarned(t *testing.T) {
 		}
 	}
 }
+
+// TestStrangerJunkBanned: a connection without an accepted share gets ten
+// refused requests, then its address is banned, long before the ratio's
+// checkThreshold; one with accepted work is judged by the ratio only.
+func TestStrangerJunkBanned(t *testing.T) {
+	p := newTestPool(t, poolOptions{netDiff: unreachable, mutate: func(c *Config) {
+		c.Banning = Banning{Enabled: true, Time: time.Minute, InvalidPercent: 50, CheckThreshold: 1000}
+	}})
+	badJobs := func(c *rawConn, sid string) (replies int) {
+		var b strings.Builder
+		for n := range 30 {
+			fmt.Fprintf(&b, `{"id":%d,"method":"submit","params":{"id":%q,"job_id":"nope","nonce":"00000000","result":"00"}}`+"\n", 10+n, sid)
+		}
+		go func() { _, _ = c.c.Write([]byte(b.String())) }()
+		for n := 0; n < 30; n++ {
+			line := c.readLineWithin(5 * time.Second)
+			if line == "" {
+				break
+			}
+			if !strings.Contains(line, `"method":"job"`) {
+				replies++
+			}
+		}
+		return replies
+	}
+	stranger := p.dialFrom("127.0.0.95")
+	sid, _ := stranger.login(testenv.MoneroAddress(t, 600), "x")
+	if n := badJobs(stranger, sid); n != strangerJunkMax {
+		t.Errorf("a stranger got %d replies to 30 bad submits, want %d then the close", n, strangerJunkMax)
+	}
+	if got := p.dialFrom("127.0.0.95").readLine(); got != errLine("null", proto.ErrMsgBanned) {
+		t.Errorf("reconnecting stranger got %s", got)
+	}
+
+	miner := p.dialFrom("127.0.0.96")
+	sid, job := miner.login(minerAddr, "rig")
+	nonce, result := p.hash(job, 7)
+	if got := miner.submit(2, sid, job, nonce, hex.EncodeToString(result[:])); got != fmt.Sprintf(okLine, 2) {
+		t.Fatalf("share: %s", got)
+	}
+	if n := badJobs(miner, sid); n != 30 {
+		t.Errorf("a miner with accepted work got %d replies to 30 bad submits, want all 30", n)
+	}
+}

@@ -66,6 +66,9 @@ type session struct {
 	// its shares need it for the block lane and to skip the strangers'
 	// verification budget.
 	earned atomic.Bool
+	// junk counts refused requests while the session has no accepted share
+	// (banList.strangerJunk); requests are handled one at a time.
+	junk int
 
 	mu   sync.Mutex // guards everything below
 	id   string
@@ -230,6 +233,10 @@ func (sess *session) refuseJunk(id json.RawMessage, o Outcome, msg string) {
 	}
 	sess.fail(id, msg)
 	sess.srv.bans.record(sess.ip, true)
+	if !sess.earned.Load() {
+		sess.junk++
+		sess.srv.bans.strangerJunk(sess.ip, sess.junk)
+	}
 }
 
 // handle dispatches one request line; it returns true when the connection
@@ -432,7 +439,7 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 	}
 	now := time.Now()
 	o, diff := sess.srv.shares.submit(&submission{miner: m, ip: sess.ip, jobs: &sess.jobs, nonceByte: nonceByte,
-		earned: sess.earned.Load(), foreign: p.ID != sid,
+		earned: sess.earned.Load(), foreign: p.ID != sid, junk: &sess.junk,
 		jobID: p.JobID, nonce: p.Nonce, result: p.Result, at: now})
 	if !o.accepted() {
 		sess.refuse(id, o)

@@ -44,7 +44,9 @@ import (
 //     once; otherwise every judged share counts for its address's ratio,
 //     every refused one against it (Busy only for an address holding its
 //     own verification slots), and
-//     the refused share that gets it banned is answered Banned. A ban ends
+//     the refused share that gets it banned is answered Banned; a session
+//     without accepted work is banned at its strangerJunkMax-th refusal
+//     (with banning on). A ban ends
 //     every session of the address, in every stratum process (Server.banned)
 //
 // The caller's goroutine waits for the hash, so one connection's shares are
@@ -80,6 +82,7 @@ type submission struct {
 	nonceByte byte     // the connection's nonce top byte (0: not a NiceHash port)
 	earned    bool     // the session has had a share accepted
 	hoarding  bool     // Busy because the address's own shares hold its verification slots
+	junk      *int     // the session's refused requests so far (session.junk)
 	foreign   bool     // the submit named another session's id
 	jobID     string
 	nonce     string // hex, as sent
@@ -125,6 +128,13 @@ func (p *sharePipeline) submit(s *submission) (Outcome, uint64) {
 	counted := outcomes[o].ban != notCounted || (o == Busy && s.hoarding)
 	if counted && p.bans.record(s.ip, o.againstBan()) && !o.accepted() {
 		return Banned, 0
+	}
+	// A session without accepted work gets strangerJunkMax refusals.
+	if counted && !s.earned && o.againstBan() {
+		*s.junk++
+		if p.bans.strangerJunk(s.ip, *s.junk) {
+			return Banned, 0
+		}
 	}
 	if !o.accepted() {
 		return o, 0
