@@ -235,6 +235,31 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// TestHealthOldestUnconfirmedPayout: /health reports the seeded sent payout
+// waiting for its confirmations, and once it has waited past the limit says
+// degraded and why, still 200 (the pool mines and pays).
+func TestHealthOldestUnconfirmedPayout(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) { c.UnconfirmedLimit = time.Hour })
+	e.seed()
+	ps, err := e.store.PayoutStats(ctxT(t))
+	if err != nil || ps.Unconfirmed != 1 || ps.OldestUnconfirmed.IsZero() {
+		t.Fatalf("seeded payout stats %+v %v", ps, err)
+	}
+	sent := ps.OldestUnconfirmed
+	e.api.now = func() time.Time { return sent.Add(30 * time.Minute) }
+	var h Health
+	e.get("/health", http.StatusOK, &h)
+	if h.Status != "ok" || h.UnconfirmedPayouts != 1 || h.OldestUnconfirmedSeconds != 1800 || len(h.Reasons) != 0 {
+		t.Fatalf("health 30 min after the payout %+v", h)
+	}
+	e.api.health = newCache[*Health](time.Second, 1) // a new check, not the cached one
+	e.api.now = func() time.Time { return sent.Add(2 * time.Hour) }
+	e.get("/health", http.StatusOK, &h)
+	if h.Status != "degraded" || h.OldestUnconfirmedSeconds != 7200 || len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "2h0m0s") {
+		t.Fatalf("health 2 h after the payout, limit 1 h: %+v", h)
+	}
+}
+
 func TestThresholdNeedsAnIPThatMinesForTheAddress(t *testing.T) {
 	e := newEnv(t, nil)
 	s := e.seed()

@@ -16,11 +16,13 @@ const checkTimeout = 3 * time.Second
 
 // getHealth is GET /health: 200 when Redis, at least one synced daemon and
 // the wallet (when configured) answer, 503 otherwise. Checks run live (cached
-// for a second, so a monitor hammering it costs nothing).
+// for a second, so a monitor hammering it costs nothing). A payout waiting
+// too long for its confirmations makes it "degraded", still 200: the pool
+// mines and pays; an operator should look.
 func (s *Server) getHealth(c *gin.Context) {
 	h, _ := s.health.get(c.Request.Context(), "", s.checkHealth)
 	code := http.StatusOK
-	if h.Status != "ok" {
+	if h.Status == statusUnhealthy {
 		code = http.StatusServiceUnavailable
 	}
 	c.JSON(code, h)
@@ -34,6 +36,10 @@ func (s *Server) checkHealth(ctx context.Context) (*Health, error) {
 		if h.Redis.OK {
 			if halted, err := s.deps.Store.HaltedPayments(ctx); err == nil {
 				h.PaymentsHalted = len(halted)
+			}
+			if ps, err := s.deps.Store.PayoutStats(ctx); err == nil {
+				h.UnconfirmedPayouts = ps.Unconfirmed
+				h.OldestUnconfirmedSeconds = ps.OldestUnconfirmedAge(s.now()).Seconds()
 			}
 		}
 	})
@@ -64,10 +70,27 @@ func (s *Server) checkHealth(ctx context.Context) (*Health, error) {
 		daemonUp = daemonUp || d.OK
 	}
 	h.Status = "ok"
+	if limit := s.unconfirmedLimit(); h.OldestUnconfirmedSeconds > limit.Seconds() {
+		h.Status = "degraded"
+		h.Reasons = append(h.Reasons, fmt.Sprintf("a payout has waited %s for its confirmations (limit %s)",
+			(time.Duration(h.OldestUnconfirmedSeconds)*time.Second).String(), limit))
+	}
 	if !h.Redis.OK || !daemonUp || (h.Wallet != nil && !h.Wallet.OK) {
-		h.Status = "unhealthy"
+		h.Status = statusUnhealthy
 	}
 	return h, nil
+}
+
+const statusUnhealthy = "unhealthy"
+
+// unconfirmedLimit is Config.UnconfirmedLimit, or when unset the limit of
+// the default payments settings: 10 confirmations plus 3 × a dropGrace of
+// 10 blocks.
+func (s *Server) unconfirmedLimit() time.Duration {
+	if s.cfg.UnconfirmedLimit > 0 {
+		return s.cfg.UnconfirmedLimit
+	}
+	return 40 * s.deps.Coin.BlockTime
 }
 
 // timed runs one check under checkTimeout and reports it.

@@ -48,6 +48,10 @@ type Config struct {
 	// AllPorts are the stratum ports, hidden ones too, for the admin;
 	// Public.Ports are the ones shown to miners.
 	AllPorts []Port
+	// UnconfirmedLimit: /health says degraded when a sent payout has
+	// waited longer for its confirmations (0: 40 block times, the default
+	// payments settings' limit; see cmd/pool apiConfig).
+	UnconfirmedLimit time.Duration
 	// Limits bound each request's headers and read time (zero fields:
 	// httpx.DefaultLimits); bodies are capped at MaxBody.
 	Limits httpx.Limits

@@ -259,11 +259,16 @@ type TopMiner struct {
 
 // Health is GET /health.
 type Health struct {
-	Status         string  `json:"status"` // ok | unhealthy
+	Status         string  `json:"status"` // ok | degraded | unhealthy
 	Redis          Check   `json:"redis"`
 	Daemons        []Check `json:"daemons"`
 	Wallet         *Check  `json:"wallet,omitempty"`
 	PaymentsHalted int     `json:"paymentsHalted"`
+	// Sent payouts waiting for their confirmations, and the age of the
+	// oldest of them (0 when none).
+	UnconfirmedPayouts       uint64   `json:"unconfirmedPayouts"`
+	OldestUnconfirmedSeconds float64  `json:"oldestUnconfirmedSeconds"`
+	Reasons                  []string `json:"reasons,omitempty"` // why degraded
 }
 
 // Check is one dependency's reachability.

@@ -105,5 +105,15 @@ func apiConfig(cfg *config.Config) api.Config {
 		UpdateInterval: a.UpdateInterval.Duration(), CORSOrigins: a.CORSOrigins, AdminToken: a.AdminToken,
 		RateLimit: a.RateLimit, OfflineAfter: a.OfflineAfter.Duration(), TrustedProxies: a.TrustedProxies,
 		Frontend: a.Frontend, Public: pub, PPLNSWindow: cfg.PPLNS.Window, Depth: u.Depth,
+		UnconfirmedLimit: unconfirmedLimit(p, c.BlockTime),
 	}
+}
+
+// unconfirmedLimit is how long a sent payout may wait for its confirmations
+// before /health says degraded: the confirmations' block times, plus three
+// drop graces for a transaction the chain lost for a while (a reorg, a node
+// restart) before it is dropped and paid again, which also covers a
+// payments run or two in between.
+func unconfirmedLimit(p config.PaymentsConfig, blockTime time.Duration) time.Duration {
+	return time.Duration(p.Confirmations)*blockTime + 3*p.DropGrace.Duration()
 }
