@@ -94,6 +94,9 @@
 //	{p}:payments:halted       HASH  id → "since(unix ms) reason": relayed records whose
 //	                                outcome is unknown; payments halt while any is listed
 //	{p}:payments:stats        HASH  sent, failed, halts, confirmed, dropped (counters)
+//	{p}:payments:operator     HASH  txHash → "<RFC 3339 time> <note>": the pool wallet's
+//	                                transfers an operator made and recorded (`pool payments
+//	                                record`), which the wallet reconciliation accepts
 //	{p}:payments:lease        STRING the lease holder's fencing token, with a TTL (PX)
 //	{p}:payments:fence        STRING last fencing token handed out (only grows)
 //	{p}:thresholds            HASH  address → the miner's own minimum payout
