@@ -206,6 +206,17 @@ func TestRegtestConfirmAndDrop(t *testing.T) {
 		t.Fatalf("the miner's wallet holds %d, the pool records paid %d; want %d (payouts 1, 2 and 4)", got, b.Paid, want)
 	}
 	t.Logf("miner's wallet: %d = paid %d", got, b.Paid)
+	// The pool wallet's own list agrees with the records: the payouts as
+	// recorded, the dropped one's transaction not alive, nothing else sent.
+	rep, err := store.Audit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Reconcile(ctx, store, w, rep, 0)
+	if err != nil || !rep.OK() {
+		t.Fatalf("audit reconciling with the wallet (%d outgoing transfers): %v\n%s", n, err, rep)
+	}
+	t.Logf("audit reconciled with the wallet's %d outgoing transfers", n)
 }
 
 // popAndFlush removes the top block (its transactions go back to the

@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"rxpool/config"
+	"rxpool/payments"
 	"rxpool/storage"
 	"rxpool/wallet"
 )
@@ -161,42 +162,19 @@ func reconcileWallet(ctx context.Context, cfg *config.Config, store *storage.Sto
 	if err != nil && !errors.Is(err, wallet.ErrWrongWallet) && open(ctx) == nil {
 		err = wallet.CheckAddress(ctx, w, cfg.PoolAddress)
 	}
-	var txs []wallet.OutgoingTx
+	n := 0
 	if err == nil {
-		txs, err = lister.Outgoing(ctx, minHeight)
+		n, err = payments.Reconcile(ctx, store, lister, rep, minHeight)
+	} else if !errors.Is(err, wallet.ErrWrongWallet) {
+		err = fmt.Errorf("%w: %w", payments.ErrWalletUnavailable, err)
 	}
 	switch {
-	case errors.Is(err, wallet.ErrWrongWallet):
-		return "", err
-	case err != nil:
+	case errors.Is(err, payments.ErrWalletUnavailable):
 		return fmt.Sprintf("NOT reconciled with the wallet: %s did not answer: %v", w.Name(), err), nil
+	case err != nil:
+		return "", err // the wrong wallet, or Redis
 	}
-	list := make([]storage.WalletTx, 0, len(txs))
-	for _, tx := range txs {
-		list = append(list, walletTx(tx))
-	}
-	if err := store.Reconcile(ctx, rep, list, minHeight); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("reconciled with the wallet %s (%d outgoing transfers from height %d)", w.Name(), len(txs), minHeight), nil
-}
-
-// walletTx is the storage form of a wallet's outgoing transaction.
-func walletTx(tx wallet.OutgoingTx) storage.WalletTx {
-	out := storage.WalletTx{TxHash: tx.TxHash, Height: tx.Height, Amount: tx.Amount, State: storage.TxStatePending}
-	switch tx.State {
-	case wallet.TxConfirmed:
-		out.State = storage.TxStateConfirmed
-	case wallet.TxFailed:
-		out.State = storage.TxStateFailed
-	}
-	if len(tx.Dests) > 0 {
-		out.Dests = map[string]uint64{}
-		for _, d := range tx.Dests {
-			out.Dests[d.Address] += d.Amount
-		}
-	}
-	return out
+	return fmt.Sprintf("reconciled with the wallet %s (%d outgoing transfers from height %d)", w.Name(), n, minHeight), nil
 }
 
 // openStore opens the configured Redis for an operator's command, logging
