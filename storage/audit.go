@@ -88,6 +88,7 @@ func bigOf(v uint64) *big.Int { return new(big.Int).SetUint64(v) }
 //   - every block record is well-formed and the pending index matches the statuses;
 //   - for every confirmed block, Σcredits + fee + finder reward = reward, and
 //     only confirmed blocks have credits;
+//   - no credited block was found off the main chain (MarkBlockLost);
 //   - the ledger stream agrees with the blocks, block by block;
 //   - per address and in total, Σ credited = balance + pending payment + paid;
 //   - no balance, pending payment or paid total is negative or malformed;
@@ -114,7 +115,7 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 
 	credited := sums{} // address → Σ credited by confirmed blocks
 	perBlock := sums{} // block → Σ ledger amounts the block should have
-	var splitViol, recViol []string
+	var splitViol, recViol, lostViol []string
 	var rewards, fees, finder, creditedTotal = new(big.Int), new(big.Int), new(big.Int), new(big.Int)
 	var nConfirmed, nOrphaned, nPending, nImported int
 	pendingSet := map[string]bool{}
@@ -171,6 +172,9 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 				continue
 			case StatusConfirmed:
 				nConfirmed++
+				if v := lostViolation(h, b.Height, blocks[j]); v != "" {
+					lostViol = append(lostViol, v)
+				}
 			default:
 				recViol = append(recViol, fmt.Sprintf("block %s (height %d) has status %q", h, b.Height, b.Status))
 				continue
@@ -210,6 +214,7 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 	}
 	sort.Strings(recViol)
 	r.add("block records", fmt.Sprintf("%d blocks: %d pending, %d confirmed, %d orphaned, %d imported", len(hashes), nPending, nConfirmed, nOrphaned, nImported), recViol)
+	r.add("credited blocks on the main chain", "no confirmed block was found reorged away after it was credited", lostViol)
 	r.add("block splits", fmt.Sprintf("%d confirmed blocks: Σcredits + fee + finder = reward (Σ rewards %s)", nConfirmed, rewards), splitViol)
 
 	payLines, imported, importedPaid, err := s.auditLedger(ctx, r, perBlock)

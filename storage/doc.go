@@ -36,7 +36,8 @@
 //	                                when orphaned: settledAt, returnedToRound; imported
 //	                                from another pool (never pending, no credits, no
 //	                                ledger lines, not in totals): imported (source tag),
-//	                                importedAt
+//	                                importedAt; credited, then reorged off the main chain
+//	                                (the unlocker's check): lostAt (unix ms), lostReason
 //	{p}:block:<hash>:weights  HASH  address → weight, frozen with the candidate
 //	{p}:block:<hash>:credits  HASH  address → atomic units credited to participants
 //	                                (finder reward and fee are fields of the block)
