@@ -28,6 +28,13 @@ func (c *countingChain) BlockHeaderByHeight(_ context.Context, h uint64) (*daemo
 	return &daemon.BlockHeader{Height: h, Hash: hash, Depth: 100, Reward: 1000}, nil
 }
 
+// LastBlockHeader: the tip is at 110, so both candidates are checked again
+// after their credit (and found on the chain).
+func (c *countingChain) LastBlockHeader(context.Context) (*daemon.BlockHeader, error) {
+	c.calls.Add(1)
+	return &daemon.BlockHeader{Height: 110}, nil
+}
+
 // TestSecondUnlockerWaits: two unlocker processes on one Redis; one holds
 // the lease and settles, the other never asks the daemon anything until the
 // first stops, then takes over and settles the next block.

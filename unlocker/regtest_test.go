@@ -233,28 +233,8 @@ func TestRegtestReorgOrphansPoolBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := pending[0]
-	for _, b := range pending {
-		if b.Height < first.Height {
-			first = b
-		}
-	}
-	parent, err := r.d.BlockHeaderByHeight(ctx, first.Height-1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tip, err := r.md.Height(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// An alternative chain from the parent, longer than the main one.
-	var res struct{}
-	if err := r.md.Call(ctx, "generateblocks", map[string]any{
-		"amount_of_blocks": int(tip-first.Height) + depth + 1, "wallet_address": testAddress(t, 9),
-		"prev_block": hex.EncodeToString(parent.Hash[:]), "starting_nonce": 0,
-	}, &res); err != nil {
-		t.Fatal(err)
-	}
+	first := lowest(pending)
+	r.reorgFrom(first.Height, depth+1)
 	out, err := r.unlocker(depth).RunOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -271,5 +251,37 @@ func TestRegtestReorgOrphansPoolBlock(t *testing.T) {
 	}
 	if rep, err := r.store.Audit(ctx); err != nil || !rep.OK() {
 		t.Fatalf("audit: %v\n%s", err, rep)
+	}
+}
+
+func lowest(blocks []*storage.BlockRecord) *storage.BlockRecord {
+	first := blocks[0]
+	for _, b := range blocks {
+		if b.Height < first.Height {
+			first = b
+		}
+	}
+	return first
+}
+
+// reorgFrom replaces the main chain from height on with an alternative
+// chain (mined from the block below height) that is extra blocks longer.
+func (r *rig) reorgFrom(height uint64, extra int) {
+	r.t.Helper()
+	ctx := context.Background()
+	parent, err := r.d.BlockHeaderByHeight(ctx, height-1)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	count, err := r.md.Height(ctx) // blocks in the chain: the top is count-1
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var res struct{}
+	if err := r.md.Call(ctx, "generateblocks", map[string]any{
+		"amount_of_blocks": int(count-height) + extra, "wallet_address": testAddress(r.t, 9),
+		"prev_block": hex.EncodeToString(parent.Hash[:]), "starting_nonce": 0,
+	}, &res); err != nil {
+		r.t.Fatal(err)
 	}
 }

@@ -20,6 +20,8 @@ type Store interface {
 	BlockWeights(ctx context.Context, hash string) (map[string]uint64, error)
 	CreditBlock(ctx context.Context, hash string, credits map[string]uint64, fee uint64, feeAddress, finder string, finderReward, reward uint64) (bool, error)
 	OrphanBlock(ctx context.Context, hash string) (bool, error)
+	RecentCreditedBlocks(ctx context.Context, minHeight uint64) ([]storage.CreditedBlock, error)
+	MarkBlockLost(ctx context.Context, hash, reason string) (bool, error)
 	AcquireLease(ctx context.Context, name string, ttl time.Duration) (uint64, error)
 	RenewLease(ctx context.Context, name string, token uint64, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name string, token uint64) error
@@ -28,6 +30,7 @@ type Store interface {
 // Daemon is the part of the daemon client the unlocker uses.
 type Daemon interface {
 	BlockHeaderByHeight(ctx context.Context, height uint64) (*daemon.BlockHeader, error)
+	LastBlockHeader(ctx context.Context) (*daemon.BlockHeader, error)
 }
 
 // Config holds the unlocker's settings (from config.BlockUnlockerConfig).
@@ -61,6 +64,7 @@ func New(cfg Config, store Store, d Daemon, log logrus.FieldLogger) *Unlocker {
 // Result counts what one pass did.
 type Result struct {
 	Confirmed, Orphaned, Waiting, Refused int
+	Lost                                  int // credited blocks found off the main chain in this pass
 }
 
 // Run settles blocks every Interval until ctx ends, while it holds the
@@ -129,7 +133,8 @@ func (u *Unlocker) holdLease(ctx context.Context, token uint64, ttl time.Duratio
 // RunOnce looks at every pending candidate once. A block is judged only
 // when the main chain is Depth blocks past it: then a different hash at its
 // height (or the daemon's orphan flag) orphans it, and otherwise it is
-// credited. Problems with one block never stop the others.
+// credited. Then the blocks credited lately are looked at again (checkLost).
+// Problems with one block never stop the others.
 func (u *Unlocker) RunOnce(ctx context.Context) (Result, error) {
 	var res Result
 	pending, err := u.store.PendingBlocks(ctx)
@@ -153,7 +158,9 @@ func (u *Unlocker) RunOnce(ctx context.Context) (Result, error) {
 			res.Waiting++
 		}
 	}
-	return res, errors.Join(errs...)
+	lost, err := u.checkLost(ctx)
+	res.Lost = lost
+	return res, errors.Join(append(errs, err)...)
 }
 
 type outcome int

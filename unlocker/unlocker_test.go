@@ -25,6 +25,11 @@ func (f fixedChain) BlockHeaderByHeight(context.Context, uint64) (*daemon.BlockH
 	return &h, nil
 }
 
+// LastBlockHeader is the tip of a chain where every height has hdr.
+func (f fixedChain) LastBlockHeader(context.Context) (*daemon.BlockHeader, error) {
+	return &daemon.BlockHeader{Height: f.hdr.Height + f.hdr.Depth, Hash: f.hdr.Hash}, nil
+}
+
 // TestRefusesToCreditOnRewardMismatch: when the daemon's reward for our
 // block disagrees with what our template paid the pool, nothing is credited
 // and the block stays pending for the operator to look at.
