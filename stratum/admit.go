@@ -28,7 +28,7 @@ func (s *Server) release(group string, sess *session) {
 // ones per address group; it returns why the connection is refused (0:
 // admitted). Refusals are counted per IP, as the log names them.
 func (s *Server) admit(ip, group string) Outcome {
-	if s.bans.banned(ip) {
+	if s.bans.banned(group) {
 		s.refused.add(ip, refusedBanned)
 		return Banned
 	}

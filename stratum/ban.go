@@ -50,11 +50,10 @@ const sweepAt = 4096
 // ban, so a flood from many addresses cannot grow the map without end.
 const maxCounted = 65536
 
-// banned reports whether ip's group is banned now. A ban for malice stands
+// banned reports whether the address group g is banned now. A ban for malice stands
 // whether ratio banning is enabled or not, so the list is consulted either
 // way.
-func (b *banList) banned(ip string) bool {
-	g := addrGroup(ip)
+func (b *banList) banned(g string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, ok := b.until[g]
@@ -65,12 +64,11 @@ func (b *banList) banned(ip string) bool {
 	return ok
 }
 
-// record counts one share and returns true when this share got ip banned.
-func (b *banList) record(ip string, invalid bool) bool {
+// record counts one share and returns true when this share got group g banned.
+func (b *banList) record(g string, invalid bool) bool {
 	if !b.cfg.Enabled {
 		return false
 	}
-	g := addrGroup(ip)
 	b.mu.Lock()
 	c := b.counts[g]
 	if c == nil {
@@ -104,14 +102,13 @@ func (b *banList) record(ip string, invalid bool) bool {
 	return true
 }
 
-// malice bans ip at once for proof of malice (Outcome.Malice), whether
+// malice bans group g at once for proof of malice (Outcome.Malice), whether
 // ratio banning is enabled or not.
-func (b *banList) malice(ip string, o Outcome) {
+func (b *banList) malice(g string, o Outcome) {
 	d := b.cfg.Time
 	if d <= 0 {
 		d = maliceBanDefault
 	}
-	g := addrGroup(ip)
 	b.mu.Lock()
 	if t, ok := b.until[g]; ok && t.After(b.now()) {
 		// Already banned: the address's other connections had shares in
@@ -133,14 +130,13 @@ func (b *banList) malice(ip string, o Outcome) {
 // per address, ~16,000 a second, a core of the pool's CPU.
 const strangerJunkMax = 10
 
-// strangerJunk bans ip's group for a session's n-th refused request
+// strangerJunk bans group g for a session's n-th refused request
 // without an accepted share (n ≥ strangerJunkMax); it reports whether the
 // group is banned now.
-func (b *banList) strangerJunk(ip string, n int) bool {
+func (b *banList) strangerJunk(g string, n int) bool {
 	if !b.cfg.Enabled || n < strangerJunkMax {
 		return false
 	}
-	g := addrGroup(ip)
 	b.mu.Lock()
 	if t, ok := b.until[g]; ok && t.After(b.now()) {
 		b.mu.Unlock()

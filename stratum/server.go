@@ -354,7 +354,7 @@ func (s *Server) serve(conn net.Conn, p Port) {
 		conn.Close()
 		return
 	}
-	sess := newSession(s, conn, p, ip)
+	sess := newSession(s, conn, p, ip, group)
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
@@ -369,7 +369,7 @@ func (s *Server) serve(conn net.Conn, p Port) {
 	s.groups[group][sess] = struct{}{}
 	s.mu.Unlock()
 	// A ban made between admit and here would have missed this session.
-	if s.bans.banned(ip) {
+	if s.bans.banned(group) {
 		sess.stopReading()
 	}
 	sess.run()

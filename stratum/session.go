@@ -55,6 +55,9 @@ type session struct {
 	conn net.Conn
 	port Port
 	ip   string
+	// group is ip's address group (addrGroup), what bans and limits count;
+	// computed once per connection, not per share.
+	group string
 	// miner is the logged-in miner (nil before login). It is set once and
 	// readable without mu, so code holding mu can log with it.
 	miner atomic.Pointer[Miner]
@@ -81,8 +84,8 @@ type session struct {
 	draining  bool // the server is shutting down: read no more requests
 }
 
-func newSession(s *Server, conn net.Conn, p Port, ip string) *session {
-	return &session{srv: s, conn: conn, port: p, ip: ip}
+func newSession(s *Server, conn net.Conn, p Port, ip, group string) *session {
+	return &session{srv: s, conn: conn, port: p, ip: ip, group: group}
 }
 
 // appendErr appends an error reply line with code -1, as xmrig expects.
@@ -232,10 +235,10 @@ func (sess *session) refuseJunk(id json.RawMessage, o Outcome, msg string) {
 		msg = o.Message()
 	}
 	sess.fail(id, msg)
-	sess.srv.bans.record(sess.ip, true)
+	sess.srv.bans.record(sess.group, true)
 	if !sess.earned.Load() {
 		sess.junk++
-		sess.srv.bans.strangerJunk(sess.ip, sess.junk)
+		sess.srv.bans.strangerJunk(sess.group, sess.junk)
 	}
 }
 
@@ -321,7 +324,7 @@ func (sess *session) login(id, params json.RawMessage) bool {
 		nonceByte = b
 	}
 	diff := sess.start(m, nonceByte)
-	sess.earned.Store(sess.srv.shares.earnedBefore(m.Address.Text, sess.ip))
+	sess.earned.Store(sess.srv.shares.earnedBefore(m.Address.Text, sess.group))
 	job, err := sess.nextJob()
 	if err != nil {
 		sess.fail(id, "No job available: "+err.Error())
@@ -433,12 +436,12 @@ func (sess *session) submit(id, params json.RawMessage) bool {
 	sess.mu.Unlock()
 	// A ban (for malice from another session of this IP, or the ratio)
 	// ends this session at its next submit, not only new connections.
-	if sess.srv.bans.banned(sess.ip) {
+	if sess.srv.bans.banned(sess.group) {
 		sess.refuse(id, Banned)
 		return true
 	}
 	now := time.Now()
-	o, diff := sess.srv.shares.submit(&submission{miner: m, ip: sess.ip, jobs: &sess.jobs, nonceByte: nonceByte,
+	o, diff := sess.srv.shares.submit(&submission{miner: m, ip: sess.ip, group: sess.group, jobs: &sess.jobs, nonceByte: nonceByte,
 		earned: sess.earned.Load(), foreign: p.ID != sid, junk: &sess.junk,
 		jobID: p.JobID, nonce: p.Nonce, result: p.Result, at: now})
 	if !o.accepted() {

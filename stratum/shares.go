@@ -78,6 +78,7 @@ type sharePipeline struct {
 type submission struct {
 	miner     *Miner
 	ip        string
+	group     string   // addrGroup(ip)
 	jobs      *jobRing // the connection's recent jobs
 	nonceByte byte     // the connection's nonce top byte (0: not a NiceHash port)
 	earned    bool     // the session has had a share accepted
@@ -118,7 +119,7 @@ func (p *sharePipeline) submit(s *submission) (Outcome, uint64) {
 	}
 	// Step 8. Malice is answered with its own message; the session closes.
 	if o.Malice() {
-		p.bans.malice(s.ip, o)
+		p.bans.malice(s.group, o)
 		return o, 0
 	}
 	// Every judged share counts for the ratio, a refused one against its
@@ -126,13 +127,13 @@ func (p *sharePipeline) submit(s *submission) (Outcome, uint64) {
 	// accepted work. A ban closes every session of the address (Server.
 	// banned); a valid share that tips the ratio is still answered.
 	counted := outcomes[o].ban != notCounted || (o == Busy && s.hoarding)
-	if counted && p.bans.record(s.ip, o.againstBan()) && !o.accepted() {
+	if counted && p.bans.record(s.group, o.againstBan()) && !o.accepted() {
 		return Banned, 0
 	}
 	// A session without accepted work gets strangerJunkMax refusals.
 	if counted && !s.earned && o.againstBan() {
 		*s.junk++
-		if p.bans.strangerJunk(s.ip, *s.junk) {
+		if p.bans.strangerJunk(s.group, *s.junk) {
 			return Banned, 0
 		}
 	}
@@ -205,7 +206,7 @@ func (p *sharePipeline) judge(s *submission) (*Share, Outcome) {
 // sent again.
 func (p *sharePipeline) verify(s *submission, job *Job, nonce [4]byte, priority bool) ([32]byte, Outcome) {
 	if !s.earned {
-		g := addrGroup(s.ip)
+		g := s.group
 		if ok, own := p.strangers.take(g); !ok {
 			// Busy counts against the address only when its own shares
 			// hold its slots; a full pool-wide budget is others' doing,
@@ -238,17 +239,17 @@ func (p *sharePipeline) record(s *submission, share *Share, o Outcome) Outcome {
 		return StorageDown
 	}
 	p.known.add(share.Address)
-	p.earners.add(earnerKey(share.Address, s.ip))
+	p.earners.add(earnerKey(share.Address, s.group))
 	return o
 }
 
 // earnerKey names an address mining from an address group (earners).
-func earnerKey(addr, ip string) string { return addr + " " + addrGroup(ip) }
+func earnerKey(addr, group string) string { return addr + " " + group }
 
-// earnedBefore reports whether addr has had a share accepted from ip's
+// earnedBefore reports whether addr has had a share accepted from the
 // address group in this process.
-func (p *sharePipeline) earnedBefore(addr, ip string) bool {
-	return p.earners.has(earnerKey(addr, ip))
+func (p *sharePipeline) earnedBefore(addr, group string) bool {
+	return p.earners.has(earnerKey(addr, group))
 }
 
 func (p *sharePipeline) logger(s *submission) logrus.FieldLogger {
