@@ -89,7 +89,13 @@ func (s *RedisSentinel) start() error {
 	if _, err := s.startNode("node1", master.addr); err != nil {
 		return err
 	}
-	if err := s.waitReplicaSynced(master.addr, 1); err != nil {
+	replica := ""
+	for a := range s.nodes {
+		if a != master.addr {
+			replica = a
+		}
+	}
+	if err := s.waitReplicaOnline(master.addr, replica); err != nil {
 		return err
 	}
 	for i := 0; i < sentinelCount; i++ {
@@ -133,6 +139,9 @@ func (s *RedisSentinel) runNode(n *redisNode, replicaOf string) error {
 		"--port", strconv.Itoa(n.port), "--bind", "127.0.0.1",
 		"--dir", n.dir, "--save", "",
 		"--appendonly", "yes", "--appendfsync", "always",
+		// Redis 7 waits 5 s before a diskless full sync for more replicas
+		// to join; a replica still waiting would have nothing to promote.
+		"--repl-diskless-sync-delay", "0",
 		"--daemonize", "no", "--loglevel", "notice",
 	}
 	if replicaOf != "" {
@@ -151,13 +160,19 @@ func (s *RedisSentinel) runNode(n *redisNode, replicaOf string) error {
 	return nil
 }
 
-// waitReplicaSynced waits until master reports n replicas online.
-func (s *RedisSentinel) waitReplicaSynced(master string, n int) error {
+// waitReplicaOnline waits until master reports the replica at addr as
+// online: connected_slaves counts a replica still waiting for its first
+// full sync, which holds none of the data yet.
+func (s *RedisSentinel) waitReplicaOnline(master, addr string) error {
 	s.mu.Lock()
-	p := s.nodes[master].proc
+	mp := s.nodes[master]
 	s.mu.Unlock()
-	return p.waitUntil(20*time.Second, "replica in sync", func() error {
-		return expectReply(master, "INFO replication", fmt.Sprintf("connected_slaves:%d", n))
+	if mp == nil {
+		return fmt.Errorf("master %s is not a node of this deployment", master)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	return mp.proc.waitUntil(20*time.Second, "replica "+addr+" in sync", func() error {
+		return expectReply(master, "INFO replication", "ip=127.0.0.1,port="+port+",state=online")
 	})
 }
 
@@ -355,15 +370,7 @@ func (s *RedisSentinel) Restart(addr string) error {
 	if err := s.runNode(n, master); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	mp := s.nodes[master]
-	s.mu.Unlock()
-	if mp == nil {
-		return fmt.Errorf("master %s is not a node of this deployment", master)
-	}
-	return mp.proc.waitUntil(20*time.Second, "restarted node in sync", func() error {
-		return expectReply(master, "INFO replication", "ip=127.0.0.1,port="+strconv.Itoa(n.port)+",state=online")
-	})
+	return s.waitReplicaOnline(master, addr)
 }
 
 func (s *RedisSentinel) stop() {
