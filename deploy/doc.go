@@ -10,12 +10,17 @@
 //	            including rxpool-locations.conf
 //	logrotate/  rotation of log.file with SIGHUP
 //	devnet/     the pool configuration `make devnet` (cmd/devnet) starts from
+//	redis/      redis.conf (every Redis node of a production pool: password,
+//	            AOF with appendfsync always, noeviction) and sentinel.conf
+//	            (one of three sentinels, quorum 2, master name rxpool)
 //
 // The tests run systemd-analyze verify and security on every unit,
 // systemd-sysusers and systemd-tmpfiles on a scratch root, `pool check` on
 // the module configurations shown in docs/operations.md, and nginx -t on
 // both sites, then run nginx in front of a stand-in API and request through
-// it. A missing tool fails the test (install them with `make deps`).
+// it; they run redis-server on redis.conf as master and replica and a
+// sentinel on a copy of sentinel.conf. A missing tool fails the test
+// (install them with `make deps`).
 //
 // The operator's guide is docs/operations.md.
 package deploy
