@@ -10,9 +10,10 @@
 // # Key schema
 //
 // p is the configured prefix (redis.prefix, default the coin name). Every key
-// that a script touches carries the hash tag {p}, so on Redis Cluster they all
-// live in one slot and the scripts run there. Statistics keys are written by
-// pipelines only and carry per-address tags to spread the load.
+// that a round, block or money script touches carries the hash tag {p}, so on
+// Redis Cluster they all live in one slot and the scripts run there.
+// Statistics keys carry per-address tags to spread the load; their scripts
+// each touch one address's keys or one pool key (with its applied marker).
 //
 // Rounds and shares (hash tag {p}):
 //
@@ -119,7 +120,11 @@
 // its address and its paid as paid, so per address Σ credited (blocks + imports) =
 // balance + pending + paid, and paid = sent records' debits + imported paid.
 //
-// Statistics (may expire; written by pipelines, a worker's by a script per address):
+// Statistics (may expire). A share batch's statistics are one script per slot
+// (statsbatch.go): per address, over its {<addr>} keys, and per untagged pool
+// key; each first checks and records the batch in that slot's applied marker,
+// so a batch retried after a partial failure (one cluster node down) or resent
+// by the client counts once:
 //
 //	<p>:miner:{<addr>}            HASH hashes, accepted, stale, invalid, rejected, lastShare
 //	                                   (unix s); TTL 30 d after the last activity
@@ -139,6 +144,10 @@
 //	<p>:charts                    ZSET "<slot>:<miners>:<workers>:<difficulty>" by slot
 //	                                   (unix s), written by the API, trimmed to 48 h
 //	<p>:miners:seen               ZSET address by last share time (unix s); >30 d trimmed
+//	<p>:applied:{<tag>}:<instance> STRING the last share batch (seq) whose statistics one Store
+//	                                   applied in the slot of <tag>: an address, or the name
+//	                                   of an untagged pool key above (<p>:pool, <p>:hr:pool:<hour>,
+//	                                   <p>:miners:seen); TTL 7 d, as {p}:seq:<instance>
 //	{<p>:online}:<instance>       HASH "<addr>:<worker>" → sessions of one Store; TTL 35 s,
 //	                                   rewritten by its heartbeat
 //	{<p>:online}:instances        ZSET instance by last heartbeat (unix s)

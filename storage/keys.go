@@ -64,4 +64,12 @@ func (k keys) minerHR(addr string, hour int64) string {
 func (k keys) workerHR(addr string, hour int64) string {
 	return k.prefix + ":hrw:{" + addr + "}:" + strconv.FormatInt(hour, 10)
 }
+
+// applied is the marker of the last share batch whose statistics one Store
+// applied in the slot of tag: an address, or an untagged pool key's name
+// (statsbatch.go).
+func (k keys) applied(tag, instance string) string {
+	return k.prefix + ":applied:{" + tag + "}:" + instance
+}
+
 func (k keys) poolHR(hour int64) string { return k.prefix + ":hr:pool:" + strconv.FormatInt(hour, 10) }

@@ -27,7 +27,7 @@ return redis.call('DEL', KEYS[1])
 `)
 
 var allScripts = []*redis.Script{
-	scriptShares, scriptFreeze, scriptCredit, scriptOrphan, scriptWorkers,
+	scriptShares, scriptFreeze, scriptCredit, scriptOrphan, scriptStats,
 	scriptPayCreate, scriptPayPrepared, scriptPayRelaying, scriptPaySent, scriptPayFailed, scriptPayHalt,
 	scriptPayConfirmed, scriptPayMissing, scriptPayDropped,
 	scriptLeaseAcquire, scriptLeaseRenew, scriptLeaseRelease,

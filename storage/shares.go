@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,16 +9,25 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"rxpool/stratum"
 )
 
 // batch is a group of shares written in one round trip. Its sequence number
 // lets the share script ignore a batch it has already applied, so a batch
-// whose reply was lost can be retried without counting its shares twice.
+// whose reply was lost can be retried without counting its shares twice;
+// the statistics scripts check it too (statsbatch.go).
 type batch struct {
 	seq     uint64
 	shares  []stratum.Share
 	rejects []stratum.Rejection
+	// stats are its statistics not applied yet (built on the first
+	// attempt); prior those of earlier batches, whose shares are written,
+	// retried before its own so every slot sees them in order.
+	stats, prior []*statsGroup
+	grouped      bool
+	written      bool // only prior left: carried by the next batch
 }
 
 // Share buffers an accepted share; it never waits for Redis. It fails while
@@ -151,9 +161,20 @@ func (s *Store) flushLocked(ctx context.Context, all bool) error {
 		s.retry = append(s.retry, b)
 	}
 	for len(s.retry) > 0 {
-		if err := s.writeBatch(ctx, s.retry[0]); err != nil {
+		b := s.retry[0]
+		if b.written && len(s.retry) > 1 { // statistics only: the next batch carries them
+			s.retry[1].prior = append(b.prior, s.retry[1].prior...)
+			s.retry[0] = nil
+			s.retry = s.retry[1:]
+			continue
+		}
+		if err := s.writeBatch(ctx, b); err != nil {
 			s.setHealth(err)
 			return err
+		}
+		if len(b.prior) > 0 { // kept, statistics only, until they apply
+			*b = batch{prior: b.prior, written: true, grouped: true}
+			break
 		}
 		s.retry[0] = nil
 		s.retry = s.retry[1:]
@@ -191,31 +212,46 @@ func (s *Store) flushLoop() {
 }
 
 // writeBatch sends the share script and the statistics in one pipeline:
-// one round trip per batch (per node on a cluster, in parallel).
+// one round trip per batch (per node on a cluster, in parallel). The
+// statistics that were not applied stay in b.prior, without holding the
+// shares back: each slot's part applies once however often it is sent.
 func (s *Store) writeBatch(ctx context.Context, b *batch) error {
-	keys := []string{s.k.pplnsLog, s.k.pplnsTotal, s.k.propRound, s.k.effort, s.k.effortSolo, s.k.seq(s.instance)}
-	args := shareArgs(b, s.keepWeight())
+	if !b.grouped {
+		b.stats, b.grouped = s.statsGroups(b), true
+	}
 	pipe := s.rdb.Pipeline()
-	script := scriptShares.EvalSha(ctx, pipe, keys, args...)
-	stats := s.queueStats(ctx, pipe, b)
-	_, err := pipe.Exec(ctx)
-	serr := script.Err()
-	if isNoScript(serr) { // Redis restarted and lost its script cache
-		serr = scriptShares.Run(ctx, s.rdb, keys, args...).Err()
+	var script *redis.Cmd
+	keys := []string{s.k.pplnsLog, s.k.pplnsTotal, s.k.propRound, s.k.effort, s.k.effortSolo, s.k.seq(s.instance)}
+	var args []any
+	if !b.written {
+		args = shareArgs(b, s.keepWeight())
+		script = scriptShares.EvalSha(ctx, pipe, keys, args...)
+	}
+	sendStats(ctx, pipe, b.prior)
+	sendStats(ctx, pipe, b.stats)
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	var serr error
+	if script != nil {
+		if serr = script.Err(); isNoScript(serr) { // Redis restarted and lost its script cache
+			serr = scriptShares.Run(ctx, s.rdb, keys, args...).Err()
+		}
+	}
+	hadPrior := len(b.prior) > 0
+	prior, perr := s.settleStats(ctx, b.prior)
+	stats, err := s.settleStats(ctx, b.stats)
+	err = cmp.Or(perr, err)
+	b.prior, b.stats = s.pruneStats(append(prior, stats...), err), nil
+	switch {
+	case len(b.prior) > 0 && !hadPrior:
+		s.log.Warnf("storage: share statistics not applied yet, retrying them with the next batches: %v", err)
+	case len(b.prior) == 0 && hadPrior:
+		s.log.Info("storage: pending share statistics applied")
 	}
 	if serr != nil {
 		s.expired = nil // the TTLs queued with this batch may not have been set
 		return serr
 	}
-	// The shares are in. A statistics command that failed is not retried
-	// with the batch (that would count the statistics twice); only a
-	// statistics script Redis had lost runs again.
-	if err != nil && !isNoScript(err) {
-		s.log.Warnf("storage: share statistics: %v", err)
-	}
-	if err := s.rerunNoScript(ctx, stats); err != nil {
-		s.log.Warnf("storage: share statistics: %v", err)
-	}
+	b.written, b.shares, b.rejects = true, nil, nil
 	return nil
 }
 

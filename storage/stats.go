@@ -59,21 +59,6 @@ func (c *Counters) reject(r *stratum.Rejection) {
 	}
 }
 
-// queue adds HINCRBY/HSET commands for the counters, field names prefixed.
-func (c *Counters) queue(ctx context.Context, pipe redis.Pipeliner, key, prefix string) {
-	for _, f := range []struct {
-		name string
-		v    uint64
-	}{{fHashes, c.Hashes}, {fAccepted, c.Accepted}, {fStale, c.Stale}, {fInvalid, c.Invalid}, {fRejected, c.Rejected}} {
-		if f.v > 0 {
-			pipe.HIncrBy(ctx, key, prefix+f.name, int64(f.v))
-		}
-	}
-	if !c.LastShare.IsZero() {
-		pipe.HSet(ctx, key, prefix+fLast, c.LastShare.Unix())
-	}
-}
-
 // parse reads counters from a hash whose fields carry prefix.
 func (c *Counters) parse(m map[string]string, prefix string) {
 	get := func(f string) uint64 { v, _ := strconv.ParseUint(m[prefix+f], 10, 64); return v }
@@ -121,14 +106,13 @@ func (s *Store) aggFor(m map[string]*minerAgg, addr, worker string) (*minerAgg, 
 	return a, w
 }
 
-// queueStats adds a batch's statistics to the pipeline, summed per address,
-// worker and minute so a batch costs a few commands per miner, not per share.
-// It returns the scripts it queued (see rerunNoScript).
-func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) []scriptCall {
+// statsGroups sums a batch's statistics per address, worker and minute, so
+// a batch costs a few operations per miner, not per share, and groups them
+// by slot (statsbatch.go): one script per address and per pool key.
+func (s *Store) statsGroups(b *batch) []*statsGroup {
 	miners := map[string]*minerAgg{}
 	var pool Counters
 	poolMin := map[string]uint64{} // "<minute>" and "<scheme>:<minute>"
-	hours := map[int64]bool{}
 	for i := range b.shares {
 		sh := &b.shares[i]
 		a, w := s.aggFor(miners, sh.Address, sh.Worker)
@@ -145,7 +129,6 @@ func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) 
 		ms := strconv.FormatInt(m, 10)
 		poolMin[ms] += sh.Difficulty
 		poolMin[sh.Scheme+":"+ms] += sh.Difficulty
-		hours[m/60] = true
 	}
 	for i := range b.rejects {
 		r := &b.rejects[i]
@@ -158,57 +141,56 @@ func (s *Store) queueStats(ctx context.Context, pipe redis.Pipeliner, b *batch) 
 		w.reject(r)
 		a.rank(r.Worker, r.Time.Unix(), false)
 	}
-	calls := make([]scriptCall, 0, len(miners))
-	seen := make([]redis.Z, 0, len(miners))
+	gs := &statsGroups{s: s, seq: b.seq, by: map[string]*statsGroup{}}
 	for addr, a := range miners {
+		g := gs.miner(addr)
 		key := s.k.miner(addr)
-		a.queue(ctx, pipe, key, "")
-		s.expire(ctx, pipe, key, statsTTL)
-		calls = append(calls, s.queueWorkers(ctx, pipe, addr, a))
+		g.counters(&a.Counters, key, "")
+		s.expire(g, key, statsTTL)
+		g.workers(s.k.workers(addr), s.k.workersSeen(addr), s.opt.maxWorkers, a)
 		touched := map[string]bool{}
 		for m, h := range a.minutes {
 			k := s.k.minerHR(addr, m/60)
-			pipe.HIncrBy(ctx, k, strconv.FormatInt(m, 10), int64(h))
+			g.hincr(k, strconv.FormatInt(m, 10), h)
 			touched[k] = true
 		}
 		for wm, h := range a.wminutes {
 			k := s.k.workerHR(addr, wm.minute/60)
-			pipe.HIncrBy(ctx, k, wm.worker+":"+strconv.FormatInt(wm.minute, 10), int64(h))
+			g.hincr(k, wm.worker+":"+strconv.FormatInt(wm.minute, 10), h)
 			touched[k] = true
 		}
 		for k := range touched {
-			s.expire(ctx, pipe, k, bucketTTL)
+			s.expire(g, k, bucketTTL)
+		}
+		for ip, t := range a.ips {
+			g.zadd(s.k.minerIPs(addr), t, ip)
 		}
 		if len(a.ips) > 0 {
-			zs := make([]redis.Z, 0, len(a.ips))
-			for ip, t := range a.ips {
-				zs = append(zs, redis.Z{Score: float64(t), Member: ip})
-			}
-			pipe.ZAdd(ctx, s.k.minerIPs(addr), zs...)
-			s.expire(ctx, pipe, s.k.minerIPs(addr), ipTTL)
+			s.expire(g, s.k.minerIPs(addr), ipTTL)
 		}
 		if !a.LastShare.IsZero() {
-			seen = append(seen, redis.Z{Score: float64(a.LastShare.Unix()), Member: addr})
+			gs.pool(s.k.minersSeen).zadd(s.k.minersSeen, a.LastShare.Unix(), addr)
 		}
 	}
-	if len(seen) > 0 {
-		pipe.ZAdd(ctx, s.k.minersSeen, seen...)
+	if pool != (Counters{}) {
+		gs.pool(s.k.pool).counters(&pool, s.k.pool, "")
 	}
-	pool.queue(ctx, pipe, s.k.pool, "")
+	hours := map[int64]bool{}
 	for f, h := range poolMin {
 		m, _ := strconv.ParseInt(f[strings.IndexByte(f, ':')+1:], 10, 64)
-		pipe.HIncrBy(ctx, s.k.poolHR(m/60), f, int64(h))
+		gs.pool(s.k.poolHR(m/60)).hincr(s.k.poolHR(m/60), f, h)
+		hours[m/60] = true
 	}
 	for h := range hours {
-		s.expire(ctx, pipe, s.k.poolHR(h), bucketTTL)
+		s.expire(gs.pool(s.k.poolHR(h)), s.k.poolHR(h), bucketTTL)
 	}
-	return calls
+	return gs.order
 }
 
 // expire sets a statistics key's TTL, at most once an hour per key: the
 // TTLs are a day or more, and an EXPIRE per key per batch would be a third
-// of all the commands a batch sends. Called under flushMu.
-func (s *Store) expire(ctx context.Context, pipe redis.Pipeliner, key string, ttl time.Duration) {
+// of all the work a batch does. Called under flushMu.
+func (s *Store) expire(g *statsGroup, key string, ttl time.Duration) {
 	now := time.Now().Unix()
 	if s.expired == nil || now-s.expiredPruned >= 3600 {
 		s.expired, s.expiredPruned = map[string]int64{}, now
@@ -217,7 +199,7 @@ func (s *Store) expire(ctx context.Context, pipe redis.Pipeliner, key string, tt
 		return
 	}
 	s.expired[key] = now
-	pipe.Expire(ctx, key, ttl)
+	g.expire(key, ttl)
 }
 
 // Scope selects whose hashrate: the pool (zero value, optionally one
