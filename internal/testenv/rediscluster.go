@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,11 +18,16 @@ import (
 )
 
 // RedisCluster is a private three-master Redis Cluster on loopback, so tests
-// can prove that hash-tagged keys and scripts work on a cluster.
+// can prove that hash-tagged keys and scripts work on a cluster; with a
+// replica per master (NewRedisClusterReplicated) tests can kill a master and
+// watch its replica take over.
 type RedisCluster struct {
-	Dir   string
-	addrs []string
-	procs []*process
+	Dir         string
+	replicas    int    // per master
+	nodeTimeout string // cluster-node-timeout, ms
+	addrs       []string
+	procs       []*process
+	args        [][]string // each node's redis-server arguments, to restart it
 }
 
 // clusterMasters is how many masters the test cluster has.
@@ -33,11 +39,24 @@ const clusterMasters = 3
 // cleanup. A missing redis-server or redis-cli fails the test.
 func NewRedisCluster(t testing.TB) *RedisCluster {
 	t.Helper()
+	return newRedisCluster(t, 0, "5000")
+}
+
+// NewRedisClusterReplicated is NewRedisCluster with a replica per master
+// (six nodes) and a cluster-node-timeout of 2 s, so a killed master's
+// replica is promoted within a few seconds (KillMasterOf, WaitPromoted).
+func NewRedisClusterReplicated(t testing.TB) *RedisCluster {
+	t.Helper()
+	return newRedisCluster(t, 1, "2000")
+}
+
+func newRedisCluster(t testing.TB, replicas int, nodeTimeout string) *RedisCluster {
+	t.Helper()
 	dir, err := shortTempDir("rxcluster")
 	if err != nil {
 		t.Fatalf("testenv: temp dir: %v", err)
 	}
-	c := &RedisCluster{Dir: dir}
+	c := &RedisCluster{Dir: dir, replicas: replicas, nodeTimeout: nodeTimeout}
 	t.Cleanup(func() {
 		c.stop()
 		os.RemoveAll(dir)
@@ -53,7 +72,7 @@ func (c *RedisCluster) start() error {
 	if err != nil {
 		return fmt.Errorf("%w (redis-cli comes with the Debian package redis-server)", err)
 	}
-	for i := 0; i < clusterMasters; i++ {
+	for i := 0; i < clusterMasters*(1+c.replicas); i++ {
 		// cluster-port (Redis ≥ 7) names the bus port, which otherwise is
 		// port+10000 and may be taken or out of range.
 		port, err1 := FreePort()
@@ -70,23 +89,18 @@ func (c *RedisCluster) start() error {
 			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
 			"--cluster-config-file", filepath.Join(nodeDir, "nodes.conf"),
-			"--cluster-node-timeout", "5000",
+			"--cluster-node-timeout", c.nodeTimeout,
 			"--dir", nodeDir, "--save", "", "--appendonly", "no",
 			"--daemonize", "no", "--loglevel", "warning",
 		}
-		p, err := startProcess("redis-server", filepath.Join(nodeDir, "redis.log"), args, nil)
-		if err != nil {
-			return err
-		}
-		c.procs = append(c.procs, p)
-		c.addrs = append(c.addrs, addr)
-		if err := p.waitUntil(10*time.Second, "PING", func() error { return expectReply(addr, "PING", "+PONG") }); err != nil {
+		c.procs, c.addrs, c.args = append(c.procs, nil), append(c.addrs, addr), append(c.args, args)
+		if err := c.startNode(i); err != nil {
 			return err
 		}
 	}
 
 	args := append([]string{"--cluster", "create"}, c.addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(c.replicas), "--cluster-yes")
 	create, err := startProcess("redis-cli", filepath.Join(c.Dir, "cluster-create.log"), args, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cli, err)
@@ -102,14 +116,26 @@ func (c *RedisCluster) start() error {
 
 	for i, p := range c.procs {
 		addr := c.addrs[i]
-		err := p.waitUntil(20*time.Second, "cluster_state:ok", func() error {
-			return expectReply(addr, "CLUSTER INFO", "cluster_state:ok")
+		err := p.waitUntil(20*time.Second, "cluster_state:ok and replication up", func() error {
+			if err := expectReply(addr, "CLUSTER INFO", "cluster_state:ok"); err != nil {
+				return err
+			}
+			return replicationUp(addr)
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// replicationUp tells whether the node at addr is a master or a replica
+// whose link to its master is up (a replica never synced cannot take over).
+func replicationUp(addr string) error {
+	if expectReply(addr, "INFO replication", "role:master") == nil {
+		return nil
+	}
+	return expectReply(addr, "INFO replication", "master_link_status:up")
 }
 
 // expectReply sends one inline command over raw RESP and checks that the
@@ -148,7 +174,19 @@ func expectReply(addr, cmd, want string) error {
 	return nil
 }
 
-// Addrs are the masters' host:port addresses.
+// startNode starts node i with its arguments and waits for its PING.
+func (c *RedisCluster) startNode(i int) error {
+	addr := c.addrs[i]
+	p, err := startProcess("redis-server", filepath.Join(c.Dir, strconv.Itoa(i), "redis.log"), c.args[i], nil)
+	if err != nil {
+		return err
+	}
+	c.procs[i] = p
+	return p.waitUntil(10*time.Second, "PING", func() error { return expectReply(addr, "PING", "+PONG") })
+}
+
+// Addrs are the nodes' host:port addresses (masters and replicas: a
+// cluster client finds the roles itself).
 func (c *RedisCluster) Addrs() []string { return append([]string(nil), c.addrs...) }
 
 // Client returns a new go-redis cluster client; the caller closes it.
@@ -173,3 +211,92 @@ func (c *RedisCluster) stop() {
 
 // String names the cluster in failure messages.
 func (c *RedisCluster) String() string { return "redis-cluster(" + strings.Join(c.addrs, ",") + ")" }
+
+// MasterOf is the address of the master serving key's slot, as the live
+// nodes see it.
+func (c *RedisCluster) MasterOf(ctx context.Context, key string) (string, error) {
+	var last error
+	for i, addr := range c.addrs {
+		if c.procs[i] == nil || c.procs[i].exited() {
+			continue
+		}
+		m, err := masterOf(ctx, addr, key)
+		if err == nil {
+			return m, nil
+		}
+		last = err
+	}
+	return "", fmt.Errorf("no live node knows the master of %q: %v", key, last)
+}
+
+func masterOf(ctx context.Context, addr, key string) (string, error) {
+	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
+	defer cl.Close()
+	slot, err := cl.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return "", err
+	}
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, s := range slots {
+		if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 {
+			return s.Nodes[0].Addr, nil
+		}
+	}
+	return "", fmt.Errorf("%s serves no master for slot %d", addr, slot)
+}
+
+// KillMasterOf SIGKILLs the master serving key's slot (no shutdown, no
+// last writes) and returns its address.
+func (c *RedisCluster) KillMasterOf(ctx context.Context, key string) (string, error) {
+	addr, err := c.MasterOf(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	for i, a := range c.addrs {
+		if a == addr {
+			p := c.procs[i]
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("master %s of %q is not one of %v", addr, key, c.addrs)
+}
+
+// WaitPromoted waits until the live nodes agree that key's slot is served
+// by a master other than old and that master says cluster_state:ok; it
+// returns the new master's address.
+func (c *RedisCluster) WaitPromoted(ctx context.Context, key, old string) (string, error) {
+	for {
+		m, err := c.MasterOf(ctx, key)
+		if err == nil && m != old && expectReply(m, "CLUSTER INFO", "cluster_state:ok") == nil &&
+			expectReply(m, "INFO replication", "role:master") == nil {
+			return m, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("no replica promoted for %q (master %q, %v): %w", key, m, err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Restart starts again a node that was killed; it rejoins the cluster (as
+// a replica of the master that replaced it) with its nodes.conf.
+func (c *RedisCluster) Restart(addr string) error {
+	for i, a := range c.addrs {
+		if a == addr {
+			if !c.procs[i].exited() {
+				return fmt.Errorf("node %s is running", addr)
+			}
+			if err := c.startNode(i); err != nil {
+				return err
+			}
+			return c.procs[i].waitUntil(20*time.Second, "replication up", func() error { return replicationUp(addr) })
+		}
+	}
+	return fmt.Errorf("no node %s", addr)
+}

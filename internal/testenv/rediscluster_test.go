@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -59,5 +60,48 @@ func TestRedisClusterSpreadsKeysAndRunsTaggedScripts(t *testing.T) {
 	}
 	if v := cl.Exists(ctx, "{t}:a").Val(); v != 0 {
 		t.Fatal("FlushAll left keys")
+	}
+}
+
+// A replicated cluster has six nodes; killing the master of a key promotes
+// its replica, which still has the key, and the killed node comes back as
+// a replica.
+func TestRedisClusterReplicatedPromotesReplica(t *testing.T) {
+	c := NewRedisClusterReplicated(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := c.Client()
+	defer cl.Close()
+	if info := cl.ClusterInfo(ctx).Val(); !strings.Contains(info, "cluster_known_nodes:6") {
+		t.Fatalf("cluster info:\n%s", info)
+	}
+	if err := cl.Set(ctx, "{k}", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// WAIT: the replica has the key before its master dies.
+	if n, err := cl.Wait(ctx, 1, 5000).Result(); err != nil || n != 1 {
+		t.Fatalf("WAIT: %d replicas, %v", n, err)
+	}
+	old, err := c.KillMasterOf(ctx, "{k}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	m, err := c.WaitPromoted(ctx, "{k}", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("master %s killed, %s promoted after %v", old, m, time.Since(killed).Round(time.Millisecond))
+	// A new client: the old one follows at its next slot map refresh.
+	cl2 := c.Client()
+	defer cl2.Close()
+	if v, err := cl2.Get(ctx, "{k}").Result(); err != nil || v != "v" {
+		t.Fatalf("after the failover: %q, %v", v, err)
+	}
+	if err := c.Restart(old); err != nil {
+		t.Fatal(err)
+	}
+	if err := expectReply(old, "INFO replication", "role:slave"); err != nil {
+		t.Fatalf("restarted node: %v", err)
 	}
 }
