@@ -5,10 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"math/bits"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -108,7 +106,12 @@ func (s *Store) WriteBlockCandidate(ctx context.Context, b *stratum.Block) error
 	if err := s.flushLocked(ctx, true); err != nil {
 		return fmt.Errorf("storage: writing the shares before block %d: %w", b.Height, err)
 	}
-	if err := scriptFreeze.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+	_, err = s.runDurable(ctx, scriptFreeze, keys, args...)
+	if errors.Is(err, ErrNotDurable) {
+		// Store.Block writes it again (a no-op) and waits again.
+		s.log.Errorf("storage: BLOCK CANDIDATE %d %s recorded on the master only: %v; a failover now would lose it", b.Height, hash, err)
+	}
+	if err != nil {
 		return fmt.Errorf("storage: recording block %d %s: %w", b.Height, hash, err)
 	}
 	return nil
@@ -124,93 +127,6 @@ func (s *Store) windowWeight(netDiff uint64) (uint64, error) {
 		return 0, fmt.Errorf("%w: PPLNS window %v × %d exceeds 2^53", errBadCandidate, s.opt.window, netDiff)
 	}
 	return n, nil
-}
-
-// CreditBlock credits a pending block once, in one atomic script: the
-// participants' credits, the finder reward and the fee (to feeAddress's
-// balance when set, else only an operator ledger line) are added to
-// balances, recorded on the block and in the ledger, and the block becomes
-// confirmed. It returns false, nil when the block was already confirmed (a
-// re-run after a crash), ErrNotPending for an orphaned block, and
-// ErrMismatch, with nothing written, when credits + fee + finderReward ≠
-// reward or reward/finder disagree with the candidate.
-func (s *Store) CreditBlock(ctx context.Context, hash string, credits map[string]uint64, fee uint64, feeAddress, finder string, finderReward, reward uint64) (bool, error) {
-	if !validHash(hash) {
-		return false, fmt.Errorf("%w: %q", ErrUnknownBlock, hash)
-	}
-	sum, carry := bits.Add64(fee, finderReward, 0)
-	addrs := make([]string, 0, len(credits))
-	for a, v := range credits {
-		var c uint64
-		sum, c = bits.Add64(sum, v, 0)
-		carry |= c
-		if v > 0 {
-			if a == "" {
-				return false, fmt.Errorf("%w: credit to an empty address", ErrMismatch)
-			}
-			addrs = append(addrs, a)
-		}
-	}
-	if carry != 0 || sum != reward || reward > math.MaxInt64 {
-		return false, fmt.Errorf("%w: block %s: credits + fee %d + finder %d = %s, reward %d", ErrMismatch, hash, fee, finderReward, sumString(credits, fee, finderReward), reward)
-	}
-	if finderReward > 0 && finder == "" {
-		return false, fmt.Errorf("%w: finder reward without a finder", ErrMismatch)
-	}
-	credited := reward
-	if feeAddress == "" {
-		credited -= fee
-	}
-	sort.Strings(addrs) // a deterministic ledger order
-	args := []any{hash, reward, fee, feeAddress, finder, finderReward, credited, s.now().UnixMilli()}
-	for _, a := range addrs {
-		args = append(args, a, credits[a])
-	}
-	keys := []string{s.k.block(hash), s.k.credits(hash), s.k.balances, s.k.ledger, s.k.totals, s.k.pending}
-	return s.settle(ctx, scriptCredit, keys, args, StatusConfirmed)
-}
-
-// OrphanBlock marks a pending block orphaned and credits nothing; a PROP
-// block's frozen weights are added back to the current PROP round, so its
-// miners lose nothing. It returns false, nil when already orphaned and
-// ErrNotPending for a confirmed block.
-func (s *Store) OrphanBlock(ctx context.Context, hash string) (bool, error) {
-	if !validHash(hash) {
-		return false, fmt.Errorf("%w: %q", ErrUnknownBlock, hash)
-	}
-	keys := []string{s.k.block(hash), s.k.weights(hash), s.k.propRound, s.k.pending, s.k.totals}
-	return s.settle(ctx, scriptOrphan, keys, []any{hash, s.now().UnixMilli()}, StatusOrphaned)
-}
-
-// settle runs a credit or orphan script and maps its answer: "done", the
-// status it found instead (the same one: done before; the other: refused)
-// or an error.
-func (s *Store) settle(ctx context.Context, sc *redis.Script, keys []string, args []any, want string) (bool, error) {
-	st, err := sc.Run(ctx, s.rdb, keys, args...).Text()
-	switch {
-	case err != nil && strings.HasPrefix(err.Error(), "UNKNOWN"):
-		return false, fmt.Errorf("%w: %s", ErrUnknownBlock, args[0])
-	case err != nil && strings.HasPrefix(err.Error(), "MISMATCH"):
-		return false, fmt.Errorf("%w: %s", ErrMismatch, err.Error())
-	case err != nil:
-		return false, fmt.Errorf("storage: settling block %s: %w", args[0], err)
-	case st == "done":
-		return true, nil
-	case st == want: // settled this way before: a repeat is a no-op
-		return false, nil
-	}
-	return false, fmt.Errorf("%w: block %s is %s", ErrNotPending, args[0], st)
-}
-
-func sumString(credits map[string]uint64, extra ...uint64) string {
-	t := new(big.Int)
-	for _, v := range credits {
-		t.Add(t, new(big.Int).SetUint64(v))
-	}
-	for _, v := range extra {
-		t.Add(t, new(big.Int).SetUint64(v))
-	}
-	return t.String()
 }
 
 func validHash(h string) bool {

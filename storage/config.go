@@ -25,6 +25,11 @@ type Config struct {
 	// MaxWorkersPerAddress caps the workers whose statistics are kept per
 	// address; beyond it the longest idle are dropped. 0 = DefaultMaxWorkers.
 	MaxWorkersPerAddress int `json:"maxWorkersPerAddress"`
+	// MinReplicaAcks is how many replicas must acknowledge a payout's
+	// relaying step, a block candidate and a credit before what follows
+	// them happens (durable.go). nil or -1 = the default: 1 with Sentinel
+	// or when the master has a replica at start, else 0.
+	MinReplicaAcks *int `json:"minReplicaAcks"`
 }
 
 // Addr is host:port for a TCP connection.

@@ -96,6 +96,9 @@
 //	{p}:payments:halted       HASH  id → "since(unix ms) reason": relayed records whose
 //	                                outcome is unknown; payments halt while any is listed
 //	{p}:payments:stats        HASH  sent, failed, halts, confirmed, dropped (counters)
+//	{p}:payments:paused       STRING "since(unix ms) reason": payments paused because too few
+//	                                replicas acknowledge the journal (durable.go), for /health;
+//	                                rewritten every paused run, TTL 3 runs + 1 min
 //	{p}:payments:operator     HASH  txHash → "<RFC 3339 time> <note>": the pool wallet's
 //	                                transfers an operator made and recorded (`pool payments
 //	                                record`), which the wallet reconciliation accepts
@@ -105,6 +108,13 @@
 //	{p}:unlocker:lease        STRING the unlocker lease holder's token, with a TTL (PX)
 //	{p}:unlocker:fence        STRING last unlocker token handed out
 //	{p}:stratum:instances     STRING last stratum instance id handed out (INCR)
+//	{p}:durable               STRING unix ms of the last replica wait (durable.go): written
+//	                                before each WAIT, so the wait covers every earlier write
+//
+// With redis.minReplicaAcks > 0, the relaying step, a block candidate and a
+// credit are followed by WAIT (WAITAOF on Redis ≥ 7.2) on the connection
+// that wrote them, and fail with ErrNotDurable when too few replicas
+// acknowledge them (durable.go).
 //
 // Every journal script checks the caller's token is the current lease, so a
 // payments process that lost its lease cannot write; the operator's

@@ -163,10 +163,19 @@ func (s *Store) PaymentPrepared(ctx context.Context, token, id uint64, txHash st
 }
 
 // PaymentRelaying marks a prepared record relaying. Call it, and see it
-// succeed, before asking the wallet to relay.
+// succeed, before asking the wallet to relay. It succeeds only once
+// redis.minReplicaAcks replicas have it (a failover must not forget a
+// relayed payout, or recovery would return its debits and pay it twice);
+// otherwise it returns ErrNotDurable and the record may be relaying on the
+// master: do not relay it.
 func (s *Store) PaymentRelaying(ctx context.Context, token, id uint64) error {
 	ids := u64(id)
-	_, err := s.payScript(ctx, scriptPayRelaying, []string{s.k.payLease, s.k.payment(ids)}, []any{u64(token), ids, s.now().UnixMilli()})
+	keys := []string{s.k.payLease, s.k.payment(ids)}
+	cmd, err := s.runDurable(ctx, scriptPayRelaying, keys, u64(token), ids, s.now().UnixMilli())
+	if errors.Is(err, ErrNotDurable) {
+		return fmt.Errorf("payment %d: %w", id, err)
+	}
+	_, err = payResult(cmd.Text())
 	return err
 }
 
@@ -253,7 +262,10 @@ func (s *Store) HaltPayment(ctx context.Context, token, id uint64, reason string
 
 // payScript runs a journal script and maps its error prefixes.
 func (s *Store) payScript(ctx context.Context, sc *redis.Script, keys []string, args []any) (string, error) {
-	st, err := sc.Run(ctx, s.rdb, keys, args...).Text()
+	return payResult(sc.Run(ctx, s.rdb, keys, args...).Text())
+}
+
+func payResult(st string, err error) (string, error) {
 	if err == nil {
 		return st, nil
 	}

@@ -74,6 +74,7 @@ type options struct {
 	healthInterval time.Duration
 	heartbeat      time.Duration
 	maxWorkers     int              // Config.MaxWorkersPerAddress
+	dur            durability       // replica acknowledgements (durable.go)
 	now            func() time.Time // tests set a fixed clock
 }
 
@@ -110,13 +111,14 @@ func New(cfg Config, coin *cryptonote.Coin, log logrus.FieldLogger, opts ...Opti
 		return nil, fmt.Errorf("storage: invalid key prefix %q", prefix)
 	}
 	maxWorkers := func(o *options) { o.maxWorkers = cfg.MaxWorkersPerAddress }
-	return newStore(newClient(cfg), prefix, log, append([]Option{maxWorkers}, opts...)...)
+	return newStore(newClient(cfg), prefix, log, append([]Option{maxWorkers, durabilityFromConfig(cfg)}, opts...)...)
 }
 
 func newStore(rdb redis.UniversalClient, prefix string, log logrus.FieldLogger, opts ...Option) (*Store, error) {
 	o := options{
 		window: 2, keepFactor: 2, batchSize: 1000, flushInterval: 100 * time.Millisecond,
 		healthInterval: time.Second, heartbeat: 10 * time.Second, now: time.Now,
+		dur: durability{want: -1},
 	}
 	for _, f := range opts {
 		f(&o)
@@ -144,6 +146,10 @@ func newStore(rdb redis.UniversalClient, prefix string, log logrus.FieldLogger, 
 	if err := s.loadScripts(ctx); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("storage: redis: %w", err)
+	}
+	if err := s.setupDurability(ctx); err != nil {
+		rdb.Close()
+		return nil, err
 	}
 	s.healthy.Store(true)
 	s.wg.Add(2)
