@@ -237,6 +237,7 @@ func (s *Store) writeBatch(ctx context.Context, b *batch) error {
 		}
 	}
 	hadPrior := len(b.prior) > 0
+	defer s.followCluster(ctx, b, serr)
 	prior, perr := s.settleStats(ctx, b.prior)
 	stats, err := s.settleStats(ctx, b.stats)
 	err = cmp.Or(perr, err)
@@ -253,6 +254,15 @@ func (s *Store) writeBatch(ctx context.Context, b *batch) error {
 	}
 	b.written, b.shares, b.rejects = true, nil, nil
 	return nil
+}
+
+// followCluster asks a cluster client to reload its slot map when a write
+// failed: after a failover go-redis would keep dialling the dead master
+// until its periodic reload (a minute), refusing shares all that time.
+func (s *Store) followCluster(ctx context.Context, b *batch, serr error) {
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok && (serr != nil || len(b.prior) > 0) {
+		cc.ReloadState(ctx)
+	}
 }
 
 // shareArgs builds scriptShares' arguments: consecutive PPLNS shares of one
