@@ -104,9 +104,13 @@
 //	                                record`), which the wallet reconciliation accepts
 //	{p}:payments:lease        STRING the lease holder's fencing token, with a TTL (PX)
 //	{p}:payments:fence        STRING last fencing token handed out (only grows)
+//	{p}:payments:released     STRING the last token given up by its holder; a lease
+//	                                taken when the last token handed out is another
+//	                                was taken over from a holder that stalled or died
 //	{p}:thresholds            HASH  address → the miner's own minimum payout
 //	{p}:unlocker:lease        STRING the unlocker lease holder's token, with a TTL (PX)
 //	{p}:unlocker:fence        STRING last unlocker token handed out
+//	{p}:unlocker:released     STRING the last unlocker token given up by its holder
 //	{p}:stratum:instances     STRING last stratum instance id handed out (INCR)
 //	{p}:durable               STRING unix ms of the last replica wait (durable.go): written
 //	                                before each WAIT, so the wait covers every earlier write

@@ -19,15 +19,35 @@ func (s *Store) leaseKeys(name string) (lease, fence string) {
 	return s.k.tag + ":" + name + ":lease", s.k.tag + ":" + name + ":fence"
 }
 
+// leaseReleased holds the last token of the named lease given up by
+// ReleaseLease: a lease that ended otherwise was not released but expired.
+func (s *Store) leaseReleased(name string) string { return s.k.tag + ":" + name + ":released" }
+
 // AcquireLease takes the named lease for ttl and returns its fencing
-// token, or 0 when another process holds it.
+// token, or 0 when another process holds it. Taking over a lease whose
+// holder let it expire (it stalled or died) is logged (see TakeLease).
 func (s *Store) AcquireLease(ctx context.Context, name string, ttl time.Duration) (uint64, error) {
-	lease, fence := s.leaseKeys(name)
-	t, err := scriptLeaseAcquire.Run(ctx, s.rdb, []string{lease, fence}, ttl.Milliseconds()).Uint64()
-	if err != nil {
-		return 0, fmt.Errorf("storage: %s lease: %w", name, err)
+	t, stalled, err := s.TakeLease(ctx, name, ttl)
+	if stalled != 0 {
+		s.log.Warnf("storage: took the %s lease over from token %d (its holder stalled or died)", name, stalled)
 	}
-	return t, nil
+	return t, err
+}
+
+// TakeLease is AcquireLease, telling instead of logging whether the lease
+// was taken over: stalled is the token of the previous holder when its
+// lease expired instead of being released (0 otherwise), whose last run
+// may have stopped half way.
+func (s *Store) TakeLease(ctx context.Context, name string, ttl time.Duration) (token, stalled uint64, err error) {
+	lease, fence := s.leaseKeys(name)
+	r, err := scriptLeaseAcquire.Run(ctx, s.rdb, []string{lease, fence, s.leaseReleased(name)}, ttl.Milliseconds()).Int64Slice()
+	if err == nil && len(r) != 2 {
+		err = fmt.Errorf("lease script answered %v", r)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("storage: %s lease: %w", name, err)
+	}
+	return uint64(r[0]), uint64(r[1]), nil
 }
 
 // RenewLease extends the named lease for ttl; false means it is lost.
@@ -43,7 +63,7 @@ func (s *Store) RenewLease(ctx context.Context, name string, token uint64, ttl t
 // ReleaseLease gives the named lease up if it is still ours.
 func (s *Store) ReleaseLease(ctx context.Context, name string, token uint64) error {
 	lease, _ := s.leaseKeys(name)
-	return scriptLeaseRelease.Run(ctx, s.rdb, []string{lease}, u64(token)).Err()
+	return scriptLeaseRelease.Run(ctx, s.rdb, []string{lease, s.leaseReleased(name)}, u64(token)).Err()
 }
 
 // AcquirePaymentsLease is AcquireLease of the payments lease, whose token
