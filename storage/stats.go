@@ -337,7 +337,7 @@ type WorkerStats struct {
 }
 
 // WorkerStats reads the statistics of an address's workers, by name: every
-// worker kept, at most maxWorkersPerAddress (scriptWorkers).
+// worker kept, at most maxWorkersPerAddress (scriptStats' w operation).
 func (s *Store) WorkerStats(ctx context.Context, addr string) ([]WorkerStats, error) {
 	return s.WorkerStatsSeries(ctx, addr, 0)
 }
@@ -359,7 +359,7 @@ func (s *Store) WorkerStatsSeries(ctx context.Context, addr string, step time.Du
 		return nil, err
 	}
 	// Only workers with counters: the minute buckets may still name workers
-	// dropped by the cap (scriptWorkers).
+	// dropped by the cap (scriptStats' w operation).
 	names := workerNames(m, s.opt.maxWorkers)
 	online, err := s.sessions(ctx, addr, names)
 	if err != nil {
