@@ -59,6 +59,10 @@ func (p *Processor) pay(ctx context.Context, tok uint64, batch []payee, res *Res
 		if err := p.store.PaymentRelaying(ctx, tok, id); err != nil {
 			// We did not relay and never will: drop the transaction and, if
 			// the record did become relaying, fail it now rather than halt.
+			// That includes storage.ErrNotDurable: relaying on the master
+			// but on too few replicas (the run then pauses, notePause). If
+			// this fail is lost too, recovery finds a relaying record the
+			// wallet never relayed, as after a crash.
 			p.discard(prep)
 			if !errors.Is(err, storage.ErrFenced) {
 				_ = p.fail(ctx, tok, id, storage.SettledByUnsent, "never relayed: marking it relaying failed: "+err.Error(), true, res)

@@ -104,10 +104,11 @@ const syncWait = 30 * time.Second
 // Processor pays balances; Run it in one process (the lease makes a second
 // one wait).
 type Processor struct {
-	cfg   Config
-	store *storage.Store
-	w     wallet.Wallet
-	log   logrus.FieldLogger
+	cfg    Config
+	store  *storage.Store
+	w      wallet.Wallet
+	log    logrus.FieldLogger
+	paused durablePause // while the journal's writes reach too few replicas (durable.go)
 }
 
 // New returns a processor. The configuration is assumed validated
@@ -147,6 +148,7 @@ type Result struct {
 	Blocked   []string // addresses blocked by this run
 	Halted    bool     // a record's outcome is unknown: nothing was paid
 	Waiting   string   // why the run stopped before paying everyone, if it did
+	durable   bool     // enough replicas acknowledged the journal before paying
 }
 
 func (r Result) String() string {
@@ -258,6 +260,8 @@ func (p *Processor) serve(ctx context.Context, tok uint64) error {
 		case errors.Is(err, storage.ErrFenced):
 			cancel(err)
 			return err
+		case p.notePause(lctx, res, err):
+			// Logged by notePause.
 		case walletDown:
 			if res.Records > 0 || res.Recovered > 0 {
 				p.log.Infof("payments: run: %s", res)
@@ -355,7 +359,16 @@ func (p *Processor) pass(ctx context.Context, tok uint64) (Result, error) {
 		}
 		payees = valid
 	}
-	for _, batch := range p.cfg.batches(payees) {
+	batches := p.cfg.batches(payees)
+	if len(batches) > 0 || p.paused.active() {
+		// Before any record: while replicas do not acknowledge, no
+		// payout is relayed (PaymentRelaying would refuse it anyway).
+		if err := p.store.Durable(ctx); err != nil {
+			return res, err
+		}
+		res.durable = true
+	}
+	for _, batch := range batches {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
