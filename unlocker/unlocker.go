@@ -22,6 +22,7 @@ type Store interface {
 	OrphanBlock(ctx context.Context, hash string) (bool, error)
 	RecentCreditedBlocks(ctx context.Context, minHeight uint64) ([]storage.CreditedBlock, error)
 	MarkBlockLost(ctx context.Context, hash, reason string) (bool, error)
+	Durable(ctx context.Context) error
 	AcquireLease(ctx context.Context, name string, ttl time.Duration) (uint64, error)
 	RenewLease(ctx context.Context, name string, token uint64, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name string, token uint64) error
@@ -54,17 +55,23 @@ type Unlocker struct {
 	store Store
 	d     Daemon
 	log   logrus.FieldLogger
+	// undurable: blocks credited on the master whose credit too few
+	// replicas acknowledged (hash → height); each pass asks again.
+	undurable map[string]uint64
 }
 
 // New returns an unlocker; Run starts it.
 func New(cfg Config, store Store, d Daemon, log logrus.FieldLogger) *Unlocker {
-	return &Unlocker{cfg: cfg, store: store, d: d, log: log}
+	return &Unlocker{cfg: cfg, store: store, d: d, log: log, undurable: map[string]uint64{}}
 }
 
 // Result counts what one pass did.
 type Result struct {
 	Confirmed, Orphaned, Waiting, Refused int
 	Lost                                  int // credited blocks found off the main chain in this pass
+	// NotDurable: credited blocks whose credit too few replicas have
+	// acknowledged yet (redis.minReplicaAcks).
+	NotDurable int
 }
 
 // Run settles blocks every Interval until ctx ends, while it holds the
@@ -137,11 +144,14 @@ func (u *Unlocker) holdLease(ctx context.Context, token uint64, ttl time.Duratio
 // Problems with one block never stop the others.
 func (u *Unlocker) RunOnce(ctx context.Context) (Result, error) {
 	var res Result
+	var errs []error
+	if err := u.recheckDurable(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	pending, err := u.store.PendingBlocks(ctx)
 	if err != nil {
-		return res, err
+		return res, errors.Join(append(errs, err)...)
 	}
-	var errs []error
 	for _, b := range pending {
 		outcome, err := u.settle(ctx, b)
 		if err != nil {
@@ -160,7 +170,24 @@ func (u *Unlocker) RunOnce(ctx context.Context) (Result, error) {
 	}
 	lost, err := u.checkLost(ctx)
 	res.Lost = lost
+	res.NotDurable = len(u.undurable)
 	return res, errors.Join(append(errs, err)...)
+}
+
+// recheckDurable asks the replicas again for the credits they had not
+// acknowledged: one acknowledged wait covers everything the master had.
+func (u *Unlocker) recheckDurable(ctx context.Context) error {
+	if len(u.undurable) == 0 {
+		return nil
+	}
+	if err := u.store.Durable(ctx); err != nil {
+		return fmt.Errorf("credits of %d blocks still not on enough replicas: %w", len(u.undurable), err)
+	}
+	for hash, height := range u.undurable {
+		u.log.WithFields(logrus.Fields{"height": height, "hash": hash}).Info("block credit now acknowledged by the replicas")
+	}
+	clear(u.undurable)
+	return nil
 }
 
 type outcome int
@@ -211,6 +238,14 @@ func (u *Unlocker) settle(ctx context.Context, b *storage.BlockRecord) (outcome,
 		return refused, nil
 	}
 	done, err := u.store.CreditBlock(ctx, b.Hash, split.Credits, split.Fee, u.cfg.FeeAddress, b.Address, split.Finder, b.Reward)
+	if errors.Is(err, storage.ErrNotDurable) {
+		// Credited on the master. A failover before a replica has it
+		// would find the block pending again and credit it then, once;
+		// payouts from it wait for replicas anyway (payments).
+		log.Errorf("block credited on the master only (%v): a failover now would undo the credit; asking the replicas again every pass", err)
+		u.undurable[b.Hash] = b.Height
+		return confirmed, nil
+	}
 	if err != nil {
 		return waiting, err
 	}
