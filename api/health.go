@@ -37,6 +37,9 @@ func (s *Server) checkHealth(ctx context.Context) (*Health, error) {
 			if halted, err := s.deps.Store.HaltedPayments(ctx); err == nil {
 				h.PaymentsHalted = len(halted)
 			}
+			if pp, err := s.deps.Store.PaymentsPaused(ctx); err == nil && pp != nil {
+				h.PaymentsPaused = fmt.Sprintf("since %s: %s", pp.Since.UTC().Format(time.RFC3339), pp.Reason)
+			}
 			if ps, err := s.deps.Store.PayoutStats(ctx); err == nil {
 				h.UnconfirmedPayouts = ps.Unconfirmed
 				h.OldestUnconfirmedSeconds = ps.OldestUnconfirmedAge(s.now()).Seconds()
@@ -74,6 +77,10 @@ func (s *Server) checkHealth(ctx context.Context) (*Health, error) {
 		h.Status = "degraded"
 		h.Reasons = append(h.Reasons, fmt.Sprintf("a payout has waited %s for its confirmations (limit %s)",
 			(time.Duration(h.OldestUnconfirmedSeconds)*time.Second).String(), limit))
+	}
+	if h.PaymentsPaused != "" {
+		h.Status = "degraded"
+		h.Reasons = append(h.Reasons, "payments paused "+h.PaymentsPaused)
 	}
 	if !h.Redis.OK || !daemonUp || (h.Wallet != nil && !h.Wallet.OK) {
 		h.Status = statusUnhealthy

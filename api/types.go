@@ -264,6 +264,9 @@ type Health struct {
 	Daemons        []Check `json:"daemons"`
 	Wallet         *Check  `json:"wallet,omitempty"`
 	PaymentsHalted int     `json:"paymentsHalted"`
+	// PaymentsPaused: why payments pause, while they do (too few replicas
+	// acknowledge the payment journal: redis.minReplicaAcks).
+	PaymentsPaused string `json:"paymentsPaused,omitempty"`
 	// Sent payouts waiting for their confirmations, and the age of the
 	// oldest of them (0 when none).
 	UnconfirmedPayouts       uint64   `json:"unconfirmedPayouts"`
