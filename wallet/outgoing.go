@@ -19,9 +19,8 @@ type OutgoingTx struct {
 }
 
 // OutgoingLister is a wallet that can list what it sent, for `pool audit`
-// to reconcile the payment journal with. Monero implements it; the
-// Pastella Wallet-API does not, since its transaction list gives the
-// change of the wallet's own balance, not the destinations (pastella.md §2).
+// to reconcile the payment journal with. Monero lists it itself; Pastella
+// with the daemon's help (pastella_outgoing.go).
 type OutgoingLister interface {
 	Outgoing(ctx context.Context, minHeight uint64) ([]OutgoingTx, error)
 }

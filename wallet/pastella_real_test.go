@@ -159,6 +159,9 @@ func TestRealPastellaPayout(t *testing.T) {
 		t.Fatalf("second Relay: %v, want the ambiguous ErrPreparedNotFound", err)
 	}
 
+	wantDests := map[string]uint64{m1.Address: a1, m2.Address: a2}
+	checkOutgoing(t, ctx, c, 0, p.TxHash, wallet.TxPending, 0, wantDests)
+
 	mineBlock(t, ctx, chain)
 	height, err := chain.Daemon.Height(ctx)
 	if err != nil {
@@ -167,6 +170,16 @@ func TestRealPastellaPayout(t *testing.T) {
 	info, err = c.Lookup(ctx, p.TxHash)
 	if err != nil || info.State != wallet.TxConfirmed || info.Height != height-1 || info.Fee != 1000 {
 		t.Fatalf("Lookup after a block = %+v, %v; want confirmed at index %d", info, err, height-1)
+	}
+	// Mined, the wallet lists the payout as if it had received its change;
+	// the chain still says whom it paid.
+	checkOutgoing(t, ctx, c, height-1, p.TxHash, wallet.TxConfirmed, height-1, wantDests)
+	if out, err := c.Outgoing(ctx, height); err != nil || len(out) != 0 {
+		t.Fatalf("Outgoing from height %d (after the payout) = %+v, %v; want nothing", height, out, err)
+	}
+	// The miner's wallet received it: for that wallet it is not outgoing.
+	if out, err := realClient(t, chain, m1).Outgoing(ctx, 0); err != nil || len(out) != 0 {
+		t.Fatalf("Outgoing of the receiving wallet = %+v, %v; want nothing", out, err)
 	}
 	for _, w := range []struct {
 		w    *testenv.PastellaWallet
@@ -399,6 +412,55 @@ func waitFor(t *testing.T, ctx context.Context, what string, ready func() error)
 		case <-ctx.Done():
 			t.Fatalf("waiting for %s: %v", what, err)
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// checkOutgoing asserts that the pool wallet's Outgoing from minHeight lists
+// the payout txHash exactly once, as the chain has it, and nothing it did
+// not send.
+func checkOutgoing(t *testing.T, ctx context.Context, c *wallet.Pastella, minHeight uint64, txHash string, state wallet.TxState, height uint64, dests map[string]uint64) {
+	t.Helper()
+	out, err := c.Outgoing(ctx, minHeight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []wallet.OutgoingTx
+	for _, tx := range out {
+		if tx.TxHash == txHash {
+			found = append(found, tx)
+		}
+		// Only a mined transaction's destinations are known (the chain's).
+		if tx.Fee != 1000 || (tx.State == wallet.TxConfirmed) != (tx.Dests != nil) {
+			t.Errorf("outgoing %+v: want the flat fee, and the destinations once mined", tx)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("Outgoing(%d) lists the payout %d times: %+v", minHeight, len(found), out)
+	}
+	tx := found[0]
+	got := map[string]uint64{}
+	var sum uint64
+	for _, d := range tx.Dests {
+		got[d.Address] += d.Amount
+		sum += d.Amount
+	}
+	var want uint64
+	for _, v := range dests {
+		want += v
+	}
+	if tx.State != state || tx.Height != height || tx.Amount != want {
+		t.Fatalf("outgoing payout = %+v; want %v at height %d sending %d", tx, state, height, want)
+	}
+	if tx.Dests == nil {
+		return
+	}
+	if sum != want || len(got) != len(dests) {
+		t.Fatalf("outgoing payout pays %v; want %v", got, dests)
+	}
+	for a, v := range dests {
+		if got[a] != v {
+			t.Fatalf("outgoing payout pays %v; want %v", got, dests)
 		}
 	}
 }
