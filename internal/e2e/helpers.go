@@ -289,13 +289,15 @@ func BalanceOf(t *testing.T, store *storage.Store, addr string) storage.Balance 
 	return b
 }
 
-// PoolAudit runs `pool -config … audit`, as an operator checks the ledger.
-func PoolAudit(t *testing.T, p *PoolProc) {
+// PoolAudit runs `pool -config … audit [args]`, as an operator checks the
+// ledger, fails the test unless it passes and returns what it printed.
+func PoolAudit(t *testing.T, p *PoolProc, args ...string) string {
 	t.Helper()
-	out, err := testenv.Run(p.Bin, "-config", p.Config, "audit")
+	out, err := testenv.Run(p.Bin, append([]string{"-config", p.Config, "audit"}, args...)...)
 	if err != nil || !strings.Contains(string(out), "audit passed") {
 		t.Fatalf("pool audit: %v\n%s", err, out)
 	}
+	return string(out)
 }
 
 // Scrape reads a Prometheus text exposition into series → value.

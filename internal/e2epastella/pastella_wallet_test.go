@@ -2,12 +2,17 @@ package e2epastella
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,6 +130,9 @@ type pasWalletRig struct {
 	ctx   context.Context
 	// credited is what the test made payable to each address.
 	credited map[string]uint64
+	// from is the chain's height when the rig started: the pool wallet is
+	// the package's, so the audit reconciles only what it sent since.
+	from string
 }
 
 // pasRelayGrace is how long the pool waits before a transaction neither
@@ -149,8 +157,12 @@ func newPasWalletRig(t *testing.T) *pasWalletRig {
 		"payments":{"enabled":true,"interval":1,"minPayment":1000000,"denomination":1},
 		"log":{"level":"debug"},"redis":{"socket":%q}}`,
 		w.Address, chain.Daemon.RPCPort, proxy.port, w.APIKey, w.File, w.Password, rds.Socket)
+	height, err := chain.Daemon.Height(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := &pasWalletRig{chain: chain, proxy: proxy, store: e2e.OpenStore(t, rds, "pastella", cryptonote.Pastella),
-		pool: e2e.StartPool(t, ctx, cfg), ctx: ctx, credited: map[string]uint64{}}
+		pool: e2e.StartPool(t, ctx, cfg), ctx: ctx, credited: map[string]uint64{}, from: strconv.FormatUint(height, 10)}
 	e2e.WaitLog(t, r.pool, "payments: lease acquired", time.Minute)
 	t.Cleanup(func() {
 		// Leave the shared pool wallet as found: running, its wallet open
@@ -254,7 +266,20 @@ func (r *pasWalletRig) checkPaidOnce(t *testing.T, miners ...*testenv.PastellaWa
 	if err := r.chain.Pool.Synced(r.ctx); err != nil {
 		t.Fatal(err)
 	}
-	e2e.PoolAudit(t, r.pool)
+	if out := e2e.PoolAudit(t, r.pool, "-min-height", r.from); !strings.Contains(out, "reconciled with the wallet wallet-api") {
+		t.Fatalf("the audit did not reconcile with the wallet:\n%s", out)
+	}
+}
+
+// audit runs `pool audit` from the rig's start height and checks its exit
+// status; it returns what it printed.
+func (r *pasWalletRig) audit(t *testing.T, wantExit int) string {
+	t.Helper()
+	out, err := testenv.Run(r.pool.Bin, "-config", r.pool.Config, "audit", "-min-height", r.from)
+	if code := exitCode(err); code != wantExit {
+		t.Fatalf("pool audit: exit %d (%v), want %d\n%s", code, err, wantExit, out)
+	}
+	return string(out)
 }
 
 // settledBy lists the journal's records as "state by settledBy", oldest first.
@@ -350,4 +375,63 @@ func TestPastellaWalletKilledAfterRelay(t *testing.T) {
 		t.Fatalf("%d payment records, want 1: %v", len(recs), settledBy(recs))
 	}
 	r.checkPaidOnce(t, m)
+}
+
+// TestPastellaAuditReconcilesWithWallet: `pool audit` reconciles the payouts
+// with what the real Pastella wallet sent, destinations read from the chain
+// (the Wallet-API does not list them), and lists a transfer made from the
+// pool wallet behind the pool's back, pending and mined, until the operator
+// records it.
+func TestPastellaAuditReconcilesWithWallet(t *testing.T) {
+	r := newPasWalletRig(t)
+	m1, m2 := r.chain.NewWallet(t, "audit-m1"), r.chain.NewWallet(t, "audit-m2")
+	r.fund(t, map[string]uint64{m1.Address: 40_000_000})
+	r.waitPaid(t, time.Minute)
+	r.checkPaidOnce(t, m1)
+	if out := r.audit(t, 0); !strings.Contains(out, "ok   payouts in the wallet: 1 sent or confirmed payouts are among the wallet's 1 outgoing") {
+		t.Fatalf("audit after the payout:\n%s", out)
+	}
+
+	// Coins leave the pool wallet without the pool.
+	const planted = 7_000_000
+	status, body, err := r.chain.Pool.Do(r.ctx, http.MethodPost, "/transactions/send/basic", map[string]any{"destination": m2.Address, "amount": planted})
+	var sent struct {
+		Hash string `json:"transactionHash"`
+	}
+	if err != nil || status != http.StatusCreated || json.Unmarshal(body, &sent) != nil || len(sent.Hash) != 64 {
+		t.Fatalf("send from the pool wallet: %d %s %v", status, body, err)
+	}
+	out := r.audit(t, 1)
+	if want := fmt.Sprintf("tx %s (pending, height 0) sends %d to destinations the wallet does not list: neither a payout nor recorded", sent.Hash, planted); !strings.Contains(out, want) || !strings.Contains(out, "audit FAILED") {
+		t.Fatalf("audit with an unrecorded pending transfer:\n%s\nwant %q", out, want)
+	}
+	if _, err := r.chain.Daemon.MineBlocks(r.ctx, 1, testenv.PastellaBurnAddress, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.chain.Pool.Synced(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	out = r.audit(t, 1)
+	if want := fmt.Sprintf("sends %d to %s %d: neither a payout nor recorded", planted, m2.Address, planted); !strings.Contains(out, sent.Hash) || !strings.Contains(out, want) {
+		t.Fatalf("audit with an unrecorded mined transfer:\n%s\nwant %q", out, want)
+	}
+	t.Logf("audit with an unrecorded transfer:\n%s", out)
+	if out, err := testenv.Run(r.pool.Bin, "-config", r.pool.Config, "payments", "record", sent.Hash, "moved to cold storage"); err != nil {
+		t.Fatalf("payments record: %v\n%s", err, out)
+	}
+	if out := r.audit(t, 0); !strings.Contains(out, "1 payouts and 1 recorded operator transfers") || !strings.Contains(out, "audit passed") {
+		t.Fatalf("audit after recording the transfer:\n%s", out)
+	}
+}
+
+// exitCode is a finished command's exit status (-1: it did not run).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	case err != nil:
+		return -1
+	}
+	return 0
 }
