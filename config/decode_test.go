@@ -31,7 +31,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"node pool ssl key", "ports.3333.ssl", `true`, `unknown key "ports.3333.ssl" (did you mean "tls"?)`},
 		{"deeper", "redis.sentinel.masterNmae", `"m"`, `unknown key "redis.sentinel.masterNmae" (did you mean "masterName"?)`},
 		{"no close key", "redis.auth", `"pw"`,
-			`unknown key "redis.auth" (known keys here: host, port, socket, db, password, prefix, sentinel, cluster, poolSize, tls, maxWorkersPerAddress)`},
+			`unknown key "redis.auth" (known keys here: host, port, socket, db, password, prefix, sentinel, cluster, poolSize, tls, maxWorkersPerAddress, minReplicaAcks)`},
 		{"inside an array element", "daemons", `[{"hots":"x","port":1}]`, ""},
 	}
 	for _, tc := range cases {
