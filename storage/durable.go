@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -56,6 +57,7 @@ type durability struct {
 	timeout  time.Duration // per wait
 	acks     int           // in force
 	waitAOF  bool          // the server has WAITAOF (7.2+)
+	noFsync  *atomic.Bool  // replicas were seen to receive without fsync (logged once)
 }
 
 // WithReplicaAcks sets redis.minReplicaAcks (n < 0: the default, see
@@ -109,7 +111,7 @@ func (s *Store) setupDurability(ctx context.Context) error {
 		s.log.Warnf("storage: INFO failed (%v); using WAIT", err)
 	}
 	f := parseInfo(info)
-	d.waitAOF = versionAtLeast(f["redis_version"], 7, 2)
+	d.waitAOF, d.noFsync = versionAtLeast(f["redis_version"], 7, 2), new(atomic.Bool)
 	replicas, _ := strconv.Atoi(f["connected_slaves"])
 	why := "configured"
 	switch {
@@ -230,6 +232,16 @@ func (s *Store) waitReplicas(ctx context.Context, conn *redis.Conn) error {
 		}
 		if len(v) == 2 {
 			acked = v[1] // [local fsyncs, replica fsyncs]
+		}
+		if int(acked) < d.acks {
+			// Replicas without appendonly never count in WAITAOF: settle
+			// for their receipt (WAIT), which the wait above gave time.
+			if n, err := conn.Wait(ctx, d.acks, time.Millisecond).Result(); err == nil && int(n) >= d.acks {
+				if d.noFsync != nil && !d.noFsync.Swap(true) {
+					s.log.Warnf("storage: %d replicas received the writes but did not fsync them (WAITAOF: appendonly off on the replicas?); counting their receipt (WAIT)", n)
+				}
+				acked = n
+			}
 		}
 	} else {
 		n, err := conn.Wait(ctx, d.acks, d.timeout).Result()

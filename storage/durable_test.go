@@ -208,3 +208,16 @@ func TestDurableSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitAOFVersion: WAITAOF is used from Redis 7.2 on, WAIT before.
+func TestWaitAOFVersion(t *testing.T) {
+	for v, want := range map[string]bool{"7.0.15": false, "7.2.0": true, "7.2.4": true, "8.0.1": true, "6.2.14": false, "": false, "x.y": false} {
+		if got := versionAtLeast(v, 7, 2); got != want {
+			t.Errorf("versionAtLeast(%q, 7, 2) = %v", v, got)
+		}
+	}
+	f := parseInfo("# Server\r\nredis_version:7.0.15\r\n# Replication\r\nrole:master\r\nconnected_slaves:1\r\n")
+	if f["redis_version"] != "7.0.15" || f["connected_slaves"] != "1" {
+		t.Errorf("parsed %v", f)
+	}
+}
