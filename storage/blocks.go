@@ -75,7 +75,9 @@ func (b *BlockRecord) Effort() float64 {
 // the candidate and its weights: the PPLNS window ending now, the PROP round
 // (which restarts empty), or the SOLO finder alone. A candidate whose
 // submission failed is recorded too; the unlocker orphans it. Writing the
-// same hash again does nothing.
+// same hash again does nothing. When fewer than redis.minReplicaAcks
+// replicas acknowledge it, it returns ErrNotDurable, the candidate written
+// on the master (Store.Block tries again).
 func (s *Store) WriteBlockCandidate(ctx context.Context, b *stratum.Block) error {
 	if !validScheme(b.Scheme) || b.Address == "" {
 		return fmt.Errorf("%w: scheme %q, finder %q", errBadCandidate, b.Scheme, b.Address)
@@ -101,18 +103,29 @@ func (s *Store) WriteBlockCandidate(ctx context.Context, b *stratum.Block) error
 		"netDiff", b.NetDifficulty, "shareDiff", b.ShareDiff, "reward", b.Reward,
 		"time", t.UnixMilli(), "submitError", b.SubmitError,
 	}
+	if err := s.freeze(ctx, b.Height, keys, args); err != nil {
+		return err
+	}
+	// Outside flushMu, so shares keep flowing while replicas are slow:
+	// Durable's own write comes after the candidate, so its wait covers it.
+	if err := s.Durable(ctx); err != nil {
+		// Store.Block writes it again (a no-op) and waits again.
+		s.log.Errorf("storage: BLOCK CANDIDATE %d %s recorded on the master only: %v; a failover now would lose it", b.Height, hash, err)
+		return fmt.Errorf("storage: recording block %d %s: %w", b.Height, hash, err)
+	}
+	return nil
+}
+
+// freeze writes the shares buffered so far, then the candidate, with no
+// batch in between.
+func (s *Store) freeze(ctx context.Context, height uint64, keys []string, args []any) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	if err := s.flushLocked(ctx, true); err != nil {
-		return fmt.Errorf("storage: writing the shares before block %d: %w", b.Height, err)
+		return fmt.Errorf("storage: writing the shares before block %d: %w", height, err)
 	}
-	_, err = s.runDurable(ctx, scriptFreeze, keys, args...)
-	if errors.Is(err, ErrNotDurable) {
-		// Store.Block writes it again (a no-op) and waits again.
-		s.log.Errorf("storage: BLOCK CANDIDATE %d %s recorded on the master only: %v; a failover now would lose it", b.Height, hash, err)
-	}
-	if err != nil {
-		return fmt.Errorf("storage: recording block %d %s: %w", b.Height, hash, err)
+	if err := scriptFreeze.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return fmt.Errorf("storage: recording block %d %s: %w", height, args[0], err)
 	}
 	return nil
 }
