@@ -1,7 +1,10 @@
 package testenv
 
 import (
+	"bufio"
+	"encoding/csv"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +18,13 @@ import (
 // HAProxyOptions configure StartHAProxy.
 type HAProxyOptions struct {
 	Backend string // host:port of the server haproxy forwards to (loopback only)
+	// Backends are several servers (loopback only) instead of Backend, as
+	// when stratum processes on several machines share one balancer.
+	Backends []string
+	Balance  string // haproxy's balance algorithm ("" = roundrobin)
+	// Check has haproxy health-check each server on its port; over the
+	// PROXY protocol a check is a connection with a LOCAL header.
+	Check bool
 	// Source is the loopback address haproxy connects to the backend
 	// from ("" = the kernel's choice, 127.0.0.1), so a test can tell the
 	// proxy's connections from direct ones.
@@ -23,10 +33,12 @@ type HAProxyOptions struct {
 }
 
 // HAProxy is a real haproxy in TCP mode sending the PROXY protocol header
-// to its one backend, as an operator puts it in front of a pool port.
+// to its backends, as an operator puts it in front of a pool port.
 type HAProxy struct {
-	Addr string // host:port of its frontend, on loopback
-	proc *process
+	Addr     string // host:port of its frontend, on loopback
+	proc     *process
+	backends []string // server s<i+1> is backends[i]
+	stats    string   // its stats socket
 }
 
 // StartHAProxy starts haproxy for t in the foreground (-db) on a free
@@ -35,8 +47,12 @@ type HAProxy struct {
 // fails the test.
 func StartHAProxy(t testing.TB, opts HAProxyOptions) *HAProxy {
 	t.Helper()
-	if !strings.HasPrefix(opts.Backend, "127.0.0.1:") {
-		t.Fatalf("testenv: haproxy may only forward to loopback, not %q", opts.Backend)
+	backends := opts.Backends
+	if opts.Backend != "" {
+		backends = append([]string{opts.Backend}, backends...)
+	}
+	if len(backends) == 0 {
+		t.Fatal("testenv: haproxy needs a backend")
 	}
 	port, err := FreePort()
 	if err != nil {
@@ -46,17 +62,40 @@ func StartHAProxy(t testing.TB, opts HAProxyOptions) *HAProxy {
 	if opts.V2 {
 		send = "send-proxy-v2"
 	}
-	server := fmt.Sprintf("server s1 %s %s", opts.Backend, send)
-	if opts.Source != "" {
-		server += " source " + opts.Source
+	balance := opts.Balance
+	if balance == "" {
+		balance = "roundrobin"
 	}
-	h := &HAProxy{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	servers := []string{"  balance " + balance}
+	for i, b := range backends {
+		if !strings.HasPrefix(b, "127.0.0.1:") {
+			t.Fatalf("testenv: haproxy may only forward to loopback, not %q", b)
+		}
+		server := fmt.Sprintf("  server s%d %s %s", i+1, b, send)
+		if opts.Source != "" {
+			server += " source " + opts.Source
+		}
+		if opts.Check {
+			server += " check"
+		}
+		servers = append(servers, server)
+	}
+	// The stats socket's path must fit a unix socket's 108 bytes, which a
+	// test's TempDir may not.
+	sockDir, err := shortTempDir("rxhap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	h := &HAProxy{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), backends: backends,
+		stats: filepath.Join(sockDir, "stats.sock")}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "haproxy.cfg")
 	// No "daemon" and no pid file: -db keeps it a child that cleanup stops.
 	conf := strings.Join([]string{
 		"global",
 		"  log stderr format raw local0 info",
+		"  stats socket " + h.stats + " mode 600 level user",
 		"defaults",
 		"  mode tcp",
 		"  log global",
@@ -68,7 +107,7 @@ func StartHAProxy(t testing.TB, opts HAProxyOptions) *HAProxy {
 		"  bind " + h.Addr,
 		"  default_backend pool",
 		"backend pool",
-		"  " + server,
+		strings.Join(servers, "\n"),
 		"",
 	}, "\n")
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
@@ -105,4 +144,62 @@ func StartHAProxy(t testing.TB, opts HAProxyOptions) *HAProxy {
 		t.Fatalf("testenv: %v", err)
 	}
 	return h
+}
+
+// HAProxyServer is what haproxy reports of one backend server.
+type HAProxyServer struct {
+	Sessions int    // connections handed to it so far (stot)
+	Status   string // "UP", "DOWN", "no check", …
+	Check    string // the last health check's result, e.g. "L4OK" ("" without checks)
+}
+
+// Servers returns what haproxy reports of each backend ("show stat"), by
+// backend address: a test learns which server a connection landed on from
+// the one whose Sessions grew.
+func (h *HAProxy) Servers(t testing.TB) map[string]HAProxyServer {
+	t.Helper()
+	c, err := net.DialTimeout("unix", h.stats, 5*time.Second)
+	if err != nil {
+		t.Fatalf("testenv: haproxy stats socket: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "show stat\n"); err != nil {
+		t.Fatalf("testenv: haproxy stats socket: %v", err)
+	}
+	// The reply is CSV whose header line starts with "# ".
+	r := bufio.NewReader(c)
+	if _, err := r.Discard(2); err != nil {
+		t.Fatalf("testenv: haproxy show stat: %v", err)
+	}
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	rows, err := cr.ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("testenv: haproxy show stat: %v (%d rows)", err, len(rows))
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	px, sv, stot, status, check := col["pxname"], col["svname"], col["stot"], col["status"], col["check_status"]
+	out := map[string]HAProxyServer{}
+	for _, row := range rows[1:] {
+		if len(row) <= max(stot, status, check) || row[px] != "pool" || !strings.HasPrefix(row[sv], "s") {
+			continue
+		}
+		i, err := strconv.Atoi(strings.TrimPrefix(row[sv], "s"))
+		if err != nil || i < 1 || i > len(h.backends) {
+			continue
+		}
+		n, err := strconv.Atoi(row[stot])
+		if err != nil {
+			t.Fatalf("testenv: haproxy show stat: stot %q of %s", row[stot], row[sv])
+		}
+		out[h.backends[i-1]] = HAProxyServer{Sessions: n, Status: row[status], Check: row[check]}
+	}
+	if len(out) != len(h.backends) {
+		t.Fatalf("testenv: haproxy show stat lists %v, want every one of %v", out, h.backends)
+	}
+	return out
 }
