@@ -117,7 +117,7 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 	perBlock := sums{} // block → Σ ledger amounts the block should have
 	var splitViol, recViol, lostViol []string
 	var rewards, fees, finder, creditedTotal = new(big.Int), new(big.Int), new(big.Int), new(big.Int)
-	var nConfirmed, nOrphaned, nPending, nImported int
+	var nConfirmed, nOrphaned, nPending, nImported, nSettledLost int
 	pendingSet := map[string]bool{}
 	for _, h := range pendingIdx {
 		pendingSet[h] = true
@@ -174,6 +174,8 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 				nConfirmed++
 				if v := lostViolation(h, b.Height, blocks[j]); v != "" {
 					lostViol = append(lostViol, v)
+				} else if blocks[j]["lostSettled"] != "" {
+					nSettledLost++
 				}
 			default:
 				recViol = append(recViol, fmt.Sprintf("block %s (height %d) has status %q", h, b.Height, b.Status))
@@ -214,7 +216,7 @@ func (s *Store) Audit(ctx context.Context) (*AuditReport, error) {
 	}
 	sort.Strings(recViol)
 	r.add("block records", fmt.Sprintf("%d blocks: %d pending, %d confirmed, %d orphaned, %d imported", len(hashes), nPending, nConfirmed, nOrphaned, nImported), recViol)
-	r.add("credited blocks on the main chain", "no confirmed block was found reorged away after it was credited", lostViol)
+	r.add("credited blocks on the main chain", fmt.Sprintf("no confirmed block was found reorged away after it was credited, but the %d the operator settled (`pool blocks settle-lost`)", nSettledLost), lostViol)
 	r.add("block splits", fmt.Sprintf("%d confirmed blocks: Σcredits + fee + finder = reward (Σ rewards %s)", nConfirmed, rewards), splitViol)
 
 	payLines, imported, importedPaid, err := s.auditLedger(ctx, r, perBlock)

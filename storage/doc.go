@@ -38,7 +38,8 @@
 //	                                from another pool (never pending, no credits, no
 //	                                ledger lines, not in totals): imported (source tag),
 //	                                importedAt; credited, then reorged off the main chain
-//	                                (the unlocker's check): lostAt (unix ms), lostReason
+//	                                (the unlocker's check): lostAt (unix ms), lostReason;
+//	                                settled by the operator: lostSettled ("RFC 3339 note")
 //	{p}:block:<hash>:weights  HASH  address → weight, frozen with the candidate
 //	{p}:block:<hash>:credits  HASH  address → atomic units credited to participants
 //	                                (finder reward and fee are fields of the block)

@@ -97,9 +97,45 @@ func (s *Store) MarkBlockLost(ctx context.Context, hash, reason string) (bool, e
 	return n == 1, nil
 }
 
-// lostViolation is the audit's line for a confirmed block marked lost, or "".
+// scriptSettleLost records the operator's settlement of a lost block once.
+var scriptSettleLost = redis.NewScript(`
+local b = redis.call('HMGET', KEYS[1], 'status', 'lostAt', 'lostSettled')
+if not b[1] then return redis.error_reply('UNKNOWN block ' .. ARGV[1]) end
+if not b[2] then return redis.error_reply('NOTLOST block ' .. ARGV[1] .. ' is not marked lost') end
+if b[3] then return 0 end
+redis.call('HSET', KEYS[1], 'lostSettled', ARGV[2])
+return 1
+`)
+
+// SettleLostBlock records that the operator has settled a block marked
+// lost (absorbed the loss, or took the unpaid part back), with a note; the
+// audit then lists it as settled instead of failing. The mark and its
+// reason stay. It returns false when it was settled before (the first note
+// stays).
+func (s *Store) SettleLostBlock(ctx context.Context, hash, note string) (bool, error) {
+	if !validHash(hash) {
+		return false, fmt.Errorf("%w: %q", ErrUnknownBlock, hash)
+	}
+	if strings.TrimSpace(note) == "" {
+		return false, fmt.Errorf("storage: say how block %s was settled", hash)
+	}
+	val := s.now().UTC().Format(time.RFC3339) + " " + note
+	n, err := scriptSettleLost.Run(ctx, s.rdb, []string{s.k.block(hash)}, hash, val).Int()
+	switch {
+	case err != nil && strings.HasPrefix(err.Error(), "UNKNOWN"):
+		return false, fmt.Errorf("%w: %s", ErrUnknownBlock, hash)
+	case err != nil && strings.HasPrefix(err.Error(), "NOTLOST"):
+		return false, fmt.Errorf("storage: block %s is not marked lost: nothing to settle", hash)
+	case err != nil:
+		return false, fmt.Errorf("storage: settling lost block %s: %w", hash, err)
+	}
+	return n == 1, nil
+}
+
+// lostViolation is the audit's line for a confirmed block marked lost and
+// not settled by the operator, or "".
 func lostViolation(hash string, height uint64, m map[string]string) string {
-	if m["lostAt"] == "" {
+	if m["lostAt"] == "" || m["lostSettled"] != "" {
 		return ""
 	}
 	return fmt.Sprintf("block %s (height %d) was credited but is no longer on the main chain: %s", hash, height, m["lostReason"])

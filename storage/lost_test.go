@@ -8,7 +8,8 @@ import (
 )
 
 // TestLostAfterCreditAudit: marking a credited block lost is idempotent,
-// never touches money, and fails the audit naming the block.
+// never touches money, and fails the audit naming the block until the
+// operator settles it.
 func TestLostAfterCreditAudit(t *testing.T) {
 	runCases(t, []storeCase{{"mark lost", nil, func(t *testing.T, s *Store) {
 		ctx := ctxT(t)
@@ -48,6 +49,31 @@ func TestLostAfterCreditAudit(t *testing.T) {
 		want := "block " + recent + " (height 1005) was credited but is no longer on the main chain: reorged away"
 		if !strings.Contains(rep.String(), want) || strings.Count(rep.String(), "no longer on the main chain") != 1 {
 			t.Fatalf("audit:\n%s\nwant %q", rep, want)
+		}
+		// The operator settles it: the audit passes and says so; the mark
+		// stays, a second settlement keeps the first note.
+		if _, err := s.SettleLostBlock(ctx, old, "absorbed"); err == nil || !strings.Contains(err.Error(), "not marked lost") {
+			t.Fatalf("settling a block that is not lost: %v", err)
+		}
+		if _, err := s.SettleLostBlock(ctx, recent, " "); err == nil {
+			t.Fatal("settled without a note")
+		}
+		for i, want := range []bool{true, false} {
+			done, err := s.SettleLostBlock(ctx, recent, []string{"absorbed from the pool fee", "again"}[i])
+			if err != nil || done != want {
+				t.Fatalf("settle %d: %v, %v; want %v", i, done, err, want)
+			}
+		}
+		rep, err = s.Audit(ctx)
+		if err != nil || !rep.OK() || !strings.Contains(rep.String(), "but the 1 the operator settled") {
+			t.Fatalf("audit after settling: %v\n%s", err, rep)
+		}
+		settled := money(t, s, recent)
+		if !strings.HasSuffix(settled.Block["lostSettled"], " absorbed from the pool fee") || settled.Block["lostReason"] != "reorged away" {
+			t.Fatalf("block record after settling %v", settled.Block)
+		}
+		if _, err := s.SettleLostBlock(ctx, hexHash(99), "x"); !errors.Is(err, ErrUnknownBlock) {
+			t.Fatalf("settling an unknown block: %v", err)
 		}
 		if _, err := s.MarkBlockLost(ctx, pending, "x"); err == nil {
 			t.Fatal("a pending block was marked lost")

@@ -31,13 +31,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "config.json", "configuration file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for performance work)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit | payments ... | bans ... | import nodepool ...]")
+		fmt.Fprintln(stderr, "usage: pool [-config FILE] [check | audit | payments ... | bans ... | blocks ... | import nodepool ...]")
 		fmt.Fprintln(stderr, "  (no command)  run the modules the config enables")
 		fmt.Fprintln(stderr, "  check [-offline]  validate the config, print what would run, reach Redis, daemons, wallet")
 		fmt.Fprintln(stderr, "  audit [-wallet=false] [-min-height H]  check the ledger invariants in Redis and reconcile the")
 		fmt.Fprintln(stderr, "                payouts with the wallet's outgoing transfers; exit 1 on any violation")
 		fmt.Fprintln(stderr, "  payments      list, show, resolve payment records; block or unblock addresses")
 		fmt.Fprintln(stderr, "  bans          list the pool-wide bans; bans lift ADDRESS lifts one")
+		fmt.Fprintln(stderr, "  blocks settle-lost HASH NOTE  record how a credited block that left the main chain was settled")
 		fmt.Fprintln(stderr, "  import nodepool -from redis://HOST:PORT/DB [-prefix Pastella] [-dry-run] [-force]  take over the Node pool's books")
 		fs.PrintDefaults()
 	}
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return paymentsCommand(cfg, fs.Args()[1:], stdout, stderr)
 	case "bans":
 		return bansCommand(cfg, fs.Args()[1:], stdout, stderr)
+	case "blocks":
+		return blocksCommand(cfg, fs.Args()[1:], stdout, stderr)
 	case "import":
 		return importCommand(cfg, fs.Args()[1:], stdout, stderr)
 	case "":

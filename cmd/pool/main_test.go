@@ -111,3 +111,39 @@ func TestCheckReachesServices(t *testing.T) {
 	}
 	t.Logf("check with services down:\n%s", out)
 }
+
+// `pool blocks settle-lost` records the operator's note on a block the
+// unlocker marked lost, once, and refuses anything else.
+func TestBlocksSettleLost(t *testing.T) {
+	rds := testenv.NewRedis(t)
+	cfg := fmt.Sprintf(`{"coin":"monero","poolAddress":%q,"daemon":{"port":18081},
+		"ports":{"3333":{"diff":1000,"desc":"test"}},"redis":{"socket":%q}}`,
+		"48um9B2g3yRCM13PoUcdtM89cAFLnhvyaeecgZgiYcMYDQYiwTzwtyoF8Wy1XUckWDJFtbHSAp3AiJqTetVjr5ko9euX6Se", rds.Socket)
+	pool := poolCLI(t, cfg)
+	hash := strings.Repeat("ab", 32)
+	pool(2, "blocks", "settle-lost", hash)
+	if out := pool(1, "blocks", "settle-lost", hash, "absorbed"); !strings.Contains(out, "unknown block") {
+		t.Fatalf("unknown block printed %q", out)
+	}
+	c := rds.Client()
+	defer c.Close()
+	key := "{monero}:block:" + hash
+	if err := c.HSet(context.Background(), key, "status", "confirmed", "height", 7).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if out := pool(1, "blocks", "settle-lost", hash, "absorbed"); !strings.Contains(out, "not marked lost") {
+		t.Fatalf("a block not marked lost: %q", out)
+	}
+	if err := c.HSet(context.Background(), key, "lostAt", 1, "lostReason", "reorged away").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if out := pool(0, "blocks", "settle-lost", strings.ToUpper(hash), "absorbed", "from the fee"); !strings.Contains(out, "settled") {
+		t.Fatalf("settle-lost printed %q", out)
+	}
+	if out := pool(0, "blocks", "settle-lost", hash, "again"); !strings.Contains(out, "settled before") {
+		t.Fatalf("second settle-lost printed %q", out)
+	}
+	if v := c.HGet(context.Background(), key, "lostSettled").Val(); !strings.HasSuffix(v, " absorbed from the fee") {
+		t.Fatalf("lostSettled = %q", v)
+	}
+}
