@@ -83,28 +83,49 @@ func (s *Store) Reject(r *stratum.Rejection) {
 	s.mu.Unlock()
 }
 
+// blockRetryLog is how often Store.Block says it is still retrying.
+const blockRetryLog = 10 * time.Second
+
 // Block records a block candidate (see WriteBlockCandidate), retrying until
 // ctx ends so a short Redis outage does not lose it.
 func (s *Store) Block(ctx context.Context, b *stratum.Block) error {
 	wait := 100 * time.Millisecond
-	for {
-		err := s.WriteBlockCandidate(ctx, b)
-		if err == nil {
-			return nil
-		}
+	var logged time.Time
+	err := s.WriteBlockCandidate(ctx, b)
+	for err != nil {
 		if errors.Is(err, errBadCandidate) {
 			s.log.Errorf("storage: BLOCK CANDIDATE NOT RECORDED: %+v: %v", *b, err)
 			return err
 		}
-		s.log.Warnf("storage: recording block candidate %d %x, retrying: %v", b.Height, b.Hash, err)
+		if time.Since(logged) >= blockRetryLog {
+			logged = time.Now()
+			s.log.Warnf("storage: recording block candidate %d %x, retrying (logged again every %v while it fails): %v", b.Height, b.Hash, blockRetryLog, err)
+		}
 		select {
 		case <-ctx.Done():
-			s.log.Errorf("storage: BLOCK CANDIDATE NOT RECORDED: %+v: %v", *b, err)
+			if errors.Is(err, ErrNotDurable) {
+				s.log.Errorf("storage: BLOCK CANDIDATE ON THE MASTER ONLY: written to the Redis master but not acknowledged by "+
+					"redis.minReplicaAcks replicas before giving up; a failover now would lose it: %+v: %v", *b, err)
+			} else {
+				s.log.Errorf("storage: BLOCK CANDIDATE NOT RECORDED: %+v: %v", *b, err)
+			}
 			return err
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
+		if errors.Is(err, ErrNotDurable) {
+			// On the master already: wait for the replicas without writing
+			// it again (every write that is not acknowledged logs an
+			// error), then write it once more, since a failover meanwhile
+			// may have lost it (on the same master the write is a no-op).
+			if derr := s.Durable(ctx); derr != nil {
+				err = fmt.Errorf("storage: recording block %d %x: %w", b.Height, b.Hash, derr)
+				continue
+			}
+		}
+		err = s.WriteBlockCandidate(ctx, b)
 	}
+	return nil
 }
 
 // WriteShares records shares and waits until they are written (the stratum
