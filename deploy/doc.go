@@ -13,14 +13,17 @@
 //	redis/      redis.conf (every Redis node of a production pool: password,
 //	            AOF with appendfsync always, noeviction) and sentinel.conf
 //	            (one of three sentinels, quorum 2, master name rxpool)
+//	haproxy/    haproxy.cfg: HAProxy in front of stratum processes on
+//	            several machines (send-proxy-v2, leastconn, health checks)
 //
 // The tests run systemd-analyze verify and security on every unit,
 // systemd-sysusers and systemd-tmpfiles on a scratch root, `pool check` on
 // the module configurations shown in docs/operations.md, and nginx -t on
 // both sites, then run nginx in front of a stand-in API and request through
 // it; they run redis-server on redis.conf as master and replica and a
-// sentinel on a copy of sentinel.conf. A missing tool fails the test
-// (install them with `make deps`).
+// sentinel on a copy of sentinel.conf; haproxy -c checks haproxy.cfg, and
+// haproxy runs it in front of stand-ins that require the PROXY header. A
+// missing tool fails the test (install them with `make deps`).
 //
 // The operator's guide is docs/operations.md.
 package deploy
