@@ -200,8 +200,25 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 // Prefix is the key prefix in use.
 func (s *Store) Prefix() string { return s.k.prefix }
 
-// Ping checks that Redis answers.
-func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+// Ping checks that Redis answers. On a cluster it asks the master of the
+// {prefix} slot, where every script runs: a keyless PING reaches a random
+// node, so /health said ok while that master was dead and every share was
+// refused. A failed ping reloads the slot map, so Ping follows a promoted
+// replica even when no write fails meanwhile.
+func (s *Store) Ping(ctx context.Context) error {
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return s.rdb.Ping(ctx).Err()
+	}
+	node, err := cc.MasterForKey(ctx, s.k.tag)
+	if err == nil {
+		err = node.Ping(ctx).Err()
+	}
+	if err != nil {
+		cc.ReloadState(ctx)
+	}
+	return err
+}
 
 // Healthy reports whether the last flush or health check reached Redis, and
 // the last error when not.
@@ -253,7 +270,7 @@ func (s *Store) healthLoop() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opt.healthInterval+2*time.Second)
 		// Only a flush (of the backlog, or of nothing) marks storage healthy
 		// again, so a ping cannot hide a batch that keeps failing.
-		err := s.rdb.Ping(ctx).Err()
+		err := s.Ping(ctx)
 		if err != nil {
 			s.setHealth(err)
 		} else if !s.healthy.Load() {
