@@ -279,10 +279,11 @@ func report(t *testing.T, name string, o *outcome, killed time.Time, promotion t
 	}
 	slices.Sort(msgs)
 	line := fmt.Sprintf("FAILOVER %s: promotion %.2fs; error window %s after the kill (last OK before %s, first OK after %s); "+
-		"%d shares sent at %d/s: %d OK (Σdiff %d), %d errors [%s], %d unanswered; /health not ok %s..%s; hashers late %d",
+		"%d shares sent at %d/s: %d OK (Σdiff %d), %d errors [%s], %d unanswered; slowest answer %.0f ms (sent %s); "+
+		"/health not ok %s..%s; hashers late %d",
 		name, promotion.Seconds(), window, rel(o.lastOKBefore, killed), rel(o.firstOKAfter, killed),
 		sent, rate, o.ok, o.okHashes, o.errored, strings.Join(msgs, ", "), o.unanswered,
-		rel(health[0], killed), rel(health[1], killed), f.starved)
+		float64(o.slowest.got.Sub(o.slowest.sent).Microseconds())/1000, rel(o.slowest.sent, killed), rel(health[0], killed), rel(health[1], killed), f.starved)
 	t.Log(line)
 	fmt.Println(line)
 	for i, m := range f.miners {

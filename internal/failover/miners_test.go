@@ -237,11 +237,15 @@ type outcome struct {
 	lastOKBefore            time.Time      // the last OK answer before the first error
 	firstOKAfter            time.Time      // the first OK answer to a share sent after the last error
 	okAfterKill             int            // OK answers to shares sent after the kill
+	slowest                 answer         // the answer that took longest
 }
 
 func tally(answers []answer, killed time.Time) *outcome {
 	o := &outcome{okPerMiner: map[*miner]uint64{}, hashesPerMiner: map[*miner]uint64{}, messages: map[string]int{}, transport: map[string]int{}}
 	for _, a := range answers {
+		if a.got.Sub(a.sent) > o.slowest.got.Sub(o.slowest.sent) {
+			o.slowest = a
+		}
 		var pe *proto.Error
 		switch {
 		case a.err == nil:
