@@ -1,0 +1,395 @@
+package payments
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"rxpool/cryptonote"
+	"rxpool/daemon"
+	"rxpool/internal/testenv"
+	"rxpool/storage"
+	"rxpool/wallet"
+)
+
+// killAt is the payment step at which rpcProxy SIGKILLs the Redis master.
+type killAt int
+
+const (
+	killNone          killAt = iota
+	killBeforePrepare        // transfer arrives: kill, then forward it and reply
+	killAfterPrepare         // transfer: forward, kill, then reply
+	killBeforeRelay          // relay_tx arrives (relaying step acknowledged): kill, then forward and reply
+	killAfterRelay           // relay_tx: forward, kill, then reply
+	killBeforeSent           // relay_tx: forward, reply, then kill at once, racing the sent step
+)
+
+// killEvent is what rpcProxy did at the armed step.
+type killEvent struct {
+	old    string // the master it killed
+	at     time.Time
+	err    error
+	status int // the wallet's HTTP status for the call (0: not answered)
+}
+
+// rpcProxy stands between the payments module and monero-wallet-rpc on
+// loopback and forwards every JSON-RPC call. Armed, it SIGKILLs the Redis
+// master at the step the armed killAt names, telling the call by the
+// method in the request body (wallet.Monero prepares with "transfer",
+// do_not_relay, and relays with "relay_tx"). The call itself always reaches
+// the wallet, whatever the caller does meanwhile: only Redis crashes.
+type rpcProxy struct {
+	target string
+	kill   func() (string, error)
+	url    string
+	events chan killEvent
+
+	mu    sync.Mutex
+	armed killAt
+}
+
+func startRPCProxy(t *testing.T, target string, kill func() (string, error)) *rpcProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rpcProxy{target: target, kill: kill, url: "http://" + ln.Addr().String() + "/json_rpc", events: make(chan killEvent, 1)}
+	srv := &http.Server{Handler: p}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return p
+}
+
+func (p *rpcProxy) arm(k killAt) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed = k
+}
+
+func (p *rpcProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req struct {
+		Method string `json:"method"`
+	}
+	_ = json.Unmarshal(body, &req)
+	p.mu.Lock()
+	mode := p.armed
+	switch {
+	case mode == killNone,
+		(mode == killBeforePrepare || mode == killAfterPrepare) && req.Method != "transfer",
+		mode >= killBeforeRelay && req.Method != "relay_tx":
+		mode = killNone
+	default:
+		p.armed = killNone
+	}
+	p.mu.Unlock()
+	var ev killEvent
+	kill := func() { ev.at = time.Now(); ev.old, ev.err = p.kill() }
+	if mode == killBeforePrepare || mode == killBeforeRelay {
+		kill()
+	}
+	status, reply, err := p.forward(body)
+	if mode == killAfterPrepare || mode == killAfterRelay {
+		kill()
+	}
+	if err != nil {
+		if conn, _, herr := w.(http.Hijacker).Hijack(); herr == nil {
+			conn.Close()
+		}
+	} else {
+		// A complete reply the caller reads at once, before a kill that
+		// follows it.
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(reply)))
+		w.WriteHeader(status)
+		_, _ = w.Write(reply)
+		w.(http.Flusher).Flush()
+		ev.status = status
+	}
+	if mode == killBeforeSent {
+		kill()
+	}
+	if mode != killNone {
+		p.events <- ev
+	}
+}
+
+// forward makes the call on the wallet, whether or not the caller still
+// waits for it.
+func (p *rpcProxy) forward(body []byte) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.target, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
+}
+
+// TestFailoverPaysOnce: the payments module pays through the real
+// monero-wallet-rpc on a real monerod --regtest chain, its Store on a real
+// Redis Sentinel deployment (one master, one replica, three sentinels;
+// redis.minReplicaAcks 1, the default with Sentinel). At each payment step
+// the master is SIGKILLed (a proxy before the wallet picks the moment), the
+// running payments module is stopped (a crash), the replica is promoted,
+// the killed node comes back as a replica, and a new payments module on a
+// new Store settles and pays everything. Then, after the payouts confirm:
+// each destination appears in exactly one of the wallet's outgoing
+// transfers, for exactly what the pool records as paid; its balance plus
+// paid is what it was credited (nothing lost); the audit passes and
+// reconciles with the wallet's outgoing transfers. The steps share one
+// chain, one wallet, one Sentinel deployment and one pool (prefix), so the
+// audit each time covers every earlier step too.
+func TestFailoverPaysOnce(t *testing.T) {
+	rt := testenv.NewRegtest(t, testenv.RegtestOptions{Blocks: 130})
+	rs := testenv.NewRedisSentinel(t)
+	log := testLogger(t)
+	log.SetLevel(logrus.InfoLevel)
+	proxy := startRPCProxy(t, rt.Wallet.URL(), rs.KillMaster)
+	w := wallet.NewMonero("regtest", proxy.url, "", "", time.Minute, log)
+	direct := wallet.NewMonero("regtest-direct", rt.Wallet.URL(), "", "", time.Minute, log)
+	const (
+		xmr   = 1_000_000_000_000
+		denom = 100_000_000 // 0.0001 XMR
+	)
+	// The pool pays the fee, so what a destination receives is its debit.
+	cfg := Config{Interval: 300 * time.Millisecond, MinPayment: 10_000_000_000, Denomination: denom, TransferFee: denom,
+		MaxAddresses: 2, PoolAddress: rt.Wallet.Address, Coin: cryptonote.Monero, LeaseTTL: 2 * time.Second,
+		Confirmations: 2, Chain: daemon.NewMonero("regtest", rt.Daemon.URL(), time.Minute, log)}
+	other := testAddress(t, cryptonote.Monero, 77) // mines the confirming blocks
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+
+	steps := []struct {
+		name string
+		at   killAt
+	}{
+		{"before prepare", killBeforePrepare},
+		{"after prepare", killAfterPrepare},
+		{"after relaying step", killBeforeRelay},
+		{"right after relay", killAfterRelay},
+		{"before sent", killBeforeSent},
+	}
+	for si, st := range steps {
+		t.Run(strings.ReplaceAll(st.name, " ", "_"), func(t *testing.T) {
+			// Three destinations, two transactions (maxAddresses 2): the
+			// kill lands in the first, the new module pays the second.
+			credits := map[string]uint64{}
+			for i := 0; i < 3; i++ {
+				credits[testAddress(t, cryptonote.Monero, 100+10*si+i)] = uint64(i+1)*xmr/10 + uint64(si+1)*1_234_567 + uint64(i)
+			}
+			s1 := sentinelStore(t, rs, log)
+			fund(t, s1, credits)
+			proxy.arm(st.at)
+			rctx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { New(cfg, s1, w, log).Run(rctx); close(done) }()
+			var ev killEvent
+			select {
+			case ev = <-proxy.events:
+			case <-time.After(2 * time.Minute):
+				stop()
+				t.Fatalf("%s: the payments module never reached the step", st.name)
+			}
+			if ev.err != nil {
+				stop()
+				t.Fatalf("%s: killing the master: %v", st.name, ev.err)
+			}
+			// The payments process dies with the master (it may have
+			// written on after the kill: to the old master, or to the new
+			// one, which has no replica yet, so nothing it does there is
+			// acknowledged).
+			stop()
+			<-done
+			closeStore(s1)
+			newMaster, took, err := rs.WaitFailover(ctx, ev.old)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := time.Now()
+			if err := rs.Restart(ev.old); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: master %s SIGKILLed (wallet status %d); %s promoted %v after the kill; the old master a replica again in %v",
+				st.name, ev.old, ev.status, newMaster, took.Round(time.Millisecond), time.Since(back).Round(time.Millisecond))
+
+			s2 := sentinelStore(t, rs, log)
+			if n := s2.MinReplicaAcks(); n != 1 {
+				t.Fatalf("minReplicaAcks %d with Sentinel, want 1", n)
+			}
+			restarted := time.Now()
+			rctx, stop = context.WithCancel(ctx)
+			done = make(chan struct{})
+			go func() { New(cfg, s2, w, log).Run(rctx); close(done) }()
+			defer func() { stop(); <-done }()
+			settled := waitFor(t, s2, 2*time.Minute, "every balance paid", func() bool { return paidOut(t, s2, credits, denom) })
+			if _, err := rt.Daemon.GenerateBlocks(ctx, int(cfg.Confirmations), other, nil); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, s2, 2*time.Minute, "every payout confirmed", func() bool {
+				un, err := s2.UnconfirmedPayments(ctx)
+				return err == nil && len(un) == 0
+			})
+			stop()
+			<-done
+			t.Logf("%s: the new payments module paid everything %v after it started", st.name, settled.Sub(restarted).Round(time.Millisecond))
+			checkPaidOnce(ctx, t, s2, direct, credits, denom, st.name)
+		})
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// sentinelStore opens the pool's Store ("monero") on the Sentinel deployment.
+func sentinelStore(t *testing.T, rs *testenv.RedisSentinel, log logrus.FieldLogger) *storage.Store {
+	t.Helper()
+	s, err := storage.New(storage.Config{Prefix: "monero", Sentinel: storage.SentinelConfig{MasterName: rs.MasterName(), Addrs: rs.Addrs()}},
+		cryptonote.Monero, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeStore(s) })
+	return s
+}
+
+func closeStore(s *storage.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Close(ctx)
+}
+
+// waitFor polls cond until it holds or d passes (then it fails with the
+// payment records).
+func waitFor(t *testing.T, s *storage.Store, d time.Duration, what string, cond func() bool) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			recs, _ := s.Payments(context.Background(), 0, 100)
+			for _, r := range recs {
+				t.Logf("payment %d: %s (%s) %s tx %s", r.ID, r.State, r.SettledBy, r.Error, r.TxHash)
+			}
+			t.Fatalf("not %s after %v", what, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Now()
+}
+
+// paidOut: every credited address's balance is below the denomination and
+// no payment record is open.
+func paidOut(t *testing.T, s *storage.Store, credits map[string]uint64, denom uint64) bool {
+	ctx := context.Background()
+	open, err := s.OpenPayments(ctx)
+	if err != nil || len(open) > 0 {
+		return false
+	}
+	for a := range credits {
+		b, err := s.Balance(ctx, a)
+		if err != nil || b.Balance < 0 || uint64(b.Balance) >= denom || b.Paid == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPaidOnce compares the wallet's outgoing transfers with the pool's
+// records for the credited addresses: each is paid by exactly one live
+// transfer, for exactly what the pool records as paid, and balance + paid
+// is what it was credited; then the audit, reconciled with every outgoing
+// transfer of the wallet, passes.
+func checkPaidOnce(ctx context.Context, t *testing.T, s *storage.Store, direct *wallet.Monero, credits map[string]uint64, denom uint64, step string) {
+	t.Helper()
+	txs, err := direct.Outgoing(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		n      int
+		amount uint64
+		txs    []string
+	}
+	byAddr := map[string]*got{}
+	for _, tx := range txs {
+		if tx.State == wallet.TxFailed {
+			continue
+		}
+		for _, d := range tx.Dests {
+			g := byAddr[d.Address]
+			if g == nil {
+				g = &got{}
+				byAddr[d.Address] = g
+			}
+			g.n++
+			g.amount += d.Amount
+			g.txs = append(g.txs, fmt.Sprintf("%.8s…(%s)", tx.TxHash, tx.State))
+		}
+	}
+	for _, a := range sortedAddrs(credits) {
+		b, err := s.Balance(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := byAddr[a]
+		if g == nil {
+			g = &got{}
+		}
+		t.Logf("%s: %.12s… credited %d: wallet sent %d in %d transfers %v; pool: paid %d, balance %d, pending %d",
+			step, a, credits[a], g.amount, g.n, g.txs, b.Paid, b.Balance, b.PendingPayment)
+		switch {
+		case g.n != 1:
+			t.Errorf("%s: %s paid by %d of the wallet's transfers %v, want exactly 1", step, a, g.n, g.txs)
+		case g.amount != b.Paid:
+			t.Errorf("%s: %s: the wallet sent %d, the pool records %d paid", step, a, g.amount, b.Paid)
+		case b.Balance < 0 || uint64(b.Balance)+b.Paid != credits[a] || uint64(b.Balance) >= denom || b.PendingPayment != 0:
+			t.Errorf("%s: %s: balance %d + paid %d ≠ credited %d (or unpaid or pending %d)", step, a, b.Balance, b.Paid, credits[a], b.PendingPayment)
+		}
+	}
+	recs, err := s.Payments(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		mine := false
+		for _, d := range r.Dests {
+			_, ok := credits[d.Address]
+			mine = mine || ok
+		}
+		if mine {
+			why := ""
+			if r.Error != "" {
+				why = ": " + r.Error
+			}
+			t.Logf("%s: payment %d %s by %s, %d destinations, debited %d, tx %.8s…%s", step, r.ID, r.State, r.SettledBy, len(r.Dests), r.Debited, r.TxHash, why)
+		}
+	}
+	rep, err := s.Audit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Reconcile(ctx, s, direct, rep, 0)
+	if err != nil || !rep.OK() {
+		t.Fatalf("%s: audit reconciled with the wallet's %d outgoing transfers: %v\n%s", step, n, err, rep)
+	}
+	t.Logf("%s: audit passes, reconciled with the wallet's %d outgoing transfers", step, n)
+}
