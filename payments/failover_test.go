@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"rxpool/cryptonote"
 	"rxpool/daemon"
@@ -202,7 +203,11 @@ func TestFailoverPaysOnce(t *testing.T) {
 			proxy.arm(st.at)
 			rctx, stop := context.WithCancel(ctx)
 			done := make(chan struct{})
-			go func() { New(cfg, s1, w, log).Run(rctx); close(done) }()
+			// What the first module did, to log it with the step.
+			log1 := testLogger(t)
+			log1.SetLevel(logrus.InfoLevel)
+			did := logtest.NewLocal(log1)
+			go func() { New(cfg, s1, w, log1).Run(rctx); close(done) }()
 			var ev killEvent
 			select {
 			case ev = <-proxy.events:
@@ -221,6 +226,11 @@ func TestFailoverPaysOnce(t *testing.T) {
 			stop()
 			<-done
 			closeStore(s1)
+			for _, e := range did.AllEntries() {
+				if id, ok := e.Data["payment"]; ok {
+					t.Logf("%s: the killed module, payment %v: %s", st.name, id, e.Message)
+				}
+			}
 			newMaster, took, err := rs.WaitFailover(ctx, ev.old)
 			if err != nil {
 				t.Fatal(err)
@@ -242,12 +252,22 @@ func TestFailoverPaysOnce(t *testing.T) {
 			go func() { New(cfg, s2, w, log).Run(rctx); close(done) }()
 			defer func() { stop(); <-done }()
 			settled := waitFor(t, s2, 2*time.Minute, "every balance paid", func() bool { return paidOut(t, s2, credits, denom) })
-			if _, err := rt.Daemon.GenerateBlocks(ctx, int(cfg.Confirmations), other, nil); err != nil {
-				t.Fatal(err)
+			mine := func(n int) time.Time {
+				if _, err := rt.Daemon.GenerateBlocks(ctx, n, other, nil); err != nil {
+					t.Fatal(err)
+				}
+				return time.Now()
 			}
+			mined := mine(int(cfg.Confirmations))
 			waitFor(t, s2, 2*time.Minute, "every payout confirmed", func() bool {
 				un, err := s2.UnconfirmedPayments(ctx)
-				return err == nil && len(un) == 0
+				if err == nil && len(un) == 0 {
+					return true
+				}
+				if time.Since(mined) > 5*time.Second { // a payout that missed the first block
+					mined = mine(1)
+				}
+				return false
 			})
 			stop()
 			<-done
@@ -297,20 +317,18 @@ func waitFor(t *testing.T, s *storage.Store, d time.Duration, what string, cond 
 }
 
 // paidOut: every credited address's balance is below the denomination and
-// no payment record is open.
+// no payment record is open (so the debits are sent, not in flight).
 func paidOut(t *testing.T, s *storage.Store, credits map[string]uint64, denom uint64) bool {
 	ctx := context.Background()
-	open, err := s.OpenPayments(ctx)
-	if err != nil || len(open) > 0 {
-		return false
-	}
 	for a := range credits {
 		b, err := s.Balance(ctx, a)
-		if err != nil || b.Balance < 0 || uint64(b.Balance) >= denom || b.Paid == 0 {
+		if err != nil || b.Balance < 0 || uint64(b.Balance) >= denom {
 			return false
 		}
 	}
-	return true
+	// After the balances: a record that debited them is open until settled.
+	open, err := s.OpenPayments(ctx)
+	return err == nil && len(open) == 0
 }
 
 // checkPaidOnce compares the wallet's outgoing transfers with the pool's
