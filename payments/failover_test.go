@@ -219,16 +219,20 @@ func TestFailoverPaysOnce(t *testing.T) {
 				stop()
 				t.Fatalf("%s: killing the master: %v", st.name, ev.err)
 			}
-			// The payments process dies with the master (it may have
-			// written on after the kill: to the old master, or to the new
-			// one, which has no replica yet, so nothing it does there is
-			// acknowledged).
+			// The payments process dies soon after the master: once its
+			// next journal write failed on the dead master (its first
+			// warning or error since the kill), or a few seconds on.
+			for until := time.Now().Add(5 * time.Second); time.Now().Before(until) && !failedSince(did, ev.at); {
+				time.Sleep(10 * time.Millisecond)
+			}
 			stop()
 			<-done
 			closeStore(s1)
 			for _, e := range did.AllEntries() {
 				if id, ok := e.Data["payment"]; ok {
 					t.Logf("%s: the killed module, payment %v: %s", st.name, id, e.Message)
+				} else if e.Level <= logrus.WarnLevel && !e.Time.Before(ev.at) {
+					t.Logf("%s: the killed module: %s", st.name, e.Message)
 				}
 			}
 			newMaster, took, err := rs.WaitFailover(ctx, ev.old)
@@ -278,6 +282,16 @@ func TestFailoverPaysOnce(t *testing.T) {
 			return
 		}
 	}
+}
+
+// failedSince: a warning or error was logged at or after t.
+func failedSince(h *logtest.Hook, t time.Time) bool {
+	for _, e := range h.AllEntries() {
+		if e.Level <= logrus.WarnLevel && !e.Time.Before(t) {
+			return true
+		}
+	}
+	return false
 }
 
 // sentinelStore opens the pool's Store ("monero") on the Sentinel deployment.
