@@ -37,7 +37,9 @@ func (p *Processor) notePause(ctx context.Context, res Result, err error) bool {
 					p.store.MinReplicaAcks(), time.Since(p.paused.since).Round(time.Second))
 			}
 			if err := p.store.SetPaymentsPaused(ctx, time.Time{}, "", 0); err != nil {
-				p.log.Warnf("payments: clearing the pause for /health: %v", err)
+				if ctx.Err() == nil { // stopping: the next process clears it
+					p.log.Warnf("payments: clearing the pause for /health: %v", err)
+				}
 			} else {
 				p.paused = durablePause{cleared: true}
 			}
