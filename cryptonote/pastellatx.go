@@ -37,22 +37,21 @@ type Tx struct {
 
 // InputSum and OutputSum add the amounts; ok is false on overflow.
 func (tx *Tx) InputSum() (sum uint64, ok bool) {
-	for _, in := range tx.Inputs {
-		if sum+in.Amount < sum {
-			return 0, false
-		}
-		sum += in.Amount
-	}
-	return sum, true
+	return sumAmounts(tx.Inputs, func(in TxInput) uint64 { return in.Amount })
 }
 
 // OutputSum: see InputSum.
 func (tx *Tx) OutputSum() (sum uint64, ok bool) {
-	for _, o := range tx.Outputs {
-		if sum+o.Amount < sum {
+	return sumAmounts(tx.Outputs, func(o TxOutput) uint64 { return o.Amount })
+}
+
+func sumAmounts[T any](xs []T, amount func(T) uint64) (sum uint64, ok bool) {
+	for _, x := range xs {
+		a := amount(x)
+		if sum+a < sum {
 			return 0, false
 		}
-		sum += o.Amount
+		sum += a
 	}
 	return sum, true
 }
