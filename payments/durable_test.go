@@ -101,23 +101,7 @@ func TestReplicaOutagePausesPayments(t *testing.T) {
 	if p, err := e.store.PaymentsPaused(context.Background()); p != nil || err != nil {
 		t.Fatalf("pause still recorded after the replica came back: %+v %v", p, err)
 	}
-	var paused, resumed, runErrors int
-	for _, en := range hook.AllEntries() {
-		switch {
-		case strings.HasPrefix(en.Message, "payments: PAUSED: the relaying step is on 0 of 1 replicas (redis.minReplicaAcks)"):
-			if en.Level != logrus.ErrorLevel {
-				t.Errorf("pause logged at %v", en.Level)
-			}
-			paused++
-		case strings.HasPrefix(en.Message, "payments: resumed: 1 replicas acknowledge the journal again"):
-			resumed++
-		case strings.HasPrefix(en.Message, "payments: run: ") && en.Level <= logrus.ErrorLevel:
-			runErrors++
-		}
-	}
-	if paused != 1 || resumed != 1 || runErrors != 0 {
-		t.Fatalf("logged %d pauses, %d resumptions, %d run errors; want one pause, one resumption, no run errors", paused, resumed, runErrors)
-	}
+	checkOnePause(t, hook, "payments: PAUSED: the relaying step is on 0 of 1 replicas (redis.minReplicaAcks)", "payments: resumed: 1 replicas acknowledge the journal again")
 	if b := e.balance(e.addrs[0]); b.Paid != 200_000 || len(e.w.relayedTxs()) != 1 {
 		t.Fatalf("after the replica came back: %+v, %d transactions", b, len(e.w.relayedTxs()))
 	}
@@ -235,5 +219,29 @@ func TestNotDurableRelayingRecovered(t *testing.T) {
 			mustAudit(t, e.store)
 			checkLedger(t, e.store, relayed)
 		})
+	}
+}
+
+// checkOnePause asserts that the log holds exactly one pause line (at error
+// level) starting with paused, one resumption starting with resumed, and no
+// failed run.
+func checkOnePause(t *testing.T, hook *logtest.Hook, paused, resumed string) {
+	t.Helper()
+	var nPaused, nResumed, runErrors int
+	for _, en := range hook.AllEntries() {
+		switch {
+		case strings.HasPrefix(en.Message, paused):
+			if en.Level != logrus.ErrorLevel {
+				t.Errorf("pause logged at %v", en.Level)
+			}
+			nPaused++
+		case strings.HasPrefix(en.Message, resumed):
+			nResumed++
+		case strings.HasPrefix(en.Message, "payments: run: ") && en.Level <= logrus.ErrorLevel:
+			runErrors++
+		}
+	}
+	if nPaused != 1 || nResumed != 1 || runErrors != 0 {
+		t.Fatalf("logged %d pauses, %d resumptions, %d run errors; want one pause, one resumption, no run errors", nPaused, nResumed, runErrors)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"rxpool/cryptonote"
@@ -756,23 +755,7 @@ func TestWalletDownPausesOnce(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	stop()
-	var paused, resumed, runErrors int
-	for _, en := range hook.AllEntries() {
-		switch {
-		case strings.HasPrefix(en.Message, "payments: PAUSED, wallet unavailable: wallet fake: get_address: "):
-			if en.Level != logrus.ErrorLevel {
-				t.Errorf("pause logged at %v", en.Level)
-			}
-			paused++
-		case strings.HasPrefix(en.Message, "payments: resumed: wallet fake answers again"):
-			resumed++
-		case strings.HasPrefix(en.Message, "payments: run: ") && en.Level <= logrus.ErrorLevel:
-			runErrors++
-		}
-	}
-	if paused != 1 || resumed != 1 || runErrors != 0 {
-		t.Fatalf("logged %d pauses, %d resumptions, %d run errors; want one pause, one resumption, no run errors", paused, resumed, runErrors)
-	}
+	checkOnePause(t, hook, "payments: PAUSED, wallet unavailable: wallet fake: get_address: ", "payments: resumed: wallet fake answers again")
 	if b := e.balance(e.addrs[1]); b.Paid != 300_000 || len(e.w.relayedTxs()) != 1 {
 		t.Fatalf("after the wallet came back: %+v, %d transactions", b, len(e.w.relayedTxs()))
 	}
