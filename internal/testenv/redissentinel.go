@@ -29,6 +29,9 @@ type RedisSentinel struct {
 	mu       sync.Mutex
 	nodes    map[string]*redisNode // by address, killed ones included
 	killedAt map[string]time.Time
+
+	withProxy bool              // the replica follows the master through proxy
+	proxy     *ReplicationProxy // nil without
 }
 
 type redisNode struct {
@@ -52,6 +55,11 @@ const (
 	// sentinelFailoverTimeout bounds a stuck failover before another
 	// sentinel retries it.
 	sentinelFailoverTimeout = 5 * time.Second
+	// sentinelProxyFailoverTimeout, with a replication proxy: Sentinel
+	// points a replica that follows another address than the master's back
+	// at the master (+fix-slave-config) once failover-timeout has passed,
+	// which would bypass the proxy during the test.
+	sentinelProxyFailoverTimeout = 5 * time.Minute
 )
 
 // NewRedisSentinel starts a master and a replica (append-only file,
@@ -62,11 +70,28 @@ const (
 // redis-server fails the test.
 func NewRedisSentinel(t testing.TB) *RedisSentinel {
 	t.Helper()
+	return newRedisSentinel(t, false)
+}
+
+// NewRedisSentinelWithProxy is NewRedisSentinel with the replica following
+// the master through a ReplicationProxy (replicaof the proxy's address), so
+// a test can make the replica miss writes the master applied: freeze the
+// proxy, write, SIGKILL the master, Cut the proxy, and the replica Sentinel
+// promotes lacks them. Keep the freeze short (a second or two): Sentinel
+// does not promote a replica whose link was down too long.
+func NewRedisSentinelWithProxy(t testing.TB) (*RedisSentinel, *ReplicationProxy) {
+	t.Helper()
+	s := newRedisSentinel(t, true)
+	return s, s.proxy
+}
+
+func newRedisSentinel(t testing.TB, withProxy bool) *RedisSentinel {
+	t.Helper()
 	dir, err := shortTempDir("rxsentinel")
 	if err != nil {
 		t.Fatalf("testenv: temp dir: %v", err)
 	}
-	s := &RedisSentinel{Dir: dir, name: "rxpool", nodes: map[string]*redisNode{}, killedAt: map[string]time.Time{}}
+	s := &RedisSentinel{Dir: dir, name: "rxpool", nodes: map[string]*redisNode{}, killedAt: map[string]time.Time{}, withProxy: withProxy}
 	t.Cleanup(func() {
 		s.stop()
 		if t.Failed() {
@@ -86,7 +111,14 @@ func (s *RedisSentinel) start() error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.startNode("node1", master.addr); err != nil {
+	follow := master.addr
+	if s.withProxy {
+		if s.proxy, err = NewReplicationProxy(master.addr); err != nil {
+			return err
+		}
+		follow = s.proxy.Addr
+	}
+	if _, err := s.startNode("node1", follow); err != nil {
 		return err
 	}
 	replica := ""
@@ -201,6 +233,10 @@ func (s *RedisSentinel) startSentinel(i, masterPort int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	failoverTimeout := sentinelFailoverTimeout
+	if s.withProxy {
+		failoverTimeout = sentinelProxyFailoverTimeout
+	}
 	// Sentinel rewrites its configuration file (known replicas and
 	// sentinels, epochs), so each gets its own.
 	conf := filepath.Join(dir, "sentinel.conf")
@@ -212,7 +248,7 @@ sentinel down-after-milliseconds %s %d
 sentinel failover-timeout %s %d
 sentinel parallel-syncs %s 1
 `, port, dir, s.name, masterPort, sentinelQuorum,
-		s.name, sentinelDownAfter.Milliseconds(), s.name, sentinelFailoverTimeout.Milliseconds(), s.name)
+		s.name, sentinelDownAfter.Milliseconds(), s.name, failoverTimeout.Milliseconds(), s.name)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return err
 	}
@@ -280,6 +316,20 @@ func (s *RedisSentinel) masterFrom(addr string) (string, error) {
 		return "", fmt.Errorf("sentinel answered %q", hp)
 	}
 	return net.JoinHostPort(hp[0], hp[1]), nil
+}
+
+// Replica is the address of a running node other than the current master
+// ("" when there is none).
+func (s *RedisSentinel) Replica() string {
+	master := s.Master()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for a, n := range s.nodes {
+		if a != master && n.proc != nil && !n.proc.exited() {
+			return a
+		}
+	}
+	return ""
 }
 
 // Client returns a go-redis failover client for the deployment; the caller
@@ -376,6 +426,9 @@ func (s *RedisSentinel) Restart(addr string) error {
 func (s *RedisSentinel) stop() {
 	for _, sn := range s.sentinels { // first, so they do not fail over while nodes stop
 		sn.proc.terminate(5 * time.Second)
+	}
+	if s.proxy != nil {
+		s.proxy.Close()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
