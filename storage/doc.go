@@ -114,12 +114,29 @@
 //	{p}:unlocker:released     STRING the last unlocker token given up by its holder
 //	{p}:stratum:instances     STRING last stratum instance id handed out (INCR)
 //	{p}:durable               STRING unix ms of the last replica wait (durable.go): written
-//	                                before each WAIT, so the wait covers every earlier write
+//	                                before each WAIT, so the wait covers every earlier write;
+//	                                also after share flushes while batches are kept (unacked.go)
 //
 // With redis.minReplicaAcks > 0, the relaying step, a block candidate and a
 // credit are followed by WAIT (WAITAOF on Redis ≥ 7.2) on the connection
 // that wrote them, and fail with ErrNotDurable when too few replicas
 // acknowledge them (durable.go).
+//
+// A share Store.Share answered OK (nil) is buffered for at most the flush
+// interval, then written in a batch that counts once however often it is
+// sent (the batch seq in {p}:seq:<instance> and the statistics' applied
+// markers: a seq ≤ the last applied is skipped). While Redis is down, Share
+// refuses (ErrUnavailable) rather than answering OK. With
+// redis.minReplicaAcks > 0 the Store keeps every written batch until a short
+// WAIT after a flush ({p}:durable) shows the replicas have it, and writes the
+// kept ones again, oldest first, when storage recovers from an outage, so a
+// failover to a replica that had not received them counts them once on the
+// promoted replica (unacked.go). What an OK share can still be lost to: the
+// process dying before its flush (up to the flush interval of shares), a
+// failover no write or health check of this Store noticed (it switches to
+// the new master without an outage, so nothing is written again), kept
+// batches beyond the share buffer's size while replicas stay behind (logged),
+// and, with minReplicaAcks 0, a failover at all.
 //
 // Every journal script checks the caller's token is the current lease, so a
 // payments process that lost its lease cannot write; the operator's

@@ -214,6 +214,23 @@ func (s *Store) Durable(ctx context.Context) error {
 	return s.waitReplicas(ctx, conn)
 }
 
+// replicasAcked is how many replicas have everything the prefix's master
+// has, waiting at most wait: {p}:durable then WAIT (receipt, not fsync: a
+// promoted replica serves what it received), as waitReplicas.
+func (s *Store) replicasAcked(ctx context.Context, wait time.Duration) (int, error) {
+	node, err := s.masterFor(ctx, s.k.durable())
+	if err != nil {
+		return 0, err
+	}
+	conn := node.Conn()
+	defer conn.Close()
+	if err := conn.Set(ctx, s.k.durable(), s.now().UnixMilli(), 0).Err(); err != nil {
+		return 0, err
+	}
+	n, err := conn.Wait(ctx, s.opt.dur.acks, wait).Result()
+	return int(n), err
+}
+
 // waitReplicas writes {p}:durable, then WAITs. The write makes the wait
 // cover everything the master had when it was made: a script that found
 // its work done already (a repeat) writes nothing, and WAIT alone would

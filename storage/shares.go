@@ -181,6 +181,9 @@ func (s *Store) flushLocked(ctx context.Context, all bool) error {
 		b.seq = s.seq
 		s.retry = append(s.retry, b)
 	}
+	if !s.healthy.Load() {
+		s.resendUnacked() // the master may be a promoted replica lacking them
+	}
 	for len(s.retry) > 0 {
 		b := s.retry[0]
 		if b.written && len(s.retry) > 1 { // statistics only: the next batch carries them
@@ -189,9 +192,13 @@ func (s *Store) flushLocked(ctx context.Context, all bool) error {
 			s.retry = s.retry[1:]
 			continue
 		}
+		fresh, ks, kr := !b.written, b.shares, b.rejects // writeBatch releases them
 		if err := s.writeBatch(ctx, b); err != nil {
 			s.setHealth(err)
 			return err
+		}
+		if fresh {
+			s.keepUnacked(b.seq, ks, kr)
 		}
 		if len(b.prior) > 0 { // kept, statistics only, until they apply
 			*b = batch{prior: b.prior, written: true, grouped: true}
@@ -201,6 +208,7 @@ func (s *Store) flushLocked(ctx context.Context, all bool) error {
 		s.retry = s.retry[1:]
 	}
 	s.setHealth(nil)
+	s.checkUnacked(ctx, unackedWait)
 	return nil
 }
 

@@ -49,7 +49,8 @@ type Store struct {
 	// in order and a block candidate sees every earlier batch and no later one.
 	flushMu sync.Mutex
 	seq     uint64
-	retry   []*batch // numbered batches not yet written, oldest first
+	retry   []*batch       // numbered batches not yet written, oldest first
+	unacked unackedBatches // written, not yet on enough replicas (unacked.go)
 	// expired remembers when this Store last set a statistics key's TTL;
 	// it is emptied every hour, which also bounds its size.
 	expired       map[string]int64
@@ -315,6 +316,7 @@ func (s *Store) Close(ctx context.Context) error {
 		s.flushMu.Unlock()
 		err = fmt.Errorf("storage: %d shares not written at close: %w", n, err)
 	}
+	s.closeUnacked(ctx) // says how many written batches replicas may lack
 	s.removeOnline(ctx)
 	return errors.Join(err, s.rdb.Close())
 }
