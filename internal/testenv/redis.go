@@ -30,8 +30,10 @@ func StartRedis(dir string) (*Redis, error) {
 	return r, r.Start()
 }
 
-// StartPersistentRedis is StartRedis with an append-only file in dir, so a
-// second start finds the data again (the devnet keeps its state).
+// StartPersistentRedis is StartRedis with an append-only file in dir,
+// fsynced before every write is acknowledged (appendfsync always), so a
+// second start finds the data again (the devnet keeps its state) and a
+// crash (Kill) loses no acknowledged write.
 func StartPersistentRedis(dir string) (*Redis, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -52,6 +54,11 @@ func (r *Redis) Start() error {
 		"--appendonly", map[bool]string{false: "no", true: "yes"}[r.persist],
 		"--daemonize", "no",
 		"--loglevel", "warning",
+	}
+	if r.persist {
+		// The single-Redis guarantee: what a client was told is written is
+		// on disk.
+		args = append(args, "--appendfsync", "always")
 	}
 	p, err := startProcess("redis-server", filepath.Join(r.Dir, "redis.log"), args, nil)
 	if err != nil {
@@ -100,15 +107,39 @@ func (r *Redis) Stop() {
 	}
 }
 
+// Kill SIGKILLs the server and waits until it is gone: a crash, with no
+// shutdown and no last fsync. Start brings it back on the same socket and
+// directory, from its append-only file when it is persistent.
+func (r *Redis) Kill() error {
+	if r.proc == nil || r.proc.exited() {
+		return fmt.Errorf("%s is not running", r)
+	}
+	r.proc.stop(0) // kills the process group at once and waits for the exit
+	return nil
+}
+
 // NewRedis starts a private Redis for t and stops it at cleanup. It fails
 // the test loudly when redis-server is missing or does not start.
 func NewRedis(t testing.TB) *Redis {
+	t.Helper()
+	return newRedis(t, StartRedis)
+}
+
+// NewPersistentRedis is NewRedis with StartPersistentRedis: an append-only
+// file fsynced before each acknowledgement, which a test can Kill the
+// server over and Start it again from.
+func NewPersistentRedis(t testing.TB) *Redis {
+	t.Helper()
+	return newRedis(t, StartPersistentRedis)
+}
+
+func newRedis(t testing.TB, start func(dir string) (*Redis, error)) *Redis {
 	t.Helper()
 	dir, err := shortTempDir("rxredis")
 	if err != nil {
 		t.Fatalf("testenv: temp dir: %v", err)
 	}
-	r, err := StartRedis(dir)
+	r, err := start(dir)
 	t.Cleanup(func() {
 		if r != nil {
 			r.Stop()
