@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,26 +148,118 @@ func (p *rpcProxy) forward(body []byte) (int, []byte, error) {
 	return resp.StatusCode, out, err
 }
 
+// failoverTopology is a Redis deployment TestFailoverPaysOnce crashes at
+// each payment step, and how it comes back.
+type failoverTopology struct {
+	acks  int                    // the redis.minReplicaAcks a Store chooses by default
+	kill  func() (string, error) // SIGKILLs the master; its address
+	store func(t *testing.T, log logrus.FieldLogger) *storage.Store
+	// recover brings the deployment back after the kill ev reports and
+	// says how, for the step's log line.
+	recover func(ctx context.Context, t *testing.T, ev killEvent) string
+}
+
+// sentinelTopology: one master, one replica, three sentinels; the replica
+// is promoted, the killed master comes back as its replica.
+func sentinelTopology(t *testing.T) failoverTopology {
+	rs := testenv.NewRedisSentinel(t)
+	return failoverTopology{acks: 1, kill: rs.KillMaster,
+		store: func(t *testing.T, log logrus.FieldLogger) *storage.Store { return sentinelStore(t, rs, log) },
+		recover: func(ctx context.Context, t *testing.T, ev killEvent) string {
+			newMaster, took, err := rs.WaitFailover(ctx, ev.old)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := time.Now()
+			if err := rs.Restart(ev.old); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("%s promoted %v after the kill; the old master a replica again in %v",
+				newMaster, took.Round(time.Millisecond), time.Since(back).Round(time.Millisecond))
+		}}
+}
+
+// singleRedisTopology: one redis-server, appendonly yes, appendfsync
+// always; it restarts on the same socket and directory from its
+// append-only file.
+func singleRedisTopology(t *testing.T) failoverTopology {
+	r := testenv.NewPersistentRedis(t)
+	return failoverTopology{acks: 0,
+		kill: func() (string, error) { return r.Socket, r.Kill() },
+		store: func(t *testing.T, log logrus.FieldLogger) *storage.Store {
+			t.Helper()
+			s, err := storage.New(storage.Config{Prefix: "monero", Socket: r.Socket}, cryptonote.Monero, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { closeStore(s) })
+			return s
+		},
+		recover: func(_ context.Context, t *testing.T, ev killEvent) string {
+			aof := dirSize(filepath.Join(r.Dir, "appendonlydir"))
+			back := time.Now()
+			if err := r.Start(); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("restarted from its %d-byte append-only file in %v (%v after the kill)",
+				aof, time.Since(back).Round(time.Millisecond), time.Since(ev.at).Round(time.Millisecond))
+		}}
+}
+
+// dirSize is the total size of the files in dir (0 when unreadable).
+func dirSize(dir string) int64 {
+	entries, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
 // TestFailoverPaysOnce: the payments module pays through the real
-// monero-wallet-rpc on a real monerod --regtest chain, its Store on a real
-// Redis Sentinel deployment (one master, one replica, three sentinels;
-// redis.minReplicaAcks 1, the default with Sentinel). At each payment step
-// the master is SIGKILLed (a proxy before the wallet picks the moment), the
-// running payments module is stopped (a crash), the replica is promoted,
-// the killed node comes back as a replica, and a new payments module on a
-// new Store settles and pays everything. Then, after the payouts confirm:
-// each destination appears in exactly one of the wallet's outgoing
-// transfers, for exactly what the pool records as paid; its balance plus
-// paid is what it was credited (nothing lost); the audit passes and
-// reconciles with the wallet's outgoing transfers. The steps share one
-// chain, one wallet, one Sentinel deployment and one pool (prefix), so the
-// audit each time covers every earlier step too.
+// monero-wallet-rpc on a real monerod --regtest chain, its Store on each
+// Redis topology of docs/operations.md in turn:
+//   - single_redis_aof: one redis-server with appendonly yes and
+//     appendfsync always (redis.minReplicaAcks 0, the default without
+//     replicas);
+//   - sentinel: one master, one replica, three sentinels
+//     (redis.minReplicaAcks 1, the default with Sentinel).
+//
+// At each payment step the master is SIGKILLed (a proxy before the wallet
+// picks the moment), the running payments module is stopped (a crash), the
+// deployment comes back (the replica is promoted and the killed node
+// rejoins as a replica; the single Redis restarts from its append-only
+// file), and a new payments module on a new Store settles and pays
+// everything. Then, after the payouts confirm: each destination appears in
+// exactly one of the wallet's outgoing transfers, for exactly what the pool
+// records as paid; its balance plus paid is what it was credited (nothing
+// lost); the audit passes and reconciles with the wallet's outgoing
+// transfers since the topology's first step. Both topologies share one
+// chain and one wallet; the steps of a topology share one deployment and
+// one pool (prefix), so the audit each time covers every earlier step too.
 func TestFailoverPaysOnce(t *testing.T) {
 	rt := testenv.NewRegtest(t, testenv.RegtestOptions{Blocks: 130})
-	rs := testenv.NewRedisSentinel(t)
+	for ti, topo := range []struct {
+		name  string
+		start func(*testing.T) failoverTopology
+	}{
+		{"single_redis_aof", singleRedisTopology},
+		{"sentinel", sentinelTopology},
+	} {
+		if !t.Run(topo.name, func(t *testing.T) { payThroughKills(t, rt, topo.start(t), ti) }) {
+			return
+		}
+	}
+}
+
+// payThroughKills is TestFailoverPaysOnce on one topology; its
+// destinations are distinct from the other topologies' (ti).
+func payThroughKills(t *testing.T, rt *testenv.Regtest, topo failoverTopology, ti int) {
 	log := testLogger(t)
 	log.SetLevel(logrus.InfoLevel)
-	proxy := startRPCProxy(t, rt.Wallet.URL(), rs.KillMaster)
+	proxy := startRPCProxy(t, rt.Wallet.URL(), topo.kill)
 	w := wallet.NewMonero("regtest", proxy.url, "", "", time.Minute, log)
 	direct := wallet.NewMonero("regtest-direct", rt.Wallet.URL(), "", "", time.Minute, log)
 	const (
@@ -179,6 +273,12 @@ func TestFailoverPaysOnce(t *testing.T) {
 	other := testAddress(t, cryptonote.Monero, 77) // mines the confirming blocks
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
+	// The wallet's outgoing transfers before this topology's are other
+	// pools' (an earlier topology's), all confirmed below this height.
+	since, err := rt.Daemon.Height(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	steps := []struct {
 		name string
@@ -196,9 +296,9 @@ func TestFailoverPaysOnce(t *testing.T) {
 			// kill lands in the first, the new module pays the second.
 			credits := map[string]uint64{}
 			for i := 0; i < 3; i++ {
-				credits[testAddress(t, cryptonote.Monero, 100+10*si+i)] = uint64(i+1)*xmr/10 + uint64(si+1)*1_234_567 + uint64(i)
+				credits[testAddress(t, cryptonote.Monero, 100+100*ti+10*si+i)] = uint64(i+1)*xmr/10 + uint64(si+1)*1_234_567 + uint64(i)
 			}
-			s1 := sentinelStore(t, rs, log)
+			s1 := topo.store(t, log)
 			fund(t, s1, credits)
 			proxy.arm(st.at)
 			rctx, stop := context.WithCancel(ctx)
@@ -235,20 +335,12 @@ func TestFailoverPaysOnce(t *testing.T) {
 					t.Logf("%s: the killed module: %s", st.name, e.Message)
 				}
 			}
-			newMaster, took, err := rs.WaitFailover(ctx, ev.old)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back := time.Now()
-			if err := rs.Restart(ev.old); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: master %s SIGKILLed (wallet status %d); %s promoted %v after the kill; the old master a replica again in %v",
-				st.name, ev.old, ev.status, newMaster, took.Round(time.Millisecond), time.Since(back).Round(time.Millisecond))
+			how := topo.recover(ctx, t, ev)
+			t.Logf("%s: master %s SIGKILLed (wallet status %d); %s", st.name, ev.old, ev.status, how)
 
-			s2 := sentinelStore(t, rs, log)
-			if n := s2.MinReplicaAcks(); n != 1 {
-				t.Fatalf("minReplicaAcks %d with Sentinel, want 1", n)
+			s2 := topo.store(t, log)
+			if n := s2.MinReplicaAcks(); n != topo.acks {
+				t.Fatalf("minReplicaAcks %d, want %d", n, topo.acks)
 			}
 			restarted := time.Now()
 			rctx, stop = context.WithCancel(ctx)
@@ -276,7 +368,7 @@ func TestFailoverPaysOnce(t *testing.T) {
 			stop()
 			<-done
 			t.Logf("%s: the new payments module paid everything %v after it started", st.name, settled.Sub(restarted).Round(time.Millisecond))
-			checkPaidOnce(ctx, t, s2, direct, credits, denom, st.name)
+			checkPaidOnce(ctx, t, s2, direct, credits, denom, since, st.name)
 		})
 		if t.Failed() {
 			return
@@ -349,8 +441,8 @@ func paidOut(t *testing.T, s *storage.Store, credits map[string]uint64, denom ui
 // records for the credited addresses: each is paid by exactly one live
 // transfer, for exactly what the pool records as paid, and balance + paid
 // is what it was credited; then the audit, reconciled with every outgoing
-// transfer of the wallet, passes.
-func checkPaidOnce(ctx context.Context, t *testing.T, s *storage.Store, direct *wallet.Monero, credits map[string]uint64, denom uint64, step string) {
+// transfer of the wallet from height since on, passes.
+func checkPaidOnce(ctx context.Context, t *testing.T, s *storage.Store, direct *wallet.Monero, credits map[string]uint64, denom uint64, since uint64, step string) {
 	t.Helper()
 	txs, err := direct.Outgoing(ctx, 0)
 	if err != nil {
@@ -419,9 +511,9 @@ func checkPaidOnce(ctx context.Context, t *testing.T, s *storage.Store, direct *
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := Reconcile(ctx, s, direct, rep, 0)
+	n, err := Reconcile(ctx, s, direct, rep, since)
 	if err != nil || !rep.OK() {
-		t.Fatalf("%s: audit reconciled with the wallet's %d outgoing transfers: %v\n%s", step, n, err, rep)
+		t.Fatalf("%s: audit reconciled with the wallet's %d outgoing transfers since height %d: %v\n%s", step, n, since, err, rep)
 	}
-	t.Logf("%s: audit passes, reconciled with the wallet's %d outgoing transfers", step, n)
+	t.Logf("%s: audit passes, reconciled with the wallet's %d outgoing transfers since height %d", step, n, since)
 }
