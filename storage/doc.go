@@ -129,14 +129,16 @@
 // refuses (ErrUnavailable) rather than answering OK. With
 // redis.minReplicaAcks > 0 the Store keeps every written batch until a short
 // WAIT after a flush ({p}:durable) shows the replicas have it, and writes the
-// kept ones again, oldest first, when storage recovers from an outage, so a
-// failover to a replica that had not received them counts them once on the
-// promoted replica (unacked.go). What an OK share can still be lost to: the
-// process dying before its flush (up to the flush interval of shares), a
-// failover no write or health check of this Store noticed (it switches to
-// the new master without an outage, so nothing is written again), kept
-// batches beyond the share buffer's size while replicas stay behind (logged),
-// and, with minReplicaAcks 0, a failover at all.
+// kept ones again, oldest first, when storage recovers from an outage or a
+// flush finds {p}:seq:<instance> on the master older than the newest kept
+// batch (a switch no write showed), so a failover to a replica that had not
+// received them counts them once on the promoted replica (unacked.go). What
+// an OK share can still be lost to: the process dying before its flush (up
+// to the flush interval of shares), a switch within the round trip between
+// that check and the write, kept batches beyond the share buffer's size
+// while replicas stay behind (logged), on a Cluster the statistics on other
+// masters than the {p} slot's (only that master's replicas are asked), and,
+// with minReplicaAcks 0, any failover.
 //
 // Every journal script checks the caller's token is the current lease, so a
 // payments process that lost its lease cannot write; the operator's

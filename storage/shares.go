@@ -181,7 +181,7 @@ func (s *Store) flushLocked(ctx context.Context, all bool) error {
 		b.seq = s.seq
 		s.retry = append(s.retry, b)
 	}
-	if !s.healthy.Load() {
+	if !s.healthy.Load() || s.masterLacksUnacked(ctx) {
 		s.resendUnacked() // the master may be a promoted replica lacking them
 	}
 	for len(s.retry) > 0 {

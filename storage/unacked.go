@@ -6,8 +6,9 @@ package storage
 // batch the miner was told about. So, with redis.minReplicaAcks > 0, every
 // batch whose share script succeeded is kept until the prefix's master says
 // its replicas have it ({p}:durable + a short WAIT after a flush). When
-// storage recovers from an outage, the kept batches are written again
-// first, oldest first: the share script and the statistics scripts skip a
+// storage recovers from an outage, or a flush finds the master's last
+// applied batch of this Store older than the kept ones (a switch no write
+// showed), the kept batches are written again first, oldest first: the share script and the statistics scripts skip a
 // seq they have applied (≤ the last applied), so on the same master this is
 // a no-op, and on a promoted replica that lacked them they apply once.
 // Re-sent batches stay kept until the new master's replicas have them.
@@ -19,8 +20,11 @@ package storage
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"rxpool/stratum"
 )
@@ -111,11 +115,36 @@ func (s *Store) resendUnacked() {
 	}
 	slices.SortStableFunc(groups, func(a, b *statsGroup) int { return cmp.Compare(a.seq, b.seq) })
 	re[0].prior = groups
-	s.log.Warnf("storage: writing again %d share batches (%d shares, seq %d to %d) that replicas had not acknowledged "+
-		"before the outage: a promoted replica may lack them; a master that has them skips them",
+	s.log.Warnf("storage: writing again %d share batches (%d shares, seq %d to %d) that replicas had not acknowledged: "+
+		"the master may be a promoted replica that lacks them; a master that has them skips them",
 		len(u.batches), n, u.batches[0].seq, u.batches[len(u.batches)-1].seq)
 	s.retry = append(re, s.retry...)
 	u.batches, u.size = nil, 0
+}
+
+// masterLacksUnacked tells whether the master's last applied batch of this
+// Store (its {p}:seq:<instance>) is older than the newest kept one: the
+// master is a promoted replica that had not received them, and the Store
+// follows it without having seen an outage (a Sentinel switch between two
+// writes, or an old master cut off from the sentinels but not from the
+// pool). Asked before writing while batches are kept: a newer batch
+// written first would make the kept ones no-ops.
+func (s *Store) masterLacksUnacked(ctx context.Context) bool {
+	u := &s.unacked
+	if len(u.batches) == 0 || len(s.retry) == 0 {
+		return false
+	}
+	newest := u.batches[len(u.batches)-1].seq
+	last, err := s.rdb.Get(ctx, s.k.seq(s.instance)).Uint64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false // the writes fail too: an outage, after which they are re-sent
+	}
+	if last >= newest {
+		return false
+	}
+	s.log.Warnf("storage: the Redis master has this process's share batches up to seq %d only, not the kept ones up to %d: "+
+		"a failover to a replica that lacked them, which no failed write showed", last, newest)
+	return true
 }
 
 // checkUnacked asks, at most once per flush interval (once per

@@ -56,14 +56,26 @@ func keptShares(s *Store) (batches, shares int) {
 // proxy. Shares are written and acknowledged; then the proxy stops passing
 // the master's stream, and more shares are answered OK by Share and written
 // to the master, which the replica never receives. The master is SIGKILLed,
-// the replica (lacking them) is promoted, and the Store, on recovering,
-// writes the batches the replicas had not acknowledged again: every share
-// Share accepted is counted exactly once on the new master (PPLNS log
-// total, efforts, PROP round, miner and pool statistics).
+// the replica (lacking them) is promoted, and the Store writes the batches
+// the replicas had not acknowledged again: every share Share accepted is
+// counted exactly once on the new master (PPLNS log total, efforts, PROP
+// round, miner and pool statistics). "outage": the Store sees Redis down
+// (its health check, every second) and re-sends on recovering; "silent": no
+// health check, so the Store follows the new master without an error, and
+// its next flush finds the master lacking the kept batches.
 func TestUnackedBatchesResentAfterFailover(t *testing.T) {
+	t.Run("outage", func(t *testing.T) { unackedFailover(t, false) })
+	t.Run("silent", func(t *testing.T) { unackedFailover(t, true) })
+}
+
+func unackedFailover(t *testing.T, silent bool) {
 	rs, proxy := testenv.NewRedisSentinelWithProxy(t)
 	cfg := Config{Prefix: "unacked", Sentinel: SentinelConfig{MasterName: rs.MasterName(), Addrs: rs.Addrs()}}
-	s, err := New(cfg, cryptonote.Pastella, testLogger(t), WithBatch(50, 50*time.Millisecond))
+	health := time.Second // the default
+	if silent {
+		health = time.Hour
+	}
+	s, err := New(cfg, cryptonote.Pastella, testLogger(t), WithBatch(50, 50*time.Millisecond), WithHealthInterval(health))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,21 +189,32 @@ func TestUnackedBatchesResentAfterFailover(t *testing.T) {
 	if newMaster != replica {
 		t.Fatalf("promoted %s, want the replica %s", newMaster, replica)
 	}
-	for {
-		if ok, _ := s.Healthy(); ok && time.Since(killed) > promotion {
-			break
+	if silent {
+		// Nothing was written meanwhile: the Store saw no error.
+		if ok, herr := s.Healthy(); !ok {
+			t.Fatalf("the store saw the outage (%v): this run does not test a silent switch", herr)
 		}
-		if ctx.Err() != nil {
-			_, herr := s.Healthy()
-			t.Fatalf("store not healthy %v after the kill: %v", time.Since(killed), herr)
+		t.Logf("%s killed, %s promoted after %v; the store saw no outage", old, newMaster, promotion)
+	} else {
+		for {
+			if ok, _ := s.Healthy(); ok && time.Since(killed) > promotion {
+				break
+			}
+			if ctx.Err() != nil {
+				_, herr := s.Healthy()
+				t.Fatalf("store not healthy %v after the kill: %v", time.Since(killed), herr)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
+		t.Logf("%s killed, %s promoted after %v, store healthy %v after the kill", old, newMaster, promotion, time.Since(killed).Round(time.Millisecond))
 	}
-	t.Logf("%s killed, %s promoted after %v, store healthy %v after the kill", old, newMaster, promotion, time.Since(killed).Round(time.Millisecond))
 
 	// 4. More shares on the new master, then every one exactly once.
 	offer(100)
 	flush()
+	if ok, herr := s.Healthy(); silent && !ok {
+		t.Fatalf("the store saw an outage (%v): this run does not test a silent switch", herr)
+	}
 	round, err := s.Round(ctx)
 	if err != nil {
 		t.Fatal(err)
