@@ -184,6 +184,14 @@ func sentinelTopology(t *testing.T) failoverTopology {
 // append-only file.
 func singleRedisTopology(t *testing.T) failoverTopology {
 	r := testenv.NewPersistentRedis(t)
+	// The row of the topology table this proves is that configuration.
+	c := r.Client()
+	for k, want := range map[string]string{"appendonly": "yes", "appendfsync": "always"} {
+		if got, err := c.ConfigGet(context.Background(), k).Result(); err != nil || got[k] != want {
+			t.Fatalf("redis %s = %q (%v), want %q", k, got[k], err, want)
+		}
+	}
+	c.Close()
 	return failoverTopology{acks: 0,
 		kill: func() (string, error) { return r.Socket, r.Kill() },
 		store: func(t *testing.T, log logrus.FieldLogger) *storage.Store {
