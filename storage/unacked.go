@@ -8,10 +8,11 @@ package storage
 // its replicas have it ({p}:durable + a short WAIT after a flush). When
 // storage recovers from an outage, or a flush finds the master's last
 // applied batch of this Store older than the kept ones (a switch no write
-// showed), the kept batches are written again first, oldest first: the share script and the statistics scripts skip a
-// seq they have applied (≤ the last applied), so on the same master this is
-// a no-op, and on a promoted replica that lacked them they apply once.
-// Re-sent batches stay kept until the new master's replicas have them.
+// showed), the kept batches are written again first, oldest first: the
+// share script and the statistics scripts skip a seq they have applied
+// (≤ the last applied), so on the same master this is a no-op, and on a
+// promoted replica that lacked them they apply once. Re-sent batches stay
+// kept until the new master's replicas have them.
 //
 // Not acknowledged is not an outage: a replica down for maintenance must not
 // stop mining. The wait is short, so flushes do not stall, and the memory is
@@ -37,11 +38,18 @@ const unackedWait = 50 * time.Millisecond
 // costs unackedWait of the flush loop.
 const unackedRecheck = time.Second
 
+// unackedMaxAge: a kept batch older is dropped. The markers that make a
+// re-sent batch a no-op ({p}:seq:<instance>, the applied markers) expire
+// appliedTTL after the last batch that set them, so they are certain to
+// be there only for a batch younger than that.
+const unackedMaxAge = appliedTTL - 24*time.Hour
+
 // keptBatch is enough of a written batch to write it again.
 type keptBatch struct {
 	seq     uint64
 	shares  []stratum.Share
 	rejects []stratum.Rejection
+	at      time.Time // first written
 }
 
 // unackedBatches are the batches written but not known to be on
@@ -52,6 +60,8 @@ type unackedBatches struct {
 	checked time.Time // last acknowledgement check
 	failing bool      // the last check failed (logged once per outage)
 	dropped bool      // kept batches were dropped for memory (warned once)
+	// firstAt is when re-sent batches were first written, until kept again.
+	firstAt map[uint64]time.Time
 }
 
 // keepUnacked keeps a batch whose share script just succeeded (shares and
@@ -63,7 +73,12 @@ func (s *Store) keepUnacked(seq uint64, shares []stratum.Share, rejects []stratu
 		return
 	}
 	u := &s.unacked
-	u.batches = append(u.batches, keptBatch{seq: seq, shares: shares, rejects: rejects})
+	at, ok := u.firstAt[seq]
+	if !ok {
+		at = time.Now()
+	}
+	delete(u.firstAt, seq)
+	u.batches = append(u.batches, keptBatch{seq: seq, shares: shares, rejects: rejects, at: at})
 	u.size += len(shares) + len(rejects)
 	drop, n := 0, 0
 	for u.size > s.opt.maxBuffered && drop < len(u.batches)-1 {
@@ -85,12 +100,33 @@ func (s *Store) keepUnacked(seq uint64, shares []stratum.Share, rejects []stratu
 	}
 }
 
+// dropOldUnacked drops kept batches older than unackedMaxAge: written
+// again, they could count twice.
+func (s *Store) dropOldUnacked() {
+	u := &s.unacked
+	drop, n := 0, 0
+	for drop < len(u.batches) && time.Since(u.batches[drop].at) > unackedMaxAge {
+		k := &u.batches[drop]
+		u.size -= len(k.shares) + len(k.rejects)
+		n += len(k.shares)
+		drop++
+	}
+	if drop == 0 {
+		return
+	}
+	clear(u.batches[:drop])
+	u.batches = u.batches[drop:]
+	s.log.Warnf("storage: no longer keeping %d share batches (%d shares) the replicas have not acknowledged for %v: "+
+		"they are on the master, a failover now could lose them", drop, n, unackedMaxAge)
+}
+
 // resendUnacked puts the kept batches back at the head of the retry queue,
 // oldest first, as new batches with their own seqs (all lower than the
 // queued ones'), so they are written before anything newer. Called by the
 // flush that ends an outage: the master may be a promoted replica that
 // lacks them.
 func (s *Store) resendUnacked() {
+	s.dropOldUnacked()
 	u := &s.unacked
 	if len(u.batches) == 0 {
 		return
@@ -108,6 +144,10 @@ func (s *Store) resendUnacked() {
 	}
 	for _, k := range u.batches {
 		b := &batch{seq: k.seq, shares: k.shares, rejects: k.rejects}
+		if u.firstAt == nil {
+			u.firstAt = map[uint64]time.Time{}
+		}
+		u.firstAt[k.seq] = k.at
 		groups = append(groups, s.statsGroups(b)...)
 		b.grouped = true
 		re = append(re, b)
@@ -130,6 +170,7 @@ func (s *Store) resendUnacked() {
 // pool). Asked before writing while batches are kept: a newer batch
 // written first would make the kept ones no-ops.
 func (s *Store) masterLacksUnacked(ctx context.Context) bool {
+	s.dropOldUnacked()
 	u := &s.unacked
 	if len(u.batches) == 0 || len(s.retry) == 0 {
 		return false
