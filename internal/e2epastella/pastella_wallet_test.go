@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"rxpool/cryptonote"
 	"rxpool/internal/e2e"
 	"rxpool/internal/testenv"
@@ -41,10 +43,31 @@ const (
 	killAfterRelay           // the API relays, then dies before its reply is passed on
 )
 
+// hookAt is when a walletProxy hook runs around the request it waits for.
+type hookAt int
+
+const (
+	hookBefore   hookAt = iota // before the request is forwarded
+	hookAnswered               // the API answered; its reply not yet passed on
+	hookReplied                // the reply was passed on to the pool
+)
+
+// proxyHook runs fn once, on the next request for route ("POST /path"),
+// at at. status is the API's HTTP status (0 before forwarding, or when it
+// gave no answer). When fn returns true the pool's connection is closed
+// with no reply (and, at hookBefore, the request is not forwarded); at
+// hookReplied that is too late and ignored.
+type proxyHook struct {
+	route string
+	at    hookAt
+	fn    func(status int) (hangUp bool)
+}
+
 // walletProxy stands between the pool and the Wallet-API on loopback: it
-// forwards every call, and when armed kills the API on the next relay
-// request, before forwarding it or after the API answered it, and closes
-// the pool's connection without a reply.
+// forwards every call, and runs a hook, when one is set, around the next
+// request for its route. arm's hooks kill the API on the next relay,
+// before forwarding it or after the API answered it, and close the pool's
+// connection without a reply.
 type walletProxy struct {
 	wallet *testenv.PastellaWallet
 	target *url.URL
@@ -53,7 +76,7 @@ type walletProxy struct {
 	killed chan int // the relay's status from the API (0 when not forwarded), once it was killed
 
 	mu   sync.Mutex
-	mode killMode
+	hook *proxyHook
 }
 
 func startWalletProxy(t *testing.T, w *testenv.PastellaWallet) *walletProxy {
@@ -79,38 +102,75 @@ func startWalletProxy(t *testing.T, w *testenv.PastellaWallet) *walletProxy {
 
 // arm makes the next relay request kill the API as mode says.
 func (p *walletProxy) arm(mode killMode) {
+	if mode == killNever {
+		p.on("", hookBefore, nil)
+		return
+	}
+	at := hookBefore
+	if mode == killAfterRelay {
+		at = hookAnswered
+	}
+	p.on(http.MethodPost+" "+relayPath, at, func(status int) bool {
+		p.wallet.Kill()
+		p.killed <- status
+		return true
+	})
+}
+
+// on sets the hook for the next request for route (a nil fn clears it).
+func (p *walletProxy) on(route string, at hookAt, fn func(status int) (hangUp bool)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.mode = mode
+	p.hook = nil
+	if fn != nil {
+		p.hook = &proxyHook{route: route, at: at, fn: fn}
+	}
 }
 
 func (p *walletProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	mode := p.mode
-	if r.URL.Path != relayPath {
-		mode = killNever
-	}
-	if mode != killNever {
-		p.mode = killNever
+	h := p.hook
+	if h != nil && h.route == r.Method+" "+r.URL.Path {
+		p.hook = nil
+	} else {
+		h = nil
 	}
 	p.mu.Unlock()
-	if mode == killNever {
+	if h == nil {
 		p.fwd.ServeHTTP(w, r)
 		return
 	}
-	status := 0
-	if mode == killAfterRelay {
-		out := r.Clone(r.Context())
-		out.URL.Scheme, out.URL.Host, out.Host, out.RequestURI = p.target.Scheme, p.target.Host, p.target.Host, ""
-		if resp, err := http.DefaultTransport.RoundTrip(out); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			status = resp.StatusCode
-		}
+	if h.at == hookBefore && h.fn(0) {
+		hangUp(w)
+		return
 	}
-	p.wallet.Kill()
-	hangUp(w)
-	p.killed <- status
+	// Forwarded whole, so the hook runs between the API's answer and the
+	// pool reading it.
+	out := r.Clone(r.Context())
+	out.URL.Scheme, out.URL.Host, out.Host, out.RequestURI = p.target.Scheme, p.target.Host, p.target.Host, ""
+	status, header, body := 0, http.Header{}, []byte(nil)
+	if resp, err := http.DefaultTransport.RoundTrip(out); err == nil {
+		if body, err = io.ReadAll(resp.Body); err == nil {
+			status, header = resp.StatusCode, resp.Header
+		}
+		resp.Body.Close()
+	}
+	if h.at == hookAnswered && h.fn(status) || status == 0 {
+		hangUp(w)
+		if h.at == hookReplied {
+			h.fn(0)
+		}
+		return
+	}
+	for k, v := range header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	w.(http.Flusher).Flush()
+	if h.at == hookReplied {
+		h.fn(status)
+	}
 }
 
 // hangUp closes the client's connection without a reply.
@@ -142,10 +202,37 @@ const pasRelayGrace = 2 * time.Second
 
 func newPasWalletRig(t *testing.T) *pasWalletRig {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	return newPasWalletRigWith(t, pasRigOptions{})
+}
+
+// pasRigOptions change what newPasWalletRigWith starts.
+type pasRigOptions struct {
+	// sentinel, when set, is the pool's Redis (redis.sentinel, with
+	// minReplicaAcks left to its default) instead of a private Redis.
+	sentinel *testenv.RedisSentinel
+	// timeout bounds the rig's context; 6 minutes when 0.
+	timeout time.Duration
+}
+
+func newPasWalletRigWith(t *testing.T, o pasRigOptions) *pasWalletRig {
+	t.Helper()
+	if o.timeout == 0 {
+		o.timeout = 6 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	t.Cleanup(cancel)
 	chain := testenv.SharedPastella(t)
-	rds := testenv.NewRedis(t)
+	var redisCfg []byte
+	var store *storage.Store
+	if o.sentinel != nil {
+		sc := storage.SentinelConfig{MasterName: o.sentinel.MasterName(), Addrs: o.sentinel.Addrs()}
+		redisCfg, _ = json.Marshal(map[string]any{"sentinel": sc})
+		store = openStore(t, storage.Config{Sentinel: sc, Prefix: "pastella"})
+	} else {
+		rds := testenv.NewRedis(t)
+		redisCfg, _ = json.Marshal(map[string]any{"socket": rds.Socket})
+		store = e2e.OpenStore(t, rds, "pastella", cryptonote.Pastella)
+	}
 	proxy := startWalletProxy(t, chain.Pool)
 	t.Setenv("RXPOOL_PAYMENTS_INTERVAL", "500ms")
 	t.Setenv("RXPOOL_PAYMENTS_RELAY_GRACE", pasRelayGrace.String())
@@ -155,13 +242,13 @@ func newPasWalletRig(t *testing.T) *pasWalletRig {
 		"walletApi":{"host":"127.0.0.1","port":%d,"apiKey":%q,"walletFile":%q,"walletPassword":%q,"timeout":15000},
 		"stratum":{"enabled":false},"blockUnlocker":{"enabled":false},"api":{"enabled":false},
 		"payments":{"enabled":true,"interval":1,"minPayment":1000000,"denomination":1},
-		"log":{"level":"debug"},"redis":{"socket":%q}}`,
-		w.Address, chain.Daemon.RPCPort, proxy.port, w.APIKey, w.File, w.Password, rds.Socket)
+		"log":{"level":"debug"},"redis":%s}`,
+		w.Address, chain.Daemon.RPCPort, proxy.port, w.APIKey, w.File, w.Password, redisCfg)
 	height, err := chain.Daemon.Height(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &pasWalletRig{chain: chain, proxy: proxy, store: e2e.OpenStore(t, rds, "pastella", cryptonote.Pastella),
+	r := &pasWalletRig{chain: chain, proxy: proxy, store: store,
 		pool: e2e.StartPool(t, ctx, cfg), ctx: ctx, credited: map[string]uint64{}, from: strconv.FormatUint(height, 10)}
 	e2e.WaitLog(t, r.pool, "payments: lease acquired", time.Minute)
 	t.Cleanup(func() {
@@ -178,6 +265,20 @@ func newPasWalletRig(t *testing.T) *pasWalletRig {
 		}
 	})
 	return r
+}
+
+// openStore opens the test's own view of the pool's Redis (warnings only),
+// closed at cleanup.
+func openStore(t *testing.T, cfg storage.Config) *storage.Store {
+	t.Helper()
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	store, err := storage.New(cfg, cryptonote.Pastella, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(context.Background()) })
+	return store
 }
 
 // fund makes amounts payable, as blocks of the pool would.
