@@ -57,6 +57,7 @@ func TestPastellaPayoutsThroughRedisFailover(t *testing.T) {
 	}
 	for si, st := range steps {
 		ok := t.Run(strings.ReplaceAll(st.name, " ", "_"), func(t *testing.T) {
+			begun := time.Now()
 			m1, m2 := r.chain.NewWallet(t, fmt.Sprintf("failover%d-m1", si)), r.chain.NewWallet(t, fmt.Sprintf("failover%d-m2", si))
 			logFrom := len(r.pool.Output())
 			killed := make(chan redisKill, 1)
@@ -99,7 +100,10 @@ func TestPastellaPayoutsThroughRedisFailover(t *testing.T) {
 					}
 				}
 			}
+			paid := time.Now()
 			r.checkPaidOnce(t, m1, m2)
+			t.Logf("%s: step took %v: miner wallets %v, funding to paid %v, mining and checks %v", st.name, time.Since(begun).Round(time.Millisecond),
+				funded.Sub(begun).Round(time.Millisecond), paid.Sub(funded).Round(time.Millisecond), time.Since(paid).Round(time.Millisecond))
 			if m := rs.Master(); m != newMaster {
 				t.Logf("%s: the sentinels now name %s: a second failover after the first", st.name, m)
 			}
