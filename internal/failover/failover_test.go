@@ -214,9 +214,11 @@ func minersThroughFailover(t *testing.T, topo topology) {
 	if o.unanswered > 0 {
 		t.Errorf("%d submits got no answer (a share silently dropped or the connection lost): %v", o.unanswered, o.transport)
 	}
+	// Busy (the verifier out of CPU on a loaded machine) is an answer too:
+	// the share was not checked, so it counts nowhere, as the books show.
 	for msg, n := range o.messages {
-		if msg != proto.ErrMsgStorageDown {
-			t.Errorf("%d shares answered %q, want only %q", n, msg, proto.ErrMsgStorageDown)
+		if msg != proto.ErrMsgStorageDown && msg != proto.ErrMsgBusy {
+			t.Errorf("%d shares answered %q, want only %q (or %q)", n, msg, proto.ErrMsgStorageDown, proto.ErrMsgBusy)
 		}
 	}
 	if o.okAfterKill == 0 {

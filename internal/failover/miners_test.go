@@ -259,6 +259,9 @@ func tally(answers []answer, killed time.Time) *outcome {
 		case errors.As(a.err, &pe):
 			o.errored++
 			o.messages[pe.Message]++
+			if !storageDown(a.err) {
+				continue // busy: the verifier, not the failover
+			}
 			if o.firstErr.IsZero() || a.got.Before(o.firstErr) {
 				o.firstErr = a.got
 			}
@@ -289,7 +292,7 @@ func tally(answers []answer, killed time.Time) *outcome {
 func recovered(answers []answer, since time.Time) int {
 	var lastErr time.Time
 	for _, a := range answers {
-		if a.err != nil && a.got.After(lastErr) {
+		if storageDown(a.err) && a.got.After(lastErr) {
 			lastErr = a.got
 		}
 	}
@@ -300,6 +303,12 @@ func recovered(answers []answer, since time.Time) int {
 		}
 	}
 	return n
+}
+
+// storageDown says whether err is the pool's "storage unavailable" answer.
+func storageDown(err error) bool {
+	var pe *proto.Error
+	return errors.As(err, &pe) && pe.Message == proto.ErrMsgStorageDown
 }
 
 // rel is t relative to the kill, "-" when t is zero.
