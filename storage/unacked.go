@@ -80,18 +80,10 @@ func (s *Store) keepUnacked(seq uint64, shares []stratum.Share, rejects []stratu
 	delete(u.firstAt, seq)
 	u.batches = append(u.batches, keptBatch{seq: seq, shares: shares, rejects: rejects, at: at})
 	u.size += len(shares) + len(rejects)
-	drop, n := 0, 0
-	for u.size > s.opt.maxBuffered && drop < len(u.batches)-1 {
-		k := &u.batches[drop]
-		u.size -= len(k.shares) + len(k.rejects)
-		n += len(k.shares)
-		drop++
-	}
+	drop, n := u.dropWhile(func(k *keptBatch, left int) bool { return u.size > s.opt.maxBuffered && left > 1 })
 	if drop == 0 {
 		return
 	}
-	clear(u.batches[:drop])
-	u.batches = u.batches[drop:]
 	if !u.dropped {
 		u.dropped = true
 		s.log.Warnf("storage: more share batches unacknowledged by replicas than the share buffer holds: no longer keeping "+
@@ -104,20 +96,26 @@ func (s *Store) keepUnacked(seq uint64, shares []stratum.Share, rejects []stratu
 // again, they could count twice.
 func (s *Store) dropOldUnacked() {
 	u := &s.unacked
-	drop, n := 0, 0
-	for drop < len(u.batches) && time.Since(u.batches[drop].at) > unackedMaxAge {
-		k := &u.batches[drop]
-		u.size -= len(k.shares) + len(k.rejects)
-		n += len(k.shares)
-		drop++
-	}
+	drop, n := u.dropWhile(func(k *keptBatch, _ int) bool { return time.Since(k.at) > unackedMaxAge })
 	if drop == 0 {
 		return
 	}
-	clear(u.batches[:drop])
-	u.batches = u.batches[drop:]
 	s.log.Warnf("storage: no longer keeping %d share batches (%d shares) the replicas have not acknowledged for %v: "+
 		"they are on the master, a failover now could lose them", drop, n, unackedMaxAge)
+}
+
+// dropWhile drops kept batches from the oldest on while more(oldest, how
+// many are kept) holds; it returns how many batches and shares it dropped.
+func (u *unackedBatches) dropWhile(more func(k *keptBatch, left int) bool) (drop, shares int) {
+	for drop < len(u.batches) && more(&u.batches[drop], len(u.batches)-drop) {
+		k := &u.batches[drop]
+		u.size -= len(k.shares) + len(k.rejects)
+		shares += len(k.shares)
+		drop++
+	}
+	clear(u.batches[:drop])
+	u.batches = u.batches[drop:]
+	return drop, shares
 }
 
 // resendUnacked puts the kept batches back at the head of the retry queue,
