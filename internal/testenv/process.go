@@ -7,7 +7,6 @@ package testenv
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,17 +185,6 @@ func (p *process) waitUntil(timeout time.Duration, what string, ready func() err
 		time.Sleep(100 * time.Millisecond)
 	}
 	return p.failure("%s: %s not ready after %s: %v", p.name, what, timeout, last)
-}
-
-// FreePort returns a loopback TCP port that was free a moment ago. Programs
-// like monerod cannot bind port 0 and report it, so this is the best we can do.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // shortTempDir makes a directory with a short path: unix socket paths are
