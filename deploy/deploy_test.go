@@ -32,6 +32,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rxpool/internal/testenv"
 )
 
 // The unit files, each checked by every systemd test. A unit added to
@@ -609,15 +611,15 @@ func TestLogrotateConfig(t *testing.T) {
 
 // --- nginx ---
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort is a port for nginx, reserved by testenv against other test
+// processes and outside the range client sockets take.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // site is one of deploy/nginx's sites staged in a scratch directory.
