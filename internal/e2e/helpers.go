@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,6 +222,20 @@ func (m *MinerProc) Stop(t *testing.T) MinerSummary {
 		t.Fatalf("rxminer summary (exit %v): %v\nstdout: %s\nstderr: %s", m.err, err, m.Stdout.String(), Tail(m.Stderr.String(), 4000))
 	}
 	return s
+}
+
+// Pause freezes rxminer (SIGSTOP): it finds no shares while the test
+// changes the chain, and its connection stays open. Resume lets it go on.
+func (m *MinerProc) Pause(t testing.TB) { m.signal(t, syscall.SIGSTOP) }
+
+// Resume continues a paused rxminer (SIGCONT).
+func (m *MinerProc) Resume(t testing.TB) { m.signal(t, syscall.SIGCONT) }
+
+func (m *MinerProc) signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := m.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("rxminer: %v: %v", sig, err)
+	}
 }
 
 // Exited reports whether rxminer ended on its own.

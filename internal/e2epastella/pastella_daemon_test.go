@@ -22,41 +22,58 @@ import (
 // in 50 (network difficulty 1000 on a young chain).
 const pdShareDiff = 20
 
+// pdOptions are what the pools of the daemon tests differ in.
+type pdOptions struct {
+	shareDiff int    // the stratum port's fixed difficulty
+	unlocker  string // the blockUnlocker section
+}
+
+// pdDefaults: shares at pdShareDiff for a light-mode rxminer, no unlocker.
+var pdDefaults = pdOptions{shareDiff: pdShareDiff, unlocker: `{"enabled":false}`}
+
 // pdConfig is a pool on one Pastellad: stratum (one port, light-mode
-// verifier) and the API, its own Redis, no unlocker or payments. Blocks
-// it finds pay the burn address, so no test wallet's balance moves.
-func pdConfig(d *testenv.Pastellad, stratumPort, apiPort int, redisSocket string) string {
+// verifier) and the API, its own Redis, no payments, the unlocker as o
+// says. Blocks it finds pay the burn address, so no test wallet's balance
+// moves.
+func pdConfig(d *testenv.Pastellad, stratumPort, apiPort int, redisSocket string, o pdOptions) string {
 	return fmt.Sprintf(`{"coin":"pastella","poolAddress":%q,
 		"daemon":{"name":"pastellad","host":"127.0.0.1","port":%d,"timeout":3000},
 		"ports":{"%d":{"diff":%d,"desc":"pastella daemon test"}},"varDiff":{"enabled":false,"minDiff":1},
 		"stratum":{"enabled":true,"bindIp":"127.0.0.1","blockRefreshInterval":200,"templateRefreshInterval":2},
 		"randomx":{"mode":"light","workers":1},
-		"blockUnlocker":{"enabled":false},"payments":{"enabled":false},
+		"blockUnlocker":%s,"payments":{"enabled":false},
 		"redis":{"socket":%q},
 		"api":{"enabled":true,"bindIp":"127.0.0.1","port":%d,"updateInterval":1,"rateLimit":0}}`,
-		testenv.PastellaBurnAddress, d.RPCPort, stratumPort, pdShareDiff, redisSocket, apiPort)
+		testenv.PastellaBurnAddress, d.RPCPort, stratumPort, o.shareDiff, o.unlocker, redisSocket, apiPort)
 }
 
 // pdRig is a pool on one Pastellad (pdConfig) with its own Redis; ctx
 // bounds the test.
 type pdRig struct {
+	rds        *testenv.Redis
 	rdb        *redis.Client
 	ctx        context.Context
 	pool       *e2e.PoolProc
 	base, addr string // the API's URL, the stratum address
 }
 
-// newPDRig starts the pool without waiting for it.
+// newPDRig starts the pool (pdDefaults) without waiting for it.
 func newPDRig(t *testing.T, d *testenv.Pastellad, timeout time.Duration) *pdRig {
 	t.Helper()
+	return newPDRigWith(t, d, timeout, pdDefaults)
+}
+
+// newPDRigWith is newPDRig with the pool's options.
+func newPDRigWith(t *testing.T, d *testenv.Pastellad, timeout time.Duration, o pdOptions) *pdRig {
+	t.Helper()
 	rds := testenv.NewRedis(t)
-	r := &pdRig{rdb: rds.Client()}
+	r := &pdRig{rds: rds, rdb: rds.Client()}
 	t.Cleanup(func() { r.rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	r.ctx = ctx
 	ports := e2e.FreePorts(t, 2)
-	r.pool = e2e.StartPool(t, ctx, pdConfig(d, ports[0], ports[1], rds.Socket))
+	r.pool = e2e.StartPool(t, ctx, pdConfig(d, ports[0], ports[1], rds.Socket, o))
 	r.base, r.addr = fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[0])
 	return r
 }

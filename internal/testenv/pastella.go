@@ -113,8 +113,11 @@ type Pastellad struct {
 	RPCPort  int
 	P2PPort  int
 	Unsynced bool // peer with a dead port instead of itself: the node never syncs
-	progs    *PastellaPrograms
-	proc     *process
+	// Peers are the P2P ports of other daemons it dials besides itself
+	// (RestartPeered): two nodes mining apart and then peered make a reorg.
+	Peers []int
+	progs *PastellaPrograms
+	proc  *process
 }
 
 // PastelladOptions configure StartPastellad.
@@ -161,8 +164,11 @@ func (d *Pastellad) start() error {
 		"--data-dir", d.DataDir,
 		"--rpc-bind-ip", "127.0.0.1", "--rpc-bind-port", strconv.Itoa(d.RPCPort),
 		"--p2p-bind-ip", "127.0.0.1", "--p2p-bind-port", strconv.Itoa(d.P2PPort),
-		"--allow-local-ip", "--hide-my-port", "--add-exclusive-node", "127.0.0.1:" + strconv.Itoa(peer),
+		"--allow-local-ip", "--hide-my-port",
 		"--no-console", "--log-level", "2", "--log-file", filepath.Join(d.DataDir, "pastellad.log"),
+	}
+	for _, p := range append([]int{peer}, d.Peers...) {
+		args = append(args, "--add-exclusive-node", "127.0.0.1:"+strconv.Itoa(p))
 	}
 	p, err := d.progs.start(d.progs.Daemon, filepath.Join(d.DataDir, "pastellad.out"), args)
 	if err != nil {
@@ -327,6 +333,31 @@ func (d *Pastellad) Restart(unsynced bool) error {
 	d.Stop()
 	d.Unsynced = unsynced
 	return d.start()
+}
+
+// RestartPeered restarts the daemon (synced) with others as its peers
+// besides itself; with none, it is alone again. Peered, the node with the
+// chain of less work switches to the other's, as it would on the network.
+func (d *Pastellad) RestartPeered(others ...*Pastellad) error {
+	d.Stop()
+	d.Unsynced, d.Peers = false, nil
+	for _, o := range others {
+		d.Peers = append(d.Peers, o.P2PPort)
+	}
+	return d.start()
+}
+
+// TopHash is the hash of the daemon's top block.
+func (d *Pastellad) TopHash(ctx context.Context) (string, error) {
+	var r struct {
+		BlockHeader struct {
+			Hash string `json:"hash"`
+		} `json:"block_header"`
+	}
+	if err := d.Call(ctx, "getlastblockheader", map[string]any{}, &r); err != nil {
+		return "", err
+	}
+	return r.BlockHeader.Hash, nil
 }
 
 // Stop sends SIGTERM (Pastellad saves its state and exits) and kills the
