@@ -31,22 +31,60 @@ type pastellaTx struct {
 // pool or in a block (POST /get_transactions_status, which the wallet
 // itself uses to track what it sent). TxUnknown with DaemonChecked means
 // neither knows it; without a daemon set, only the wallet was asked.
+// With a daemon, a height the wallet gives is checked against the main
+// chain (pastella_mainchain.go); "in a block" from the daemon alone is
+// alive with no height, since Pastellad counts blocks off the main chain
+// too: LookupSince decides that case.
 func (p *Pastella) Lookup(ctx context.Context, txHash string) (*TxInfo, error) {
+	return p.LookupSince(ctx, txHash, time.Time{})
+}
+
+// LookupSince is Lookup for a transaction sent at since (not zero): when
+// the daemon says it is in a block, the main chain from then on is
+// searched, and a transaction only in blocks off it is OffMainChain and
+// unknown. The payments watcher uses it: such a payout is never mined
+// again and must be paid again.
+func (p *Pastella) LookupSince(ctx context.Context, txHash string, since time.Time) (*TxInfo, error) {
 	if !validHash(txHash) {
 		return nil, p.t.fail("lookup", fmt.Errorf("invalid transaction hash %q", txHash))
 	}
 	h := strings.ToLower(txHash)
-	info, werr := p.lookupWallet(ctx, h)
-	if werr == nil && info.State != TxUnknown {
-		return info, nil
-	}
 	p.mu.Lock()
 	dt := p.dt
 	p.mu.Unlock()
+	info, werr := p.lookupWallet(ctx, h)
+	switch {
+	case werr == nil && info.State == TxConfirmed && dt != nil:
+		on, err := p.minedAt(ctx, dt, h, info.Height)
+		if err != nil {
+			return nil, err
+		}
+		if on {
+			return info, nil
+		}
+		// The wallet has not synced past a reorg that replaced its block.
+		info = &TxInfo{State: TxUnknown}
+	case werr == nil && info.State != TxUnknown:
+		return info, nil
+	}
 	if dt == nil {
 		return info, werr
 	}
 	state, started, derr := p.daemonTxState(ctx, dt, h)
+	offChain := false
+	if derr == nil && state == TxConfirmed && !since.IsZero() {
+		height, on, err := p.mainChainHeight(ctx, dt, h, since)
+		if err != nil {
+			return nil, err
+		}
+		if on {
+			return &TxInfo{State: TxConfirmed, Height: height, DaemonChecked: true}, nil
+		}
+		if started, err = p.daemonCaughtUp(ctx, dt); err != nil {
+			return nil, err
+		}
+		state, offChain = TxUnknown, true
+	}
 	switch {
 	case derr == nil && state != TxUnknown:
 		// The daemon's word is enough, even if the wallet did not answer.
@@ -56,7 +94,7 @@ func (p *Pastella) Lookup(ctx context.Context, txHash string) (*TxInfo, error) {
 	case derr != nil:
 		return nil, derr
 	}
-	return &TxInfo{State: TxUnknown, DaemonChecked: true, DaemonStarted: started}, nil
+	return &TxInfo{State: TxUnknown, DaemonChecked: true, DaemonStarted: started, OffMainChain: offChain}, nil
 }
 
 func (p *Pastella) lookupWallet(ctx context.Context, h string) (*TxInfo, error) {

@@ -259,6 +259,50 @@ func TestPastellaLookupAsksTheDaemon(t *testing.T) {
 	}
 }
 
+// After a reorg took its block away (the fake as Pastellad v1.0.3 behaves:
+// "in a block" from the daemon, the stale wallet listing it at its old
+// height), Lookup no longer says confirmed, and LookupSince, which searches
+// the main chain from when it was sent, says it is off the main chain.
+func TestPastellaLookupAfterReorg(t *testing.T) {
+	f := wallettest.Start(t, wallettest.Options{Unlocked: 10 * pas})
+	w := newPastella(t, f, time.Second)
+	withDaemon(t, w, f)
+	ctx := ctxT(t)
+	sentAt := time.Now()
+	var hashes []string
+	for i := range 2 {
+		pr, err := w.Prepare(ctx, []wallet.Destination{{Address: wallettest.Address(1 + i), Amount: pas}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Relay(ctx, pr); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, pr.TxHash)
+		f.MineBlock()
+	}
+	for _, h := range hashes {
+		if info, err := w.LookupSince(ctx, h, sentAt); err != nil || info.State != wallet.TxConfirmed || info.Height == 0 {
+			t.Fatalf("before the reorg: %+v, %v; want confirmed at its height", info, err)
+		}
+	}
+	f.Reorg(f.MineBlock() - 1) // the second block (and the one above) replaced
+	if info, err := w.LookupSince(ctx, hashes[0], sentAt); err != nil || info.State != wallet.TxConfirmed {
+		t.Fatalf("below the reorg: %+v, %v; want confirmed", info, err)
+	}
+	if info, err := w.Lookup(ctx, hashes[1]); err != nil || info.State != wallet.TxConfirmed || info.Height != 0 || !info.DaemonChecked {
+		t.Fatalf("Lookup after the reorg: %+v, %v; want alive at no height (the daemon's word alone)", info, err)
+	}
+	info, err := w.LookupSince(ctx, hashes[1], sentAt)
+	if err != nil || info.State != wallet.TxUnknown || !info.OffMainChain || !info.DaemonChecked {
+		t.Fatalf("LookupSince after the reorg: %+v, %v; want unknown, off the main chain", info, err)
+	}
+	f.Inject(wallettest.RouteDaemonSyncData, wallettest.Garbage())
+	if info, err := w.LookupSince(ctx, hashes[1], sentAt); !isAmbiguous(err) {
+		t.Fatalf("LookupSince with the main-chain search failing = %+v, %v; want an error", info, err)
+	}
+}
+
 func TestPastellaLookupRejectsMalformedHash(t *testing.T) {
 	f := wallettest.NewFakePastella(t)
 	w := newPastella(t, f, time.Second)

@@ -67,6 +67,10 @@ type TxInfo struct {
 	// last started (its clock). A transaction in its pool before then may
 	// be gone from it while peers it relayed to still hold it.
 	DaemonStarted time.Time
+	// OffMainChain: with DaemonChecked and TxUnknown, the daemon has the
+	// transaction only in blocks off the main chain (a reorg took them
+	// away) and not in its pool: Pastellad never mines it again.
+	OffMainChain bool
 }
 
 // Wallet is one wallet service. Implementations are safe for concurrent

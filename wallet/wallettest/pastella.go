@@ -59,8 +59,9 @@ const (
 	RouteUnconfirmed = "GET /transactions/unconfirmed"
 	RouteDiscard     = "DELETE /transactions/prepared"
 	// The daemon's routes (no API key).
-	RouteDaemonStatus = "POST /get_transactions_status"
-	RouteDaemonInfo   = "GET /info"
+	RouteDaemonStatus   = "POST /get_transactions_status"
+	RouteDaemonInfo     = "GET /info"
+	RouteDaemonSyncData = "POST /getwalletsyncdata"
 )
 
 // Defaults of Options.
@@ -107,6 +108,8 @@ type Tx struct {
 	Fee    uint64
 	State  TxState
 	Height uint64 // when confirmed
+	// OffChain: confirmed in a block a reorg replaced (Reorg).
+	OffChain bool
 }
 
 func (t Tx) sum() uint64 {
@@ -327,6 +330,13 @@ func (t *Tx) clone() Tx {
 	return c
 }
 
+// Height is the daemon's height (the block count /info reports).
+func (f *FakePastella) Height() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.height
+}
+
 // MineBlock confirms every pending transaction in a new block and returns
 // its height.
 func (f *FakePastella) MineBlock() uint64 {
@@ -339,6 +349,21 @@ func (f *FakePastella) MineBlock() uint64 {
 		}
 	}
 	return f.height
+}
+
+// Reorg replaces the blocks from height on as Pastellad v1.0.3 does (see
+// wallet/pastella_mainchain.go): their transactions leave the main chain
+// (/getwalletsyncdata no longer lists them), yet the daemon still says "in
+// a block", none goes back to the pool, and the wallet keeps listing them
+// at their old heights (a wallet that has not synced past the reorg).
+func (f *FakePastella) Reorg(height uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range f.relayed {
+		if t := f.txs[h]; t.State == TxConfirmed && t.Height >= height {
+			t.OffChain = true
+		}
+	}
 }
 
 // Restart behaves like a crash and restart of the wallet API process: no
@@ -501,6 +526,8 @@ func (f *FakePastella) handle(r *http.Request, route, arg string, raw []byte) re
 		return f.daemonStatus(raw)
 	case RouteDaemonInfo:
 		return f.daemonInfo()
+	case RouteDaemonSyncData:
+		return f.daemonSyncData(raw)
 	}
 	if r.Header.Get("X-API-KEY") != f.apiKey {
 		return reply{status: http.StatusUnauthorized}
@@ -588,6 +615,48 @@ func (f *FakePastella) daemonStatus(raw []byte) reply {
 		Unknown []string `json:"transactionsUnknown"`
 		Status  string   `json:"status"`
 	}{out["transactionsInBlock"], out["transactionsInPool"], out["transactionsUnknown"], "OK"})
+	return reply{http.StatusOK, json.RawMessage(b)}
+}
+
+// daemonSyncData answers the daemon's POST /getwalletsyncdata from the
+// ledger: the main chain's blocks from startHeight (from 1 when it is 0:
+// the fake keeps no timestamps), up to blockCount, each listing the
+// transactions confirmed at its height.
+func (f *FakePastella) daemonSyncData(raw []byte) reply {
+	var req struct {
+		StartHeight uint64 `json:"startHeight"`
+		BlockCount  uint64 `json:"blockCount"`
+	}
+	if json.Unmarshal(raw, &req) != nil {
+		return reply{http.StatusBadRequest, map[string]any{"status": "Failed", "error": "Failed to parse request body as JSON"}}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	type tx struct {
+		Hash string `json:"hash"`
+	}
+	type block struct {
+		Height uint64 `json:"blockHeight"`
+		Txs    []tx   `json:"transactions"`
+	}
+	top := f.height // the fake confirms at its height (MineBlock)
+	items := []block{}
+	for h := max(req.StartHeight, 1); h <= top && uint64(len(items)) < max(req.BlockCount, 1); h++ {
+		b := block{Height: h, Txs: []tx{}}
+		for _, x := range f.relayed {
+			if t := f.txs[x]; t.State == TxConfirmed && t.Height == h && !t.OffChain {
+				b.Txs = append(b.Txs, tx{x})
+			}
+		}
+		items = append(items, b)
+	}
+	// As Pastellad: "synced" when the blocks reach the top, and only then
+	// the top block.
+	out := map[string]any{"items": items, "synced": false, "status": "OK"}
+	if len(items) == 0 || items[len(items)-1].Height == top {
+		out["synced"], out["topBlock"] = true, map[string]any{"height": top}
+	}
+	b, _ := json.Marshal(out)
 	return reply{http.StatusOK, json.RawMessage(b)}
 }
 
