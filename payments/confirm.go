@@ -83,10 +83,28 @@ func (p *Processor) chainHeight(ctx context.Context) uint64 {
 	return info.Height
 }
 
+// SinceLooker is a wallet that can search the main chain for a transaction
+// from when it was sent (wallet.Pastella: Pastellad's own "in a block"
+// counts blocks off the main chain too, so a payout a reorg took away would
+// otherwise wait forever).
+type SinceLooker interface {
+	LookupSince(ctx context.Context, txHash string, since time.Time) (*wallet.TxInfo, error)
+}
+
 // lookup asks the wallet, and the daemon (TxChecker) when the wallet did
 // not: a transaction the wallet calls failed or unknown may be alive.
 func (p *Processor) lookup(ctx context.Context, rec *storage.PaymentRecord) (*wallet.TxInfo, error) {
-	info, err := p.w.Lookup(ctx, rec.TxHash)
+	var info *wallet.TxInfo
+	var err error
+	if sl, ok := p.w.(SinceLooker); ok {
+		since := rec.RelayedAt
+		if since.IsZero() {
+			since = rec.Created
+		}
+		info, err = sl.LookupSince(ctx, rec.TxHash, since)
+	} else {
+		info, err = p.w.Lookup(ctx, rec.TxHash)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: looking up payment %d (%s): %w", ErrWalletUnavailable, rec.ID, rec.TxHash, err)
 	}
@@ -182,6 +200,8 @@ func missingWhy(info *wallet.TxInfo) string {
 		return "the wallet reports the transaction failed and the daemon does not have it"
 	case info.State == wallet.TxFailed:
 		return "the wallet reports the transaction failed (the daemon was not asked)"
+	case info.OffMainChain:
+		return "the transaction is only in blocks a reorg took off the main chain, and in no pool (the daemon does not mine it again)"
 	case info.DaemonChecked:
 		return "neither the wallet nor the daemon has the transaction"
 	}

@@ -155,3 +155,69 @@ func TestPastellaWalletFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestPastellaPayoutReorgedAway: the fake behaves as Pastellad v1.0.3 after
+// a reorg took a payout's block (the wallet still lists it at its old
+// height, the daemon says "in a block", nothing is in the pool). The payout
+// is never confirmed; it is dropped after the grace and paid again exactly
+// once; a payout below the reorg is confirmed as usual.
+func TestPastellaPayoutReorgedAway(t *testing.T) {
+	rds := testenv.NewRedis(t)
+	ctx := context.Background()
+	f := wallettest.Start(t, wallettest.Options{Unlocked: 1 << 50})
+	w := pastellaClient(t, f, time.Second)
+	store := newStore(t, rds)
+	chain := &fakeChain{}
+	cfg := Config{Interval: time.Hour, MinPayment: 100_000, Denomination: 1000, TransferFee: 1000, MaxAddresses: 15,
+		PoolAddress: f.PrimaryAddress(), Coin: cryptonote.Pastella, LeaseTTL: 5 * time.Second,
+		Confirmations: 2, DropGrace: 50 * time.Millisecond, Chain: chain}
+	p := New(cfg, store, w, testLogger(t))
+	run := func(what string) Result {
+		t.Helper()
+		chain.set(f.Height())
+		res, err := p.RunOnce(ctx)
+		t.Logf("%s: %s", what, res)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		mustAudit(t, store)
+		return res
+	}
+	a1, a2 := wallettest.Address(1), wallettest.Address(2)
+	fund(t, store, map[string]uint64{a1: 300_000})
+	run("first payout")
+	below := f.MineBlock()
+	fund(t, store, map[string]uint64{a2: 500_000})
+	run("second payout")
+	f.MineBlock()
+	f.MineBlock()
+	f.Reorg(below + 1) // the second payout's block and the one above replaced
+	f.MineBlock()
+	f.MineBlock()
+	res := run("after the reorg")
+	if res.Confirmed != 1 {
+		t.Fatalf("after the reorg %+v: want only the payout below it confirmed", res)
+	}
+	time.Sleep(cfg.DropGrace)
+	if res = run("past the grace"); res.Dropped != 1 || res.Sent != 1 {
+		t.Fatalf("past the grace %+v: want the reorged payout dropped and paid again", res)
+	}
+	recs, err := store.Payments(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || recs[0].ResendOf != "2" || recs[1].State != storage.PaymentDropped || recs[2].State != storage.PaymentConfirmed {
+		t.Fatalf("records %v", recs)
+	}
+	var onChain uint64 // what reached the miner on the main chain
+	for _, tx := range f.Relayed() {
+		for _, d := range tx.Dests {
+			if d.Address == a2 && !tx.OffChain {
+				onChain += d.Amount
+			}
+		}
+	}
+	if onChain != recs[0].Sent || recs[0].Sent != recs[1].Sent {
+		t.Fatalf("the miner got %d on the main chain; the resend sent %d, the dropped payout %d", onChain, recs[0].Sent, recs[1].Sent)
+	}
+}
