@@ -190,11 +190,12 @@ func mineOn(t *testing.T, ctx context.Context, d *testenv.Pastellad, n int) {
 	}
 }
 
-// reorg peers b with a and waits until a has switched to b's chain; b is
-// left peered (it follows a from then on).
-func reorg(t *testing.T, ctx context.Context, a, b *testenv.Pastellad) {
+// peerUntil restarts b peered with a and waits until both are on the
+// chain leader had (a node switches to a peer's chain of more work); b is
+// left peered.
+func peerUntil(t *testing.T, ctx context.Context, a, b, leader *testenv.Pastellad) {
 	t.Helper()
-	want, err := b.TopHash(ctx)
+	want, err := leader.TopHash(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,12 +203,19 @@ func reorg(t *testing.T, ctx context.Context, a, b *testenv.Pastellad) {
 	if err := b.RestartPeered(a); err != nil {
 		t.Fatal(err)
 	}
-	e2e.WaitFor(t, time.Minute, "node A on node B's chain", func() error {
-		got, err := a.TopHash(ctx)
-		if err != nil || got != want {
-			return fmt.Errorf("A's top %s (%v), B's %s", got, err, want)
+	e2e.WaitFor(t, time.Minute, "both nodes on one chain", func() error {
+		for _, d := range []*testenv.Pastellad{a, b} {
+			if got, err := d.TopHash(ctx); err != nil || got != want {
+				return fmt.Errorf("a node's top %s (%v), want %s", got, err, want)
+			}
 		}
 		return nil
 	})
-	t.Logf("node A switched to node B's chain (top %s…) %v after peering", want[:12], time.Since(began).Round(time.Millisecond))
+	t.Logf("peered, both nodes on the chain with top %s… %v later", want[:12], time.Since(began).Round(time.Millisecond))
+}
+
+// reorg makes a switch to b's chain (of more work).
+func reorg(t *testing.T, ctx context.Context, a, b *testenv.Pastellad) {
+	t.Helper()
+	peerUntil(t, ctx, a, b, b)
 }

@@ -212,6 +212,10 @@ type pasRigOptions struct {
 	sentinel *testenv.RedisSentinel
 	// timeout bounds the rig's context; 6 minutes when 0.
 	timeout time.Duration
+	// chain is the chain to pay on; the package's shared one when nil.
+	chain *testenv.PastellaChain
+	// payments are more members of the payments section (`,"key":value`).
+	payments string
 }
 
 func newPasWalletRigWith(t *testing.T, o pasRigOptions) *pasWalletRig {
@@ -221,7 +225,10 @@ func newPasWalletRigWith(t *testing.T, o pasRigOptions) *pasWalletRig {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	t.Cleanup(cancel)
-	chain := testenv.SharedPastella(t)
+	chain := o.chain
+	if chain == nil {
+		chain = testenv.SharedPastella(t)
+	}
 	var redisCfg []byte
 	var store *storage.Store
 	if o.sentinel != nil {
@@ -241,9 +248,9 @@ func newPasWalletRigWith(t *testing.T, o pasRigOptions) *pasWalletRig {
 		"daemon":{"host":"127.0.0.1","port":%d,"timeout":5000},
 		"walletApi":{"host":"127.0.0.1","port":%d,"apiKey":%q,"walletFile":%q,"walletPassword":%q,"timeout":15000},
 		"stratum":{"enabled":false},"blockUnlocker":{"enabled":false},"api":{"enabled":false},
-		"payments":{"enabled":true,"interval":1,"minPayment":1000000,"denomination":1},
+		"payments":{"enabled":true,"interval":1,"minPayment":1000000,"denomination":1%s},
 		"log":{"level":"debug"},"redis":%s}`,
-		w.Address, chain.Daemon.RPCPort, proxy.port, w.APIKey, w.File, w.Password, redisCfg)
+		w.Address, chain.Daemon.RPCPort, proxy.port, w.APIKey, w.File, w.Password, o.payments, redisCfg)
 	height, err := chain.Daemon.Height(ctx)
 	if err != nil {
 		t.Fatal(err)

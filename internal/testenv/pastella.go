@@ -497,6 +497,30 @@ func SharedPastella(t testing.TB) *PastellaChain {
 	return shared.chain
 }
 
+// NewPastellaChain starts a chain of t's own, like the shared one (from the
+// run's snapshot when EnvTestCache is set, in seconds), for a test that
+// rewrites it (a reorg); stopped and removed at cleanup.
+func NewPastellaChain(t testing.TB) *PastellaChain {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rxpool-pastella-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, err := startSharedChain(ctx, dir, t.Logf)
+	t.Cleanup(func() {
+		if c != nil {
+			c.Stop()
+		}
+		_ = os.RemoveAll(dir)
+	})
+	if err != nil {
+		t.Fatalf("testenv: Pastella chain: %v", err)
+	}
+	return c
+}
+
 // StopSharedPastella stops the shared chain, if one was started, and
 // removes its files.
 func StopSharedPastella() {
