@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,16 +135,51 @@ func StartHAProxy(t testing.TB, opts HAProxyOptions) *HAProxy {
 			t.Logf("haproxy log (tail):\n%s", p.logTail())
 		}
 	})
+	// Ready once the stats socket lists the frontend open. Not by dialing
+	// it: that connection would be a session on a server, counted in its
+	// stot a moment later, when a test may already have read the counts.
 	if err := p.waitUntil(30*time.Second, "frontend "+h.Addr, func() error {
-		c, err := net.DialTimeout("tcp", h.Addr, time.Second)
-		if err == nil {
-			c.Close()
+		rows, err := h.showStat()
+		if err != nil {
+			return err
 		}
-		return err
+		status := slices.Index(rows[0], "status")
+		for _, row := range rows[1:] {
+			if status > 1 && len(row) > status && row[0] == "pool" && row[1] == "FRONTEND" && row[status] == "OPEN" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no open frontend in %v", rows)
 	}); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	return h
+}
+
+// showStat reads "show stat" from the stats socket: the CSV's rows, the
+// header (its names) first.
+func (h *HAProxy) showStat() ([][]string, error) {
+	c, err := net.DialTimeout("unix", h.stats, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("haproxy stats socket: %w", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "show stat\n"); err != nil {
+		return nil, fmt.Errorf("haproxy stats socket: %w", err)
+	}
+	// The reply is CSV whose header line starts with "# ".
+	r := bufio.NewReader(c)
+	if _, err := r.Discard(2); err != nil {
+		return nil, fmt.Errorf("haproxy show stat: %w", err)
+	}
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	rows, err := cr.ReadAll()
+	if err != nil || len(rows) == 0 {
+		return nil, fmt.Errorf("haproxy show stat: %v (%d rows)", err, len(rows))
+	}
+	return rows, nil
 }
 
 // HAProxyServer is what haproxy reports of one backend server.
@@ -158,25 +194,9 @@ type HAProxyServer struct {
 // the one whose Sessions grew.
 func (h *HAProxy) Servers(t testing.TB) map[string]HAProxyServer {
 	t.Helper()
-	c, err := net.DialTimeout("unix", h.stats, 5*time.Second)
+	rows, err := h.showStat()
 	if err != nil {
-		t.Fatalf("testenv: haproxy stats socket: %v", err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, "show stat\n"); err != nil {
-		t.Fatalf("testenv: haproxy stats socket: %v", err)
-	}
-	// The reply is CSV whose header line starts with "# ".
-	r := bufio.NewReader(c)
-	if _, err := r.Discard(2); err != nil {
-		t.Fatalf("testenv: haproxy show stat: %v", err)
-	}
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	rows, err := cr.ReadAll()
-	if err != nil || len(rows) == 0 {
-		t.Fatalf("testenv: haproxy show stat: %v (%d rows)", err, len(rows))
+		t.Fatalf("testenv: %v", err)
 	}
 	col := map[string]int{}
 	for i, name := range rows[0] {
