@@ -205,30 +205,34 @@ func (s *Store) Durable(ctx context.Context) error {
 	if s.opt.dur.acks == 0 {
 		return nil
 	}
+	return s.onDurableMaster(ctx, func(conn *redis.Conn) error { return s.waitReplicas(ctx, conn) })
+}
+
+// onDurableMaster runs f on a connection of the master holding {p}:durable:
+// WAIT counts the replicas of the connection's own node.
+func (s *Store) onDurableMaster(ctx context.Context, f func(*redis.Conn) error) error {
 	node, err := s.masterFor(ctx, s.k.durable())
 	if err != nil {
 		return err
 	}
 	conn := node.Conn()
 	defer conn.Close()
-	return s.waitReplicas(ctx, conn)
+	return f(conn)
 }
 
 // replicasAcked is how many replicas have everything the prefix's master
 // has, waiting at most wait: {p}:durable then WAIT (receipt, not fsync: a
 // promoted replica serves what it received), as waitReplicas.
-func (s *Store) replicasAcked(ctx context.Context, wait time.Duration) (int, error) {
-	node, err := s.masterFor(ctx, s.k.durable())
-	if err != nil {
-		return 0, err
-	}
-	conn := node.Conn()
-	defer conn.Close()
-	if err := conn.Set(ctx, s.k.durable(), s.now().UnixMilli(), 0).Err(); err != nil {
-		return 0, err
-	}
-	n, err := conn.Wait(ctx, s.opt.dur.acks, wait).Result()
-	return int(n), err
+func (s *Store) replicasAcked(ctx context.Context, wait time.Duration) (n int, err error) {
+	err = s.onDurableMaster(ctx, func(conn *redis.Conn) error {
+		if err := conn.Set(ctx, s.k.durable(), s.now().UnixMilli(), 0).Err(); err != nil {
+			return err
+		}
+		acked, err := conn.Wait(ctx, s.opt.dur.acks, wait).Result()
+		n = int(acked)
+		return err
+	})
+	return n, err
 }
 
 // waitReplicas writes {p}:durable, then WAITs. The write makes the wait
